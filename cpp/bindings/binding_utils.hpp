@@ -1,0 +1,115 @@
+#pragma once
+// pybind11 glue shared by every family's bindings: array views, the Ctrl-C
+// hook, the callback trampoline and status reporting. No numerics here.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <exception>
+#include <stdexcept>
+#include <string>
+
+#include "itercore/common/csr.hpp"
+#include "itercore/common/interrupt.hpp"
+#include "itercore/common/status.hpp"
+
+namespace itercore::bind {
+
+namespace py = pybind11;
+
+/// A C-contiguous NumPy array of exactly this dtype (no conversion: a wrong
+/// dtype or layout is a Python-layer bug and must not silently copy).
+template <class T>
+using carray = py::array_t<T, py::array::c_style>;
+
+/// Borrow a CSR view from scipy-layout arrays (validated by the Python layer).
+template <class Scalar, class Index>
+CsrView<Scalar, Index> csr_view(Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices,
+                                const carray<Scalar>& data) {
+  if (indptr.ndim() != 1 || indptr.shape(0) != static_cast<py::ssize_t>(rows) + 1)
+    throw std::invalid_argument("indptr must have rows + 1 entries");
+  if (indices.ndim() != 1 || data.ndim() != 1 || indices.shape(0) != data.shape(0))
+    throw std::invalid_argument("indices and data must be 1-D of equal length");
+  CsrView<Scalar, Index> A;
+  A.rows = rows;
+  A.cols = cols;
+  A.indptr = indptr.data();
+  A.indices = indices.data();
+  A.data = data.data();
+  if (static_cast<py::ssize_t>(A.nnz()) > indices.shape(0)) throw std::invalid_argument("indptr[-1] exceeds nnz");
+  return A;
+}
+
+/// Interrupt hook: reacquire the GIL and let Python handle pending signals.
+/// Returns true (stop) when a handler raised, e.g. KeyboardInterrupt.
+inline bool python_signal_hook(void*) {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+/// A Control whose hook checks for Ctrl-C.
+inline Control python_control() {
+  Control c;
+  c.interrupt = &python_signal_hook;
+  return c;
+}
+
+/// Runs a Python callback from a core that released the GIL. StopIteration
+/// means "stop quietly"; any other exception stops the solve and is re-raised
+/// by `rethrow()` once the GIL is held again.
+class Callback {
+ public:
+  explicit Callback(py::object fn) : fn_(std::move(fn)) {}
+  bool active() const { return !fn_.is_none(); }
+
+  /// Calls fn(*args) with the GIL; returns false when the solve must stop.
+  template <class... Args>
+  bool operator()(Args&&... args) {
+    if (!active()) return true;
+    py::gil_scoped_acquire gil;
+    try {
+      fn_(std::forward<Args>(args)...);
+      return true;
+    } catch (py::error_already_set& e) {
+      if (e.matches(PyExc_StopIteration)) return false;
+      error_ = std::current_exception();
+      return false;
+    } catch (...) {
+      error_ = std::current_exception();
+      return false;
+    }
+  }
+
+  /// Re-raises an exception the callback threw (call with the GIL held).
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+  bool failed() const { return static_cast<bool>(error_); }
+
+ private:
+  py::object fn_;
+  std::exception_ptr error_;
+};
+
+/// After a solve, with the GIL held: turns an interruption into the pending
+/// Python exception (KeyboardInterrupt) and re-raises a callback's error.
+inline void raise_if_interrupted(const SolveInfo& info, const Callback* cb = nullptr) {
+  if (cb) cb->rethrow();
+  if (info.status == Status::interrupted) {
+    if (PyErr_Occurred()) throw py::error_already_set();
+    PyErr_SetNone(PyExc_KeyboardInterrupt);
+    throw py::error_already_set();
+  }
+}
+
+/// The SolveInfo as a plain dict the Python layer turns into results.
+inline py::dict info_dict(const SolveInfo& info) {
+  py::dict d;
+  d["status"] = status_name(info.status);
+  d["iterations"] = info.iterations;
+  d["residual"] = info.residual;
+  d["history"] = py::array_t<double>(static_cast<py::ssize_t>(info.history.size()), info.history.data());
+  return d;
+}
+
+}  // namespace itercore::bind

@@ -1,0 +1,90 @@
+// Build information and the shared internal kernels (CSR mat-vec, power
+// iteration) that the test suite uses to check threads, the GIL and Ctrl-C.
+#include <Eigen/Core>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+
+#include "binding_utils.hpp"
+#include "itercore/common/csr.hpp"
+#include "itercore/common/threads.hpp"
+
+namespace py = pybind11;
+using namespace itercore;
+using bind::carray;
+
+namespace {
+
+py::dict build_info() {
+  py::dict d;
+  d["version"] = ITERCORE_VERSION;
+  d["compiler"] = ITERCORE_CXX_COMPILER;
+  d["cxx_flags"] = ITERCORE_CXX_FLAGS;
+  d["build_type"] = ITERCORE_BUILD_TYPE;
+#ifdef _OPENMP
+  d["openmp"] = true;
+  d["openmp_version"] = static_cast<int>(_OPENMP);
+#else
+  d["openmp"] = false;
+  d["openmp_version"] = 0;
+#endif
+  d["eigen_version"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                       std::to_string(EIGEN_MINOR_VERSION);
+  d["simd"] = Eigen::SimdInstructionSetsInUse();
+#ifdef ITERCORE_WITH_CUDA
+  d["cuda"] = true;
+#else
+  d["cuda"] = false;
+#endif
+  return d;
+}
+
+template <class Scalar, class Index>
+void bind_kernels(py::module_& m) {
+  m.def(
+      "_csr_matvec",
+      [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
+         const carray<Scalar>& x, int n_threads) {
+        auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
+        if (x.ndim() != 1 || x.shape(0) != static_cast<py::ssize_t>(cols)) throw std::invalid_argument("x: wrong length");
+        carray<Scalar> y(static_cast<py::ssize_t>(rows));
+        Scalar* yp = y.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          csr_matvec(A, x.data(), yp, n_threads);
+        }
+        return y;
+      },
+      py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
+      py::arg("data").noconvert(), py::arg("x").noconvert(), py::arg("n_threads"));
+  m.def(
+      "_power_iteration",
+      [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
+         carray<Scalar> x, std::int64_t maxiter, double tol, int n_threads) {
+        auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
+        if (x.ndim() != 1 || x.shape(0) != static_cast<py::ssize_t>(cols)) throw std::invalid_argument("x: wrong length");
+        double eigenvalue = 0.0;
+        SolveInfo info;
+        Scalar* xp = x.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          Control control = bind::python_control();
+          info = power_iteration(A, xp, eigenvalue, maxiter, tol, n_threads, &control);
+        }
+        bind::raise_if_interrupted(info);
+        return py::make_tuple(eigenvalue, bind::info_dict(info));
+      },
+      py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
+      py::arg("data").noconvert(), py::arg("x").noconvert(), py::arg("maxiter"), py::arg("tol"), py::arg("n_threads"));
+}
+
+}  // namespace
+
+void register_common(py::module_& m) {
+  m.def("build_info", &build_info, "How the extension was built (for itercore.show_config).");
+  m.def("_default_threads", &default_threads, "OpenMP's default thread count for the calling thread.");
+  bind_kernels<double, std::int32_t>(m);
+  bind_kernels<double, std::int64_t>(m);
+  bind_kernels<float, std::int32_t>(m);
+  bind_kernels<float, std::int64_t>(m);
+}

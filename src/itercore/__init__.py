@@ -1,0 +1,16 @@
+"""itercore: fast iterative solvers with C++17/OpenMP cores and a scipy-style API.
+
+Families (each a submodule):
+
+- ``itercore.linalg``: SOR / SSOR / SSOR-PCG and an omega learned across a
+  sequence of systems.
+
+Use :func:`show_config` to see how the extension was built and how many
+threads it will use.
+"""
+
+from ._version import __version__
+from ._warnings import ConvergenceWarning
+from ._config import get_config, show_config
+
+__all__ = ["__version__", "ConvergenceWarning", "get_config", "show_config"]
