@@ -12,5 +12,6 @@ threads it will use.
 from ._version import __version__
 from ._warnings import ConvergenceWarning
 from ._config import get_config, show_config
+from . import linalg
 
-__all__ = ["__version__", "ConvergenceWarning", "get_config", "show_config"]
+__all__ = ["__version__", "ConvergenceWarning", "get_config", "show_config", "linalg"]

@@ -148,17 +148,16 @@ def as_csr(A, name, *, square=False, dtype=None, finite=True, allow_empty=False)
 
 
 def _check_csr_structure(M, name):
-    """Reject CSR arrays whose indices would make a core read out of bounds."""
-    indptr, indices = M.indptr, M.indices
+    """Reject CSR arrays whose indices would make a core read out of bounds (one C++ pass)."""
+    from . import _core
+
     m, n = M.shape
-    if indptr.shape != (m + 1,) or indptr[0] != 0 or indptr[-1] > indices.shape[0]:
-        raise ValueError(f"{name} has an invalid CSR structure (indptr)")
-    if m and np.any(np.diff(indptr) < 0):
-        raise ValueError(f"{name} has an invalid CSR structure (indptr decreases)")
-    nnz = int(indptr[-1])
-    if nnz and (indices[:nnz].min() < 0 or indices[:nnz].max() >= n):
+    code = _core._csr_check_structure(m, n, M.indptr, M.indices)
+    if code == 3:
         raise ValueError(f"{name} has column indices outside [0, {n})")
-    if M.data.shape[0] < nnz:
+    if code:
+        raise ValueError(f"{name} has an invalid CSR structure (indptr)")
+    if M.data.shape[0] < M.indptr[-1]:
         raise ValueError(f"{name} has an invalid CSR structure (data shorter than nnz)")
 
 

@@ -13,8 +13,10 @@
 
 namespace itercore {
 
-/// Rows below this many stored entries run serially: forking threads costs more.
-inline constexpr std::int64_t kParallelNnz = 20000;
+/// Loops over fewer stored entries than this run serially: below it, forking
+/// and joining threads costs more than it saves, and on an oversubscribed
+/// machine (threads of a pipeline each solving) spinning workers cost far more.
+inline constexpr std::int64_t kParallelNnz = 100000;
 
 /// Borrowed CSR arrays; the caller keeps them alive and valid
 /// (indptr[0] = 0, non-decreasing, column indices in [0, cols)).
@@ -36,6 +38,20 @@ struct CsrView {
     return s;
   }
 };
+
+/// Checks that borrowed CSR arrays cannot make a kernel read out of bounds:
+/// indptr[0] = 0, non-decreasing, indptr[rows] <= nnz_capacity, and every
+/// column index in [0, cols). Returns 0, or 1 (bad indptr ends), 2 (indptr
+/// decreases), 3 (a column index out of range).
+template <class Index>
+int check_csr_structure(Index rows, Index cols, const Index* indptr, const Index* indices, Index nnz_capacity) {
+  if (indptr[0] != 0 || indptr[rows] > nnz_capacity || indptr[rows] < 0) return 1;
+  for (Index i = 0; i < rows; ++i)
+    if (indptr[i + 1] < indptr[i]) return 2;
+  for (Index p = 0; p < indptr[rows]; ++p)
+    if (indices[p] < 0 || indices[p] >= cols) return 3;
+  return 0;
+}
 
 /// y = A x, rows split across threads (static schedule: each row is O(row nnz)).
 template <class Scalar, class Index>

@@ -1,0 +1,403 @@
+#pragma once
+/// SOR, SSOR and SSOR-preconditioned CG on CSR matrices.
+///
+/// Conventions: A = D + L + U (diagonal, strict lower, strict upper triangles).
+/// The SOR update of row i is x_i <- x_i + omega (b_i - sum_j a_ij x_j) / a_ii,
+/// which equals (1 - omega) x_i + omega * (Gauss-Seidel value) and needs no
+/// branch on the diagonal. Rows are visited in natural order, or colour by
+/// colour for a multicolour ordering (rows of one colour share no entry, so
+/// each colour is swept in parallel). A multicoloured matrix is passed already
+/// permuted to colour order (see multicolor.hpp) with `color_ptr` giving the
+/// row range of each colour; `color_ptr == nullptr` means natural order.
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+#include "../common/csr.hpp"
+#include "../common/interrupt.hpp"
+#include "../common/status.hpp"
+#include "../common/threads.hpp"
+
+namespace itercore::linalg {
+
+/// Direction of an SOR sweep; symmetric = forward then backward (SSOR).
+enum class Sweep : int { forward = 0, backward = 1, symmetric = 2 };
+
+/// Row ranges of a multicolour ordering (nullptr/0 = natural order).
+template <class Index>
+struct Coloring {
+  const Index* color_ptr = nullptr;  ///< n_colors + 1 row offsets into the permuted matrix
+  Index n_colors = 0;
+  bool natural() const noexcept { return color_ptr == nullptr || n_colors == 0; }
+};
+
+/// Computes 1/a_ii and the position of a_ii in each row. Column indices must
+/// be sorted within rows (scipy's canonical CSR) for `diag_pos` to split L
+/// from U. Returns -1, or the first row whose diagonal is missing, zero or
+/// not finite (the caller reports it).
+template <class Scalar, class Index>
+Index diagonal_inverse(const CsrView<Scalar, Index>& A, Scalar* inv_diag, Index* diag_pos) {
+  for (Index i = 0; i < A.rows; ++i) {
+    Index pos = -1;
+    for (Index p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+      if (A.indices[p] == i) {
+        pos = p;
+        break;
+      }
+    }
+    if (pos < 0) return i;
+    const Scalar d = A.data[pos];
+    if (d == Scalar(0) || !std::isfinite(static_cast<double>(d))) return i;
+    inv_diag[i] = Scalar(1) / d;
+    if (diag_pos) diag_pos[i] = pos;
+  }
+  return -1;
+}
+
+namespace detail {
+
+template <class Scalar, class Index>
+inline void sor_row(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Scalar* b, Scalar* x, Scalar omega,
+                    Index i) noexcept {
+  Scalar sigma = 0;
+  for (Index p = A.indptr[i]; p < A.indptr[i + 1]; ++p) sigma += A.data[p] * x[A.indices[p]];
+  x[i] += omega * (b[i] - sigma) * inv_diag[i];
+}
+
+/// Rows [lo, hi) of one colour: independent, so in parallel when large.
+template <class Scalar, class Index>
+void sor_block(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Scalar* b, Scalar* x, Scalar omega,
+               Index lo, Index hi, bool reverse, int nt) {
+  const std::int64_t work = static_cast<std::int64_t>(A.indptr[hi] - A.indptr[lo]);
+  const bool par = nt > 1 && work >= kParallelNnz;
+  if (!reverse) {
+#pragma omp parallel for num_threads(nt) if (par) schedule(static)
+    for (Index i = lo; i < hi; ++i) sor_row(A, inv_diag, b, x, omega, i);
+  } else {
+#pragma omp parallel for num_threads(nt) if (par) schedule(static)
+    for (Index i = hi - 1; i >= lo; --i) sor_row(A, inv_diag, b, x, omega, i);
+  }
+}
+
+}  // namespace detail
+
+/// One forward or backward SOR sweep in place (a symmetric sweep is forward
+/// then backward, both with omega). Natural order is serial by nature;
+/// multicolour order runs each colour's rows in parallel.
+template <class Scalar, class Index>
+void sor_sweep(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Scalar* b, Scalar* x, Scalar omega,
+               Sweep sweep, const Coloring<Index>& coloring = {}, int n_threads = 0) {
+  const int nt = resolve_threads(n_threads);
+  auto forward = [&] {
+    if (coloring.natural()) {
+      for (Index i = 0; i < A.rows; ++i) detail::sor_row(A, inv_diag, b, x, omega, i);
+    } else {
+      for (Index c = 0; c < coloring.n_colors; ++c)
+        detail::sor_block(A, inv_diag, b, x, omega, coloring.color_ptr[c], coloring.color_ptr[c + 1], false, nt);
+    }
+  };
+  auto backward = [&] {
+    if (coloring.natural()) {
+      for (Index i = A.rows - 1; i >= 0; --i) detail::sor_row(A, inv_diag, b, x, omega, i);
+    } else {
+      for (Index c = coloring.n_colors - 1; c >= 0; --c)
+        detail::sor_block(A, inv_diag, b, x, omega, coloring.color_ptr[c], coloring.color_ptr[c + 1], true, nt);
+    }
+  };
+  if (sweep != Sweep::backward) forward();
+  if (sweep != Sweep::forward) backward();
+}
+
+/// ||b - A x||_2 without storing the residual.
+template <class Scalar, class Index>
+double residual_norm(const CsrView<Scalar, Index>& A, const Scalar* x, const Scalar* b, int n_threads = 0) {
+  const int nt = resolve_threads(n_threads);
+  const bool par = nt > 1 && static_cast<std::int64_t>(A.nnz()) >= kParallelNnz;
+  double ss = 0.0;
+#pragma omp parallel for num_threads(nt) if (par) schedule(static) reduction(+ : ss)
+  for (Index i = 0; i < A.rows; ++i) {
+    const double r = static_cast<double>(b[i]) - static_cast<double>(A.row_dot(i, x));
+    ss += r * r;
+  }
+  return std::sqrt(ss);
+}
+
+/// Stopping rule shared by the solvers: ||b - A x|| <= max(rtol ||b||, atol).
+struct Tolerance {
+  double rtol = 1e-8;
+  double atol = 0.0;
+  double target(double bnorm) const noexcept { return std::max(rtol * bnorm, atol); }
+};
+
+/// SOR solve options.
+struct SorOptions {
+  double omega = 1.0;
+  Sweep sweep = Sweep::forward;
+  Tolerance tol;
+  std::int64_t maxiter = 1000;  ///< sweeps (a symmetric sweep counts once)
+  int check_every = 10;         ///< largest gap, in sweeps, between residual checks
+  int n_threads = 0;
+  bool record_history = false;
+};
+
+/// SOR until ||b - A x|| <= max(rtol ||b||, atol) or maxiter sweeps.
+///
+/// The residual costs as much as a sweep, so it is computed every few sweeps:
+/// the gap is predicted from the observed contraction rate (checking every
+/// sweep near the target, rarely far from it), capped at `check_every`, and
+/// the residual is always computed at the end. `monitor(sweeps_done)` runs
+/// after every sweep and returns false to stop (user callbacks).
+/// On NaN/inf the last finite checked iterate is restored.
+template <class Scalar, class Index, class Monitor>
+SolveInfo sor_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Scalar* b, Scalar* x,
+                    const SorOptions& opt, const Coloring<Index>& coloring, Control* control, Monitor&& monitor) {
+  if (A.rows != A.cols) throw std::invalid_argument("sor: A must be square");
+  if (!(opt.omega > 0.0 && opt.omega < 2.0)) throw std::invalid_argument("sor: omega must lie in (0, 2)");
+  if (opt.maxiter < 0) throw std::invalid_argument("sor: maxiter must be >= 0");
+  using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  const Index n = A.rows;
+  const int nt = resolve_threads(opt.n_threads);
+  Eigen::Map<const Vec> bv(b, n);
+  Eigen::Map<Vec> xv(x, n);
+  const double bnorm = static_cast<double>(bv.template cast<double>().norm());
+  const double target = opt.tol.target(bnorm);
+  const Scalar omega = static_cast<Scalar>(opt.omega);
+  const int max_gap = std::max(1, opt.check_every);
+
+  SolveInfo info;
+  Vec last_good = xv;
+  double res = residual_norm(A, x, b, nt);
+  if (opt.record_history) info.history.push_back(res);
+  info.residual = res;
+  if (!std::isfinite(res)) {
+    info.status = Status::non_finite;
+    return info;
+  }
+  if (res <= target) {
+    info.status = Status::converged;
+    return info;
+  }
+  std::int64_t next_check = 1;
+  std::int64_t last_check = 0;
+  bool checked_now = true;
+  info.status = Status::max_iter;
+  for (std::int64_t it = 1; it <= opt.maxiter; ++it) {
+    if (control && control->poll()) {
+      info.status = Status::interrupted;
+      break;
+    }
+    sor_sweep(A, inv_diag, b, x, omega, opt.sweep, coloring, nt);
+    info.iterations = it;
+    checked_now = false;
+    if (!monitor(it)) {
+      info.status = Status::callback_stop;
+      break;
+    }
+    if (it == next_check || it == opt.maxiter) {
+      const double r = residual_norm(A, x, b, nt);
+      checked_now = true;
+      if (!std::isfinite(r)) {
+        xv = last_good;
+        info.status = Status::non_finite;
+        break;
+      }
+      if (opt.record_history) info.history.push_back(r);
+      if (r <= target) {
+        info.residual = r;
+        info.status = Status::converged;
+        break;
+      }
+      // Predict the sweeps left from the contraction rate since the last check.
+      std::int64_t gap = max_gap;
+      const double rate = std::pow(r / res, 1.0 / static_cast<double>(it - last_check));
+      if (rate > 0.0 && rate < 1.0) {
+        const double need = std::log(target / r) / std::log(rate);
+        gap = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(need)), 1, max_gap);
+      }
+      res = r;
+      info.residual = r;
+      last_check = it;
+      next_check = it + gap;
+      last_good = xv;
+    }
+  }
+  if (!checked_now && info.status != Status::non_finite) {
+    const double r = residual_norm(A, x, b, nt);
+    if (std::isfinite(r)) {
+      info.residual = r;
+      if (opt.record_history) info.history.push_back(r);
+    } else {
+      xv = last_good;
+      info.status = Status::non_finite;
+    }
+  }
+  return info;
+}
+
+/// z = M^{-1} r for the SSOR preconditioner
+/// M = (D + omega L) D^{-1} (D + omega U) / (omega (2 - omega)),
+/// by a forward and a backward triangular sweep (O(nnz)). Requires sorted
+/// column indices and `diag_pos` from diagonal_inverse. With a multicolour
+/// ordering each colour's rows are solved in parallel.
+template <class Scalar, class Index>
+void ssor_apply(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Index* diag_pos, Scalar omega,
+                const Scalar* r, Scalar* z, const Coloring<Index>& coloring = {}, int n_threads = 0) {
+  const int nt = resolve_threads(n_threads);
+  // Forward: (D + omega L) y = r, kept in z.
+  auto lower_row = [&](Index i) {
+    Scalar s = 0;
+    for (Index p = A.indptr[i]; p < diag_pos[i]; ++p) s += A.data[p] * z[A.indices[p]];
+    z[i] = (r[i] - omega * s) * inv_diag[i];
+  };
+  // Backward: (D + omega U) z = D y, scaled by omega (2 - omega).
+  const Scalar scale = omega * (Scalar(2) - omega);
+  auto upper_row = [&](Index i) {
+    Scalar s = 0;
+    for (Index p = diag_pos[i] + 1; p < A.indptr[i + 1]; ++p) s += A.data[p] * z[A.indices[p]];
+    z[i] = z[i] - omega * s * inv_diag[i];
+  };
+  if (coloring.natural()) {
+    for (Index i = 0; i < A.rows; ++i) lower_row(i);
+    for (Index i = A.rows - 1; i >= 0; --i) upper_row(i);
+  } else {
+    for (Index c = 0; c < coloring.n_colors; ++c) {
+      const Index lo = coloring.color_ptr[c], hi = coloring.color_ptr[c + 1];
+      const bool par = nt > 1 && static_cast<std::int64_t>(A.indptr[hi] - A.indptr[lo]) >= kParallelNnz;
+#pragma omp parallel for num_threads(nt) if (par) schedule(static)
+      for (Index i = lo; i < hi; ++i) lower_row(i);
+    }
+    for (Index c = coloring.n_colors - 1; c >= 0; --c) {
+      const Index lo = coloring.color_ptr[c], hi = coloring.color_ptr[c + 1];
+      const bool par = nt > 1 && static_cast<std::int64_t>(A.indptr[hi] - A.indptr[lo]) >= kParallelNnz;
+#pragma omp parallel for num_threads(nt) if (par) schedule(static)
+      for (Index i = lo; i < hi; ++i) upper_row(i);
+    }
+  }
+  const bool par = nt > 1 && static_cast<std::int64_t>(A.rows) >= kParallelNnz;
+#pragma omp parallel for num_threads(nt) if (par) schedule(static)
+  for (Index i = 0; i < A.rows; ++i) z[i] *= scale;
+}
+
+/// SSOR-preconditioned conjugate gradients for symmetric positive definite A.
+///
+/// Stops on the recursively updated residual; on apparent convergence the
+/// true residual b - A x is recomputed and, if it misses the target, replaces
+/// the recursive one and the iteration goes on (at most a few times).
+/// A non-positive curvature p^T A p or r^T z is a breakdown (A or M not SPD).
+template <class Scalar, class Index, class Monitor>
+SolveInfo ssor_pcg_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Index* diag_pos,
+                         const Scalar* b, Scalar* x, double omega, Tolerance tol, std::int64_t maxiter,
+                         const Coloring<Index>& coloring, int n_threads, bool record_history, Control* control,
+                         Monitor&& monitor) {
+  if (A.rows != A.cols) throw std::invalid_argument("ssor_pcg: A must be square");
+  if (!(omega > 0.0 && omega < 2.0)) throw std::invalid_argument("ssor_pcg: omega must lie in (0, 2)");
+  if (maxiter < 0) throw std::invalid_argument("ssor_pcg: maxiter must be >= 0");
+  using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  const Index n = A.rows;
+  const int nt = resolve_threads(n_threads);
+  const bool par = nt > 1 && static_cast<std::int64_t>(A.nnz()) >= kParallelNnz;
+  const Scalar w = static_cast<Scalar>(omega);
+  Eigen::Map<const Vec> bv(b, n);
+  Eigen::Map<Vec> xv(x, n);
+  Vec r(n), z(n), p(n), q(n);
+  const double bnorm = static_cast<double>(bv.template cast<double>().norm());
+  const double target = tol.target(bnorm);
+
+  SolveInfo info;
+  double rnorm = csr_residual(A, x, b, r.data(), nt);
+  info.residual = rnorm;
+  if (record_history) info.history.push_back(rnorm);
+  if (!std::isfinite(rnorm)) {
+    info.status = Status::non_finite;
+    return info;
+  }
+  if (rnorm <= target) {
+    info.status = Status::converged;
+    return info;
+  }
+  ssor_apply(A, inv_diag, diag_pos, w, r.data(), z.data(), coloring, nt);
+  p = z;
+  double rz = static_cast<double>(r.template cast<double>().dot(z.template cast<double>()));
+  int replacements = 0;
+  info.status = Status::max_iter;
+  for (std::int64_t it = 1; it <= maxiter; ++it) {
+    if (control && control->poll()) {
+      info.status = Status::interrupted;
+      break;
+    }
+    if (!(rz > 0.0)) {
+      info.status = std::isfinite(rz) ? Status::breakdown : Status::non_finite;
+      break;
+    }
+    // q = A p and p^T q in one pass.
+    double pq = 0.0;
+#pragma omp parallel for num_threads(nt) if (par) schedule(static) reduction(+ : pq)
+    for (Index i = 0; i < n; ++i) {
+      const Scalar qi = A.row_dot(i, p.data());
+      q[i] = qi;
+      pq += static_cast<double>(p[i]) * static_cast<double>(qi);
+    }
+    if (!(pq > 0.0)) {
+      info.status = std::isfinite(pq) ? Status::breakdown : Status::non_finite;
+      break;
+    }
+    const Scalar alpha = static_cast<Scalar>(rz / pq);
+    if (!std::isfinite(static_cast<double>(alpha))) {
+      info.status = Status::non_finite;
+      break;
+    }
+    double rr = 0.0;
+#pragma omp parallel for num_threads(nt) if (par) schedule(static) reduction(+ : rr)
+    for (Index i = 0; i < n; ++i) {
+      x[i] += alpha * p[i];
+      r[i] -= alpha * q[i];
+      rr += static_cast<double>(r[i]) * static_cast<double>(r[i]);
+    }
+    rnorm = std::sqrt(rr);
+    info.iterations = it;
+    info.residual = rnorm;
+    if (!std::isfinite(rnorm)) {
+      xv -= alpha * p;  // back to the last finite iterate
+      info.status = Status::non_finite;
+      break;
+    }
+    if (record_history) info.history.push_back(rnorm);
+    if (!monitor(it)) {
+      info.status = Status::callback_stop;
+      break;
+    }
+    if (rnorm <= target) {
+      const double true_norm = csr_residual(A, x, b, r.data(), nt);
+      info.residual = true_norm;
+      if (true_norm <= target || replacements >= 3) {
+        info.status = true_norm <= target ? Status::converged : Status::breakdown;
+        break;
+      }
+      ++replacements;  // the recursive residual drifted: restart from the true one
+      ssor_apply(A, inv_diag, diag_pos, w, r.data(), z.data(), coloring, nt);
+      p = z;
+      rz = static_cast<double>(r.template cast<double>().dot(z.template cast<double>()));
+      continue;
+    }
+    ssor_apply(A, inv_diag, diag_pos, w, r.data(), z.data(), coloring, nt);
+    double rz_new = 0.0;
+#pragma omp parallel for num_threads(nt) if (par) schedule(static) reduction(+ : rz_new)
+    for (Index i = 0; i < n; ++i) rz_new += static_cast<double>(r[i]) * static_cast<double>(z[i]);
+    const Scalar beta = static_cast<Scalar>(rz_new / rz);
+    rz = rz_new;
+#pragma omp parallel for num_threads(nt) if (par) schedule(static)
+    for (Index i = 0; i < n; ++i) p[i] = z[i] + beta * p[i];
+  }
+  if (info.status == Status::max_iter || info.status == Status::callback_stop ||
+      info.status == Status::interrupted) {
+    const double true_norm = residual_norm(A, x, b, nt);
+    if (std::isfinite(true_norm)) info.residual = true_norm;
+  }
+  return info;
+}
+
+}  // namespace itercore::linalg
