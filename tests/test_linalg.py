@@ -505,7 +505,7 @@ def columns_at_least(systems, B, omegas, threshold, rtol):
         for k in ks:
             for s, b in zip(prepared, B):
                 x = np.zeros(100)
-                res = _core.linalg_sor(*s.args, s.inv_diag, b, x, float(omegas[k]), 0, rtol, 0.0, 10**6, 10,
+                res = _core.linalg_sor(*s.args, s.inv_diag, s.diag_pos, b, x, float(omegas[k]), 0, rtol, 0.0, 10**6, 10,
                                        empty, 1, False, None)
                 assert res["status"] == "converged"
                 totals[k] += res["iterations"]

@@ -39,19 +39,20 @@ py::dict build_info() {
   return d;
 }
 
-template <class Index>
-void bind_structure_check(py::module_& m) {
-  m.def(
-      "_csr_check_structure",
-      [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices) {
-        if (indptr.ndim() != 1 || indptr.shape(0) != static_cast<py::ssize_t>(rows) + 1) return 1;
-        return check_csr_structure(rows, cols, indptr.data(), indices.data(), static_cast<Index>(indices.size()));
-      },
-      py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert());
-}
-
 template <class Scalar, class Index>
 void bind_kernels(py::module_& m) {
+  m.def(
+      "_csr_check",
+      [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
+         bool check_finite) {
+        if (indptr.ndim() != 1 || indptr.shape(0) != static_cast<py::ssize_t>(rows) + 1) return 1;
+        if (data.size() < indices.size()) return 1;
+        py::gil_scoped_release nogil;
+        return check_csr(rows, cols, indptr.data(), indices.data(), check_finite ? data.data() : nullptr,
+                         static_cast<Index>(indices.size()));
+      },
+      py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
+      py::arg("data").noconvert(), py::arg("check_finite"));
   m.def(
       "_csr_matvec",
       [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
@@ -94,8 +95,6 @@ void bind_kernels(py::module_& m) {
 void register_common(py::module_& m) {
   m.def("build_info", &build_info, "How the extension was built (for itercore.show_config).");
   m.def("_default_threads", &default_threads, "OpenMP's default thread count for the calling thread.");
-  bind_structure_check<std::int32_t>(m);
-  bind_structure_check<std::int64_t>(m);
   bind_kernels<double, std::int32_t>(m);
   bind_kernels<double, std::int64_t>(m);
   bind_kernels<float, std::int32_t>(m);

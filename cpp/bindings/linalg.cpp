@@ -58,11 +58,12 @@ void bind_relaxation(py::module_& m) {
   m.def(
       "linalg_sor",
       [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
-         const carray<Scalar>& inv_diag, const carray<Scalar>& b, carray<Scalar> x, double omega, int sweep,
-         double rtol, double atol, std::int64_t maxiter, int check_every, const carray<Index>& color_ptr,
+         const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, const carray<Scalar>& b, carray<Scalar> x,
+         double omega, int sweep, double rtol, double atol, std::int64_t maxiter, int check_every, const carray<Index>& color_ptr,
          int n_threads, bool record_history, py::object callback) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
         check_len(inv_diag, rows, "inv_diag");
+        check_len(diag_pos, rows, "diag_pos");
         check_len(b, rows, "b");
         check_len(x, rows, "x");
         SorOptions opt;
@@ -80,25 +81,27 @@ void bind_relaxation(py::module_& m) {
         {
           py::gil_scoped_release nogil;
           Control control = bind::python_control();
-          info = sor_solve(A, inv_diag.data(), b.data(), xp, opt, coloring, &control,
+          info = sor_solve(A, inv_diag.data(), diag_pos.data(), b.data(), xp, opt, coloring, &control,
                            [&](std::int64_t) { return cb(x); });
         }
         bind::raise_if_interrupted(info, &cb);
         return bind::info_dict(info);
       },
       py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
-      py::arg("data").noconvert(), py::arg("inv_diag").noconvert(), py::arg("b").noconvert(),
-      py::arg("x").noconvert(), py::arg("omega"), py::arg("sweep"), py::arg("rtol"), py::arg("atol"),
+      py::arg("data").noconvert(), py::arg("inv_diag").noconvert(), py::arg("diag_pos").noconvert(),
+      py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("omega"), py::arg("sweep"), py::arg("rtol"),
+      py::arg("atol"),
       py::arg("maxiter"), py::arg("check_every"), py::arg("color_ptr").noconvert(), py::arg("n_threads"),
       py::arg("record_history"), py::arg("callback"));
 
   m.def(
       "linalg_sor_sweep",
       [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
-         const carray<Scalar>& inv_diag, const carray<Scalar>& b, carray<Scalar> x, double omega, int sweep,
-         std::int64_t iterations, const carray<Index>& color_ptr, int n_threads) {
+         const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, const carray<Scalar>& b, carray<Scalar> x,
+         double omega, int sweep, std::int64_t iterations, const carray<Index>& color_ptr, int n_threads) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
         check_len(inv_diag, rows, "inv_diag");
+        check_len(diag_pos, rows, "diag_pos");
         check_len(b, rows, "b");
         check_len(x, rows, "x");
         const auto coloring = coloring_of(color_ptr);
@@ -113,15 +116,15 @@ void bind_relaxation(py::module_& m) {
               info.status = Status::interrupted;
               break;
             }
-            sor_sweep(A, inv_diag.data(), b.data(), xp, static_cast<Scalar>(omega), static_cast<Sweep>(sweep),
-                      coloring, n_threads);
+            sor_sweep(A, inv_diag.data(), diag_pos.data(), b.data(), xp, static_cast<Scalar>(omega),
+                      static_cast<Sweep>(sweep), coloring, n_threads);
           }
         }
         bind::raise_if_interrupted(info);
       },
       py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
-      py::arg("data").noconvert(), py::arg("inv_diag").noconvert(), py::arg("b").noconvert(),
-      py::arg("x").noconvert(), py::arg("omega"), py::arg("sweep"), py::arg("iterations"),
+      py::arg("data").noconvert(), py::arg("inv_diag").noconvert(), py::arg("diag_pos").noconvert(),
+      py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("omega"), py::arg("sweep"), py::arg("iterations"),
       py::arg("color_ptr").noconvert(), py::arg("n_threads"));
 
   m.def(

@@ -134,31 +134,32 @@ def as_csr(A, name, *, square=False, dtype=None, finite=True, allow_empty=False)
         M = M.copy()
         M.indptr = M.indptr.astype(np.int64)
         M.indices = M.indices.astype(np.int64)
-    if not M.has_canonical_format:
-        M = M.copy()
-        M.sum_duplicates()
     for attr in ("indptr", "indices", "data"):
         arr = getattr(M, attr)
         if not arr.flags.c_contiguous:
             setattr(M, attr, np.ascontiguousarray(arr))
-    _check_csr_structure(M, name)
-    if finite and M.nnz and not np.isfinite(M.data).all():
-        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    _check_csr(M, name, finite)  # before scipy reads the indices itself
+    if not M.has_canonical_format:
+        M = M.copy()
+        M.sum_duplicates()
     return M
 
 
-def _check_csr_structure(M, name):
-    """Reject CSR arrays whose indices would make a core read out of bounds (one C++ pass)."""
+def _check_csr(M, name, finite):
+    """Reject CSR arrays whose indices would make a core read out of bounds and,
+    if asked, non-finite values (one C++ pass over the arrays)."""
     from . import _core
 
     m, n = M.shape
-    code = _core._csr_check_structure(m, n, M.indptr, M.indices)
+    if M.data.shape[0] < M.indices.shape[0]:
+        raise ValueError(f"{name} has an invalid CSR structure (data shorter than indices)")
+    code = _core._csr_check(m, n, M.indptr, M.indices, M.data, bool(finite))
     if code == 3:
         raise ValueError(f"{name} has column indices outside [0, {n})")
+    if code == 4:
+        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     if code:
         raise ValueError(f"{name} has an invalid CSR structure (indptr)")
-    if M.data.shape[0] < M.indptr[-1]:
-        raise ValueError(f"{name} has an invalid CSR structure (data shorter than nnz)")
 
 
 def check_n_threads(n_threads, name="n_threads"):

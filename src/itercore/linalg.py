@@ -243,7 +243,7 @@ def _sor(A, b, x0=None, *, omega=1.0, sweep="forward", rtol=1e-8, atol=0.0, maxi
     if system.data.dtype != b.dtype:
         system = _System(system.M.astype(b.dtype), system.plan or "natural", n_threads)
     bi, xi = system.to_internal(b), system.to_internal(x)
-    res = _core.linalg_sor(*system.args, system.inv_diag, bi, xi, omega, _SWEEPS[sweep], rtol, atol, maxiter,
+    res = _core.linalg_sor(*system.args, system.inv_diag, system.diag_pos, bi, xi, omega, _SWEEPS[sweep], rtol, atol, maxiter,
                            check_every, system.color_ptr, system.n_threads, record_history,
                            _wrap_callback(callback, system))
     system.to_external(xi, x)
@@ -478,7 +478,7 @@ def sor_sweep(A, x, b, *, omega=1.0, sweep="forward", iterations=1, ordering="na
         raise ValueError("x must contain only finite values (found NaN or inf)")
     b = as_float_array(b, "b", ndim=1, shape=(system.n,), dtype=dtype)
     bi, xi = system.to_internal(b), system.to_internal(x)
-    _core.linalg_sor_sweep(*system.args, system.inv_diag, bi, xi, omega, _SWEEPS[sweep], iterations,
+    _core.linalg_sor_sweep(*system.args, system.inv_diag, system.diag_pos, bi, xi, omega, _SWEEPS[sweep], iterations,
                            system.color_ptr, system.n_threads)
     if system.plan is not None:
         system.to_external(xi, x)

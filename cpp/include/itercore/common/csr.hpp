@@ -39,18 +39,24 @@ struct CsrView {
   }
 };
 
-/// Checks that borrowed CSR arrays cannot make a kernel read out of bounds:
-/// indptr[0] = 0, non-decreasing, indptr[rows] <= nnz_capacity, and every
-/// column index in [0, cols). Returns 0, or 1 (bad indptr ends), 2 (indptr
-/// decreases), 3 (a column index out of range).
-template <class Index>
-int check_csr_structure(Index rows, Index cols, const Index* indptr, const Index* indices, Index nnz_capacity) {
-  if (indptr[0] != 0 || indptr[rows] > nnz_capacity || indptr[rows] < 0) return 1;
+/// Checks, in one pass, that borrowed CSR arrays cannot make a kernel read
+/// out of bounds (indptr[0] = 0, non-decreasing, indptr[rows] <= capacity,
+/// every column index in [0, cols)) and, when `data` is given, that every
+/// stored value is finite. Returns 0, or 1 (bad indptr ends), 2 (indptr
+/// decreases), 3 (a column index out of range), 4 (a NaN or inf value).
+template <class Scalar, class Index>
+int check_csr(Index rows, Index cols, const Index* indptr, const Index* indices, const Scalar* data,
+              Index capacity) {
+  if (indptr[0] != 0 || indptr[rows] > capacity || indptr[rows] < 0) return 1;
   for (Index i = 0; i < rows; ++i)
     if (indptr[i + 1] < indptr[i]) return 2;
-  for (Index p = 0; p < indptr[rows]; ++p)
-    if (indices[p] < 0 || indices[p] >= cols) return 3;
-  return 0;
+  bool bad_index = false;
+  bool bad_value = false;
+  const Index nnz = indptr[rows];
+  for (Index p = 0; p < nnz; ++p) bad_index |= (indices[p] < 0) | (indices[p] >= cols);
+  if (data)
+    for (Index p = 0; p < nnz; ++p) bad_value |= !std::isfinite(data[p]);
+  return bad_index ? 3 : (bad_value ? 4 : 0);
 }
 
 /// y = A x, rows split across threads (static schedule: each row is O(row nnz)).

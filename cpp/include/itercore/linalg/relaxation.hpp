@@ -60,12 +60,37 @@ Index diagonal_inverse(const CsrView<Scalar, Index>& A, Scalar* inv_diag, Index*
 
 namespace detail {
 
+/// The plain SOR row update (used where rows are independent: one colour).
 template <class Scalar, class Index>
 inline void sor_row(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Scalar* b, Scalar* x, Scalar omega,
                     Index i) noexcept {
   Scalar sigma = 0;
   for (Index p = A.indptr[i]; p < A.indptr[i + 1]; ++p) sigma += A.data[p] * x[A.indices[p]];
   x[i] += omega * (b[i] - sigma) * inv_diag[i];
+}
+
+/// The SOR row update for a natural-order sweep, where each row waits for
+/// the unknown the previous row just wrote. That freshest unknown (the last
+/// entry left of the diagonal going forward, the first right of it going
+/// backward) enters last, as x_i = e_i - (w_i a_if) x_f with e_i computed
+/// from older values: the chain from row to row is one multiply and one
+/// subtraction instead of the whole row sum, so rows overlap in the CPU.
+template <class Scalar, class Index>
+inline void sor_row_chained(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Index* diag_pos,
+                            const Scalar* b, Scalar* x, Scalar omega, Index i, bool forward) noexcept {
+  const Index lo = A.indptr[i], hi = A.indptr[i + 1], d = diag_pos[i];
+  const Index fresh = forward ? (d > lo ? d - 1 : Index(-1)) : (d + 1 < hi ? d + 1 : Index(-1));
+  Scalar t = 0;
+  if (fresh < 0) {
+    for (Index p = lo; p < hi; ++p) t += A.data[p] * x[A.indices[p]];
+  } else {
+    for (Index p = lo; p < fresh; ++p) t += A.data[p] * x[A.indices[p]];
+    for (Index p = fresh + 1; p < hi; ++p) t += A.data[p] * x[A.indices[p]];
+  }
+  const Scalar w = omega * inv_diag[i];
+  Scalar e = x[i] + w * (b[i] - t);
+  if (fresh >= 0) e -= (w * A.data[fresh]) * x[A.indices[fresh]];
+  x[i] = e;
 }
 
 /// Rows [lo, hi) of one colour: independent, so in parallel when large.
@@ -86,15 +111,16 @@ void sor_block(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Sc
 }  // namespace detail
 
 /// One forward or backward SOR sweep in place (a symmetric sweep is forward
-/// then backward, both with omega). Natural order is serial by nature;
-/// multicolour order runs each colour's rows in parallel.
+/// then backward, both with omega). Natural order is serial by nature and
+/// needs `diag_pos` (from diagonal_inverse); multicolour order runs each
+/// colour's rows in parallel.
 template <class Scalar, class Index>
-void sor_sweep(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Scalar* b, Scalar* x, Scalar omega,
-               Sweep sweep, const Coloring<Index>& coloring = {}, int n_threads = 0) {
+void sor_sweep(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Index* diag_pos, const Scalar* b,
+               Scalar* x, Scalar omega, Sweep sweep, const Coloring<Index>& coloring = {}, int n_threads = 0) {
   const int nt = resolve_threads(n_threads);
   auto forward = [&] {
     if (coloring.natural()) {
-      for (Index i = 0; i < A.rows; ++i) detail::sor_row(A, inv_diag, b, x, omega, i);
+      for (Index i = 0; i < A.rows; ++i) detail::sor_row_chained(A, inv_diag, diag_pos, b, x, omega, i, true);
     } else {
       for (Index c = 0; c < coloring.n_colors; ++c)
         detail::sor_block(A, inv_diag, b, x, omega, coloring.color_ptr[c], coloring.color_ptr[c + 1], false, nt);
@@ -102,7 +128,7 @@ void sor_sweep(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Sc
   };
   auto backward = [&] {
     if (coloring.natural()) {
-      for (Index i = A.rows - 1; i >= 0; --i) detail::sor_row(A, inv_diag, b, x, omega, i);
+      for (Index i = A.rows - 1; i >= 0; --i) detail::sor_row_chained(A, inv_diag, diag_pos, b, x, omega, i, false);
     } else {
       for (Index c = coloring.n_colors - 1; c >= 0; --c)
         detail::sor_block(A, inv_diag, b, x, omega, coloring.color_ptr[c], coloring.color_ptr[c + 1], true, nt);
@@ -153,8 +179,8 @@ struct SorOptions {
 /// after every sweep and returns false to stop (user callbacks).
 /// On NaN/inf the last finite checked iterate is restored.
 template <class Scalar, class Index, class Monitor>
-SolveInfo sor_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Scalar* b, Scalar* x,
-                    const SorOptions& opt, const Coloring<Index>& coloring, Control* control, Monitor&& monitor) {
+SolveInfo sor_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Index* diag_pos, const Scalar* b,
+                    Scalar* x, const SorOptions& opt, const Coloring<Index>& coloring, Control* control, Monitor&& monitor) {
   if (A.rows != A.cols) throw std::invalid_argument("sor: A must be square");
   if (!(opt.omega > 0.0 && opt.omega < 2.0)) throw std::invalid_argument("sor: omega must lie in (0, 2)");
   if (opt.maxiter < 0) throw std::invalid_argument("sor: maxiter must be >= 0");
@@ -190,7 +216,7 @@ SolveInfo sor_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, con
       info.status = Status::interrupted;
       break;
     }
-    sor_sweep(A, inv_diag, b, x, omega, opt.sweep, coloring, nt);
+    sor_sweep(A, inv_diag, diag_pos, b, x, omega, opt.sweep, coloring, nt);
     info.iterations = it;
     checked_now = false;
     if (!monitor(it)) {
