@@ -144,11 +144,8 @@ def pcg_table(sizes, repeats, full):
         solvers = {
             "scipy cg": lambda: scipy_cg(),
             f"scipy cg + ssor_preconditioner(omega={omega})": lambda: scipy_cg(prec),
-            f"itercore ssor_pcg natural (omega={omega})": lambda: (
+            f"itercore ssor_pcg (omega={omega})": lambda: (
                 lambda r: (r[0], r[2]["nit"]))(linalg._ssor_pcg(A, b, omega=omega, rtol=1e-8, ordering="natural")),
-            f"itercore ssor_pcg multicolour (omega={omega})": lambda: (
-                lambda r: (r[0], r[2]["nit"]))(linalg._ssor_pcg(A, b, omega=omega, rtol=1e-8,
-                                                                 ordering="multicolor")),
         }
         # The 1M-unknown unpreconditioned CG takes minutes: timed once unless --full.
         reps = repeats if (full or m <= 500) else 1

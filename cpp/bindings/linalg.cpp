@@ -170,7 +170,7 @@ void bind_relaxation(py::module_& m) {
           Control control = bind::python_control();
           info = ssor_pcg_solve(A, inv_diag.data(), diag_pos.data(), b.data(), xp, omega, Tolerance{rtol, atol},
                                 maxiter, coloring, n_threads, record_history, &control,
-                                [&](std::int64_t) { return cb(x); });
+                                [&](std::int64_t) { return cb(x); }, cb.active());
         }
         bind::raise_if_interrupted(info, &cb);
         return bind::info_dict(info);
