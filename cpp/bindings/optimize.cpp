@@ -59,6 +59,7 @@ optimize::EalStepOptions step_options(bool use_sketch, bool fallback, double the
   o.sketch.maxiter = maxiter;
   o.sketch.seed = seed;
   o.sketch.n_threads = n_threads;
+  o.sketch.stall_factor = 1.0;  // hand over to the direct solve as soon as the budget is clearly too small
   return o;
 }
 

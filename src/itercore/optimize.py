@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from scipy.optimize import LinearConstraint, NonlinearConstraint, OptimizeResult
 from scipy.sparse.linalg import LinearOperator
@@ -484,9 +485,11 @@ def _dense_shift(H, G):
     """
     n = H.shape[0]
     if G.shape[0]:
-        _, s, Vt = np.linalg.svd(G)
-        rank = int(np.sum(s > max(G.shape) * np.finfo(float).eps * (s[0] if s.size else 0.0)))
-        Z = Vt[rank:].T
+        # rank-revealing QR of G^T (cheaper than a full SVD): the trailing columns of Q span null(G)
+        Q, R, _ = scipy.linalg.qr(G.T, mode="full", pivoting=True)
+        d = np.abs(np.diag(R))
+        rank = int(np.sum(d > max(G.shape) * np.finfo(float).eps * (d[0] if d.size else 0.0)))
+        Z = Q[:, rank:]
     else:
         Z = np.eye(n)
     if Z.shape[1] == 0:

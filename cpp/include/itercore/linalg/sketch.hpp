@@ -58,9 +58,16 @@ struct DenseRows {
   Scalar row_row(std::int64_t p, std::int64_t q) const noexcept { return dot(p, a + q * n); }
   /// r = b - A x, returns ||r|| (double accumulation).
   double residual(const Scalar* x, const Scalar* b, Scalar* r, int nt) const {
-    const bool par = nt > 1 && m * n >= kParallelNnz;
     double ss = 0.0;
-#pragma omp parallel for num_threads(nt) if (par) schedule(static) reduction(+ : ss)
+    if (nt <= 1 || m * n < kParallelNnz) {  // no OpenMP region at all: even a serialized one costs
+      for (std::int64_t i = 0; i < m; ++i) {
+        const Scalar ri = b[i] - dot(i, x);
+        r[i] = ri;
+        ss += static_cast<double>(ri) * static_cast<double>(ri);
+      }
+      return std::sqrt(ss);
+    }
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : ss)
     for (std::int64_t i = 0; i < m; ++i) {
       const Scalar ri = b[i] - dot(i, x);
       r[i] = ri;
@@ -98,7 +105,14 @@ struct CsrRows {
     return s;
   }
   double residual(const Scalar* x, const Scalar* b, Scalar* r, int nt) const {
-    return csr_residual(A, x, b, r, nt);
+    if (nt > 1 && static_cast<std::int64_t>(A.nnz()) >= kParallelNnz) return csr_residual(A, x, b, r, nt);
+    double ss = 0.0;  // serial without entering an OpenMP region (tiny systems check often)
+    for (Index i = 0; i < A.rows; ++i) {
+      const Scalar ri = b[i] - A.row_dot(i, x);
+      r[i] = ri;
+      ss += static_cast<double>(ri) * static_cast<double>(ri);
+    }
+    return std::sqrt(ss);
   }
 };
 
@@ -112,6 +126,12 @@ struct SketchOptions {
   std::uint64_t seed = 0;
   int n_threads = 0;             ///< for the residual checks (resolve_threads)
   bool history = false;          ///< record the residual of every check
+  /// > 0: give up early (Status::max_iter) once the residual's observed
+  /// geometric rate since the start, extrapolated, needs more than
+  /// stall_factor times the remaining budget to reach the target. The early
+  /// rate of sketch-and-project is faster than its asymptotic one, so the
+  /// extrapolation is optimistic and giving up on it is safe. 0: never.
+  double stall_factor = 0.0;
 };
 
 /// Called at each residual check with (iterations done, residual, x);
@@ -120,10 +140,11 @@ template <class Scalar>
 using SketchMonitor = std::function<bool(std::int64_t, double, const Scalar*)>;
 
 /// The automatic check spacing: about one pass over the rows for Kaczmarz
-/// (a residual costs one pass, so checks add at most ~the work they watch),
-/// and every iteration for the dense sketches (each costs k passes already).
+/// (a residual costs one pass, so checks add at most ~the work they watch;
+/// at least 16 steps, so tiny systems are not dominated by checks), and every
+/// iteration for the dense sketches (each costs k passes already).
 inline std::int64_t default_check_every(SketchMethod method, std::int64_t m, std::int64_t k) {
-  if (method == SketchMethod::kaczmarz) return std::max<std::int64_t>(1, (m + k - 1) / k);
+  if (method == SketchMethod::kaczmarz) return std::max<std::int64_t>(16, (m + k - 1) / k);
   return 1;
 }
 
@@ -149,6 +170,7 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
   SolveInfo info;
   Eigen::Map<Vec> xv(x, n);
   Vec r(m), last_good = xv;
+  double res0 = 0.0;
   auto check = [&](std::int64_t it) -> bool {  // true: stop
     const double res = A.residual(x, b, r.data(), nt);
     info.iterations = it;
@@ -167,6 +189,12 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
     if (it > 0 && monitor && !monitor(it, res, x)) {
       info.status = Status::callback_stop;
       return true;
+    }
+    if (it == 0) res0 = res;
+    if (opt.stall_factor > 0.0 && it >= 4 * check_every && res0 > 0.0) {
+      const double rate = std::log(res / res0) / static_cast<double>(it);  // per iteration, < 0 if progressing
+      const double need = rate < 0.0 ? std::log(opt.target / res) / rate : HUGE_VAL;
+      if (need > opt.stall_factor * static_cast<double>(opt.maxiter - it)) return true;  // stays max_iter
     }
     return false;
   };
