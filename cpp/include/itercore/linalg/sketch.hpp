@@ -126,11 +126,12 @@ struct SketchOptions {
   std::uint64_t seed = 0;
   int n_threads = 0;             ///< for the residual checks (resolve_threads)
   bool history = false;          ///< record the residual of every check
-  /// > 0: give up early (Status::max_iter) once the residual's observed
-  /// geometric rate since the start, extrapolated, needs more than
-  /// stall_factor times the remaining budget to reach the target. The early
-  /// rate of sketch-and-project is faster than its asymptotic one, so the
-  /// extrapolation is optimistic and giving up on it is safe. 0: never.
+  /// > 0: give up early (Status::max_iter) once the observed geometric rate
+  /// of the best residual since the start, extrapolated, needs more than
+  /// stall_factor times the remaining budget to reach the target; judged
+  /// only after 20 passes over the rows. The early rate of sketch-and-project
+  /// is faster than its asymptotic one, so the extrapolation is optimistic
+  /// and giving up on it is safe. 0: never.
   double stall_factor = 0.0;
 };
 
@@ -170,7 +171,8 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
   SolveInfo info;
   Eigen::Map<Vec> xv(x, n);
   Vec r(m), last_good = xv;
-  double res0 = 0.0;
+  double res0 = 0.0, best = 0.0;
+  const std::int64_t stall_warmup = std::max<std::int64_t>(4 * check_every, 20 * ((m + k - 1) / k));
   auto check = [&](std::int64_t it) -> bool {  // true: stop
     const double res = A.residual(x, b, r.data(), nt);
     info.iterations = it;
@@ -190,10 +192,17 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
       info.status = Status::callback_stop;
       return true;
     }
-    if (it == 0) res0 = res;
-    if (opt.stall_factor > 0.0 && it >= 4 * check_every && res0 > 0.0) {
-      const double rate = std::log(res / res0) / static_cast<double>(it);  // per iteration, < 0 if progressing
-      const double need = rate < 0.0 ? std::log(opt.target / res) / rate : HUGE_VAL;
+    if (it == 0) {
+      res0 = best = res;
+    } else {
+      best = std::min(best, res);
+    }
+    // The residual of Kaczmarz-type methods is not monotone (the error is, in
+    // expectation), so the rate is taken from the best residual seen and only
+    // judged after a warm-up of 20 passes over the rows (and 4 checks).
+    if (opt.stall_factor > 0.0 && it >= stall_warmup && res0 > 0.0) {
+      const double rate = std::log(best / res0) / static_cast<double>(it);  // per iteration, < 0 if progressing
+      const double need = rate < 0.0 ? std::log(opt.target / best) / rate : HUGE_VAL;
       if (need > opt.stall_factor * static_cast<double>(opt.maxiter - it)) return true;  // stays max_iter
     }
     return false;
