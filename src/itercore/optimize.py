@@ -381,6 +381,7 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
     sketch_iters = 0
     direct_solves = 0
     t_shift = 0.0
+    detail = None
     for nit in range(maxiter + 1):
         if callback is not None and nit > 0:
             try:
@@ -431,6 +432,9 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
         if st != "converged":
             status = {"breakdown": 3 if step["penalty_updates"] < max_pu else 6, "non_finite": 4,
                       "max_iter": 3}.get(st, 3)
+            if st == "max_iter":
+                detail = (f"the sketch solver missed the accuracy target {step['target']:.3e} "
+                          f"(residual {step['residual']:.3e}) within options['sketch_maxiter'] and fallback=False")
             break
         eta1, eta2 = step["eta1"], step["eta2"]
         dx, dlam = z[:n], z[n:]
@@ -461,7 +465,7 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
         x, lam, f, g, c, G, gxL = xt, lt, ft, gt, ct, Gt, gxLt
         kkt = float(np.sqrt(gxL @ gxL + c @ c))
 
-    messages = _MESSAGES[status]
+    messages = _MESSAGES[status] if detail is None else detail
     if use_bfgs:
         messages += " (Hessian of the Lagrangian approximated by damped BFGS)"
     res = OptimizeResult(x=x, fun=f, multipliers=lam, kkt_residual=kkt, nit=nit, nfev=prob.nfev, njev=prob.njev,
