@@ -291,6 +291,17 @@ def test_gil_released():
     assert_gil_released(work)
 
 
+@pytest.mark.filterwarnings("ignore::itercore.ConvergenceWarning")
+def test_gil_released_python_keeps_running():
+    from test_sketch import python_progress_during
+
+    fun, jac, hess, cons, x0 = _ill_qp()
+    progress = python_progress_during(
+        lambda: minimize(fun, x0, jac=jac, hess=hess, constraints=cons, maxiter=1, seed=0,
+                         options={"sketch_maxiter": 100000, "fallback": False, "n_threads": 1, "theta": 1e-14}))
+    assert progress > 0.3, f"a Python thread ran at {progress:.0%} of its speed during the solve (GIL held?)"
+
+
 def test_interruptible():
     fun, jac, hess, cons, x0 = _ill_qp()
     assert_interruptible(lambda: minimize(fun, x0, jac=jac, hess=hess, constraints=cons, tol=1e-300,

@@ -178,6 +178,31 @@ def test_callback_stop():
         sketch_solve(A, b, callback=boom, seed=0)
 
 
+def python_progress_during(work):
+    """Fraction of its solo speed a pure-Python loop in this thread keeps while
+    ``work`` runs in another thread: ~1 when the GIL is released, ~0 when held.
+    Unlike the two-thread timing of the contract, this does not depend on how
+    many idle cores the machine has."""
+    import threading
+    import time
+
+    done = []
+    th = threading.Thread(target=lambda: (work(), done.append(True)))
+    t0 = time.perf_counter()
+    th.start()
+    n = 0
+    while not done:
+        n += 1
+        time.perf_counter()  # the same loop body as below
+    elapsed = time.perf_counter() - t0
+    th.join()
+    t0 = time.perf_counter()
+    solo = 0
+    while time.perf_counter() - t0 < elapsed:
+        solo += 1
+    return n / max(solo, 1)
+
+
 def _slow_system():
     rng = np.random.default_rng(0)
     A = rng.standard_normal((300, 300))
@@ -192,6 +217,14 @@ def test_gil_released():
         sketch_solve(A, b, method="kaczmarz", maxiter=150000, rtol=0.0, seed=0, n_threads=1)
 
     assert_gil_released(work)
+
+
+@pytest.mark.filterwarnings("ignore::itercore.ConvergenceWarning")
+def test_gil_released_python_keeps_running():
+    A, b = _slow_system()
+    progress = python_progress_during(
+        lambda: sketch_solve(A, b, method="kaczmarz", maxiter=150000, rtol=0.0, seed=0, n_threads=1))
+    assert progress > 0.3, f"a Python thread ran at {progress:.0%} of its speed during the solve (GIL held?)"
 
 
 def test_interruptible():
