@@ -1,0 +1,308 @@
+"""itercore.optimize.minimize: equality-constrained NLP by adaptive inexact
+Newton on the exact augmented Lagrangian (sketched or direct KKT solves)."""
+
+import os
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import LinearConstraint, NonlinearConstraint
+from scipy.sparse.linalg import aslinearoperator
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from contract import assert_gil_released, assert_interruptible, raises_naming  # noqa: E402
+from hs_problems import BY_NAME, PROBLEMS, logistic_problem, pde_control  # noqa: E402
+from itercore import ConvergenceWarning  # noqa: E402
+from itercore.optimize import minimize  # noqa: E402
+
+METHODS = ["eal-sketch", "eal-direct"]
+
+
+def solve(p, method, **kw):
+    kw.setdefault("hess", p["hess"])
+    return minimize(p["fun"], p["x0"], jac=p["jac"], constraints=p["cons"], method=method, seed=0, **kw)
+
+
+def kkt_residual(p, res):
+    """Recomputed from the returned x and multipliers (never the solver's own number)."""
+    x, lam = res.x, res.multipliers
+    J = np.atleast_2d(np.asarray(p["cons"]["jac"](x) if not sp.issparse(p["cons"]["jac"](x))
+                                 else p["cons"]["jac"](x).toarray()))
+    gl = p["jac"](x) + J.T @ lam
+    c = np.atleast_1d(p["cons"]["fun"](x))
+    return float(np.sqrt(gl @ gl + c @ c))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", [p["name"] for p in PROBLEMS])
+def test_hock_schittkowski(name, method):
+    p = BY_NAME[name]
+    res = solve(p, method)
+    assert res.success, res.message
+    assert res.status == 0 and res.nit > 0
+    assert abs(res.fun - p["fstar"]) <= 1e-6, (res.fun, p["fstar"])
+    assert kkt_residual(p, res) <= 1e-8
+    assert res.kkt_residual == pytest.approx(kkt_residual(p, res), rel=1e-6, abs=1e-12)
+    assert res.nfev >= res.nit and res.njev >= res.nit and res.nhev >= 1
+    if method == "eal-direct":
+        assert res.sketch_iterations == 0
+    else:
+        assert res.sketch_iterations > 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", [p["name"] for p in PROBLEMS])
+def test_hock_schittkowski_bfgs(name, method):
+    p = BY_NAME[name]
+    res = solve(p, method, hess=None, maxiter=3000)
+    assert res.success, res.message
+    assert "BFGS" in res.message and res.nhev == 0
+    assert abs(res.fun - p["fstar"]) <= 1e-6
+    assert kkt_residual(p, res) <= 1e-8
+
+
+def test_hs_matches_scipy_slsqp():
+    """Cross-check against SciPy's SLSQP on the HS set (same local optimum)."""
+    from scipy.optimize import minimize as sminimize
+
+    for p in PROBLEMS:
+        ref = sminimize(p["fun"], p["x0"], jac=p["jac"], method="SLSQP",
+                        constraints=[{"type": "eq", "fun": p["cons"]["fun"], "jac": p["cons"]["jac"]}],
+                        options={"ftol": 1e-12, "maxiter": 500})
+        res = solve(p, "eal-direct")
+        assert abs(res.fun - ref.fun) <= 1e-6, p["name"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_logistic_regression_matches_trust_constr(method):
+    pytest.importorskip("sklearn")
+    from scipy.optimize import minimize as sminimize
+
+    p = logistic_problem()
+    res = solve(p, method)
+    assert res.success, res.message
+    assert kkt_residual(p, res) <= 1e-8
+    con = NonlinearConstraint(p["cons"]["fun"], 0.0, 0.0, jac=p["cons"]["jac"], hess=p["cons"]["hess"])
+    ref = sminimize(p["fun"], p["x0"], jac=p["jac"], hess=p["hess"], method="trust-constr", constraints=[con],
+                    options={"gtol": 1e-10, "xtol": 1e-14, "maxiter": 2000})
+    assert abs(res.fun - ref.fun) <= 1e-6, (res.fun, ref.fun)
+    np.testing.assert_allclose(np.linalg.norm(res.x), 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+def test_pde_control_sparse_matches_direct_kkt(method, index):
+    p = pde_control(8)
+    J = p["cons"]["jac"](None)
+    J.indices, J.indptr = J.indices.astype(index), J.indptr.astype(index)
+    res = solve(p, method, options={"sketch_maxiter": 20000})
+    assert res.success, res.message
+    x = p["exact"]()
+    np.testing.assert_allclose(res.x, x, atol=1e-8 * max(1.0, np.abs(x).max()))
+    assert abs(res.fun - p["fun"](x)) <= 1e-8 * max(1.0, abs(p["fun"](x)))
+
+
+def test_constraint_forms_agree():
+    """dict, NonlinearConstraint, LinearConstraint (dense and sparse) give the same HS28 answer."""
+    p = BY_NAME["HS28"]
+    A = np.array([[1.0, 2.0, 3.0]])
+    forms = [
+        p["cons"],
+        NonlinearConstraint(lambda x: A @ x, 1.0, 1.0, jac=lambda x: A),
+        LinearConstraint(A, 1.0, 1.0),
+        LinearConstraint(sp.csr_matrix(A), [1.0], [1.0]),
+        [{"type": "eq", "fun": lambda x: [x[0] + 2 * x[1] + 3 * x[2] - 1], "jac": lambda x: A}],
+    ]
+    for method in METHODS:
+        xs = []
+        for con in forms:
+            res = minimize(p["fun"], p["x0"], jac=p["jac"], hess=p["hess"], constraints=con, method=method, seed=1)
+            assert res.success, res.message
+            assert abs(res.fun) <= 1e-6 and res.kkt_residual <= 1e-8
+            xs.append(res.x)
+        for x in xs[1:]:
+            np.testing.assert_allclose(x, xs[0], atol=1e-7)
+
+
+def test_two_constraint_blocks_and_hessian_forms():
+    """HS42 split in two constraint dicts; Hessian as dense, sparse and LinearOperator."""
+    p = BY_NAME["HS42"]
+    cons = [{"type": "eq", "fun": lambda x: [x[0] - 2], "jac": lambda x: [[1.0, 0, 0, 0]]},
+            {"type": "eq", "fun": lambda x: [x[2] ** 2 + x[3] ** 2 - 2], "jac": lambda x: [[0, 0, 2 * x[2], 2 * x[3]]],
+             "hess": lambda x, v: v[0] * np.diag([0.0, 0, 2, 2])}]
+    for hess in (lambda x: 2 * np.eye(4), lambda x: sp.csr_matrix(2 * np.eye(4)),
+                 lambda x: aslinearoperator(2 * np.eye(4))):
+        res = minimize(p["fun"], p["x0"], jac=p["jac"], hess=hess, constraints=cons, seed=0)
+        assert res.success and abs(res.fun - p["fstar"]) <= 1e-6
+        assert res.multipliers.shape == (2,)
+
+
+def test_nonlinear_constraint_without_hess_uses_bfgs():
+    p = BY_NAME["HS7"]
+    con = NonlinearConstraint(p["cons"]["fun"], 0.0, 0.0, jac=p["cons"]["jac"])  # hess: BFGS() by default
+    res = minimize(p["fun"], p["x0"], jac=p["jac"], hess=p["hess"], constraints=con, method="eal-direct")
+    assert res.success and "BFGS" in res.message and abs(res.fun - p["fstar"]) <= 1e-6
+
+
+def test_bad_input():
+    p = BY_NAME["HS28"]
+    kw = dict(jac=p["jac"], hess=p["hess"])
+    with raises_naming(ValueError, "constraints", match="only equality"):
+        minimize(p["fun"], p["x0"], constraints={"type": "ineq", "fun": p["cons"]["fun"], "jac": p["cons"]["jac"]},
+                 **kw)
+    with raises_naming(ValueError, "constraints", match="lb == ub"):
+        minimize(p["fun"], p["x0"], constraints=LinearConstraint([[1.0, 2, 3]], 0.0, 1.0), **kw)
+    with raises_naming(ValueError, "constraints", match=r"expected \(1, 3\)"):
+        minimize(p["fun"], p["x0"], constraints={"type": "eq", "fun": p["cons"]["fun"],
+                                                 "jac": lambda x: np.ones((1, 4))}, **kw)
+    with raises_naming(ValueError, "x0", match="not finite"):
+        minimize(lambda x: np.log(x[0]), [-1.0, 1, 1], jac=p["jac"], constraints=p["cons"])
+    with raises_naming(ValueError, "x0"):
+        minimize(p["fun"], [np.nan, 1, 1], constraints=p["cons"], **kw)
+    with raises_naming(ValueError, "x0"):
+        minimize(p["fun"], np.zeros((2, 2)), constraints=p["cons"], **kw)
+    with raises_naming(ValueError, "x0"):
+        minimize(p["fun"], [], constraints=p["cons"], **kw)
+    with raises_naming(ValueError, "method"):
+        minimize(p["fun"], p["x0"], constraints=p["cons"], method="slsqp", **kw)
+    with raises_naming(ValueError, "tol"):
+        minimize(p["fun"], p["x0"], constraints=p["cons"], tol=0.0, **kw)
+    with raises_naming(ValueError, "options"):
+        minimize(p["fun"], p["x0"], constraints=p["cons"], options={"bogus": 1}, **kw)
+    with raises_naming(ValueError, "options['nu']"[:7]):
+        minimize(p["fun"], p["x0"], constraints=p["cons"], options={"nu": 1.0}, **kw)
+    with raises_naming(TypeError, "jac"):
+        minimize(p["fun"], p["x0"], jac=None, constraints=p["cons"])
+    with raises_naming(TypeError, "constraints"):
+        minimize(p["fun"], p["x0"], constraints=None, **kw)
+    with raises_naming(TypeError, "callback"):
+        minimize(p["fun"], p["x0"], constraints=p["cons"], callback=1, **kw)
+    with raises_naming(ValueError, "jac"):
+        minimize(p["fun"], p["x0"], jac=lambda x: np.ones(2), hess=p["hess"], constraints=p["cons"])
+    with raises_naming(ValueError, "hess"):
+        minimize(p["fun"], p["x0"], jac=p["jac"], hess=lambda x: np.eye(2), constraints=p["cons"])
+
+
+def test_rank_deficient_jacobian_is_a_status():
+    """Two copies of HS28's constraint: G has rank 1 < m = 2, K is singular."""
+    p = BY_NAME["HS28"]
+    A = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    con = {"type": "eq", "fun": lambda x: A @ x - 1.0, "jac": lambda x: A, "hess": lambda x, v: np.zeros((3, 3))}
+    with pytest.warns(ConvergenceWarning, match="tolerance"):
+        res = minimize(p["fun"], p["x0"], jac=p["jac"], hess=p["hess"], constraints=con, method="eal-direct")
+    assert res.status == 3 and not res.success and "rank-deficient" in res.message
+    np.testing.assert_array_equal(res.x, p["x0"])
+    # The sketch solves the singular but consistent system (minimum norm) or,
+    # when it cannot within budget, falls back to LU and reports the same status.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = minimize(p["fun"], p["x0"], jac=p["jac"], hess=p["hess"], constraints=con, method="eal-sketch",
+                       seed=0)
+    if res.success:
+        assert abs(res.fun) <= 1e-6 and np.abs(A @ res.x - 1).max() <= 1e-8
+    else:
+        assert res.status == 3 and "rank-deficient" in res.message
+
+
+def test_maxiter_zero_and_warning():
+    p = BY_NAME["HS6"]
+    with pytest.warns(ConvergenceWarning, match="tolerance"):
+        res = solve(p, "eal-direct", maxiter=0)
+    assert res.nit == 0 and res.status == 1 and not res.success
+    np.testing.assert_array_equal(res.x, p["x0"])
+    with pytest.warns(ConvergenceWarning, match=r"KKT residual .* > tolerance"):
+        res = solve(p, "eal-direct", maxiter=2)
+    assert res.nit == 2 and res.status == 1
+
+
+def test_float32_input_computes_in_float64():
+    p = BY_NAME["HS28"]
+    res = minimize(p["fun"], p["x0"].astype(np.float32), jac=p["jac"], hess=p["hess"], constraints=p["cons"])
+    assert res.x.dtype == np.float64 and res.success
+    x0 = np.repeat(p["x0"], 2)[::2]  # non-contiguous
+    res2 = minimize(p["fun"], x0, jac=p["jac"], hess=p["hess"], constraints=p["cons"], seed=0)
+    assert res2.success and np.array_equal(x0, np.repeat(p["x0"], 2)[::2])
+
+
+def test_callback_and_stop():
+    p = BY_NAME["HS7"]
+    seen = []
+
+    def cb(r):
+        seen.append((r.nit, r.kkt_residual, r.x.copy()))
+        if len(seen) == 2:
+            raise StopIteration
+
+    res = solve(p, "eal-sketch", callback=cb)
+    assert res.status == 5 and not res.success and len(seen) == 2 and res.nit == 2
+    np.testing.assert_array_equal(res.x, seen[-1][2])
+
+    def boom(r):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        solve(p, "eal-sketch", callback=boom)
+
+
+def test_seed_reproducible():
+    p = BY_NAME["HS40"]
+    runs = [minimize(p["fun"], p["x0"], jac=p["jac"], hess=p["hess"], constraints=p["cons"], seed=s,
+                     options={"sketch": "gaussian"}) for s in (3, 3, 4)]
+    assert np.array_equal(runs[0].x, runs[1].x) and runs[0].sketch_iterations == runs[1].sketch_iterations
+    assert runs[0].sketch_iterations != runs[2].sketch_iterations or not np.array_equal(runs[0].x, runs[2].x)
+
+
+@pytest.mark.parametrize("sketch", ["kaczmarz", "gaussian", "count"])
+def test_every_sketch_solves_hs(sketch):
+    for name in ("HS7", "HS39", "HS42"):
+        p = BY_NAME[name]
+        res = solve(p, "eal-sketch", options={"sketch": sketch, "block_size": 2})
+        assert res.success and abs(res.fun - p["fstar"]) <= 1e-6, (name, res.message)
+
+
+def test_no_fallback_reports_the_missed_accuracy():
+    p = BY_NAME["HS40"]
+    with pytest.warns(ConvergenceWarning):
+        res = solve(p, "eal-sketch", options={"fallback": False, "sketch_maxiter": 1})
+    assert res.status == 3 and res.direct_solves == 0 and "missed the accuracy target" in res.message
+
+
+def _ill_qp(n=250, m=50):
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    H = (Q * np.logspace(0, 3, n)) @ Q.T
+    A = rng.standard_normal((m, n))
+    b = rng.standard_normal(m)
+    cons = {"type": "eq", "fun": lambda x: A @ x - b, "jac": lambda x: A, "hess": lambda x, v: np.zeros((n, n))}
+    return (lambda x: 0.5 * x @ H @ x, lambda x: H @ x, lambda x: H, cons, np.zeros(n))
+
+
+@pytest.mark.filterwarnings("ignore::itercore.ConvergenceWarning")
+def test_gil_released():
+    fun, jac, hess, cons, x0 = _ill_qp()
+
+    def work():  # dominated by the C++ sketch solve of one KKT system
+        minimize(fun, x0, jac=jac, hess=hess, constraints=cons, maxiter=1, seed=0,
+                 options={"sketch_maxiter": 100000, "fallback": False, "n_threads": 1, "theta": 1e-14})
+
+    assert_gil_released(work)
+
+
+@pytest.mark.filterwarnings("ignore::itercore.ConvergenceWarning")
+def test_gil_released_python_keeps_running():
+    from test_sketch import python_progress_during
+
+    fun, jac, hess, cons, x0 = _ill_qp()
+    progress = python_progress_during(
+        lambda: minimize(fun, x0, jac=jac, hess=hess, constraints=cons, maxiter=1, seed=0,
+                         options={"sketch_maxiter": 100000, "fallback": False, "n_threads": 1, "theta": 1e-14}))
+    assert progress > 0.3, f"a Python thread ran at {progress:.0%} of its speed during the solve (GIL held?)"
+
+
+def test_interruptible():
+    fun, jac, hess, cons, x0 = _ill_qp()
+    assert_interruptible(lambda: minimize(fun, x0, jac=jac, hess=hess, constraints=cons, tol=1e-300,
+                                          options={"sketch_maxiter": 10**12}))
