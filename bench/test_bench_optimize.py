@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from scipy.optimize import NonlinearConstraint
 from scipy.optimize import minimize as sminimize
 
-from itercore._sketch import sketch_solve
+from itercore.linalg import sketch_solve
 from itercore.optimize import minimize
 
 _spec = importlib.util.spec_from_file_location(
@@ -70,7 +70,7 @@ def test_sketch_solve(benchmark, method):
     benchmark.group = "sketch_solve 4000x300 sparse, rtol 1e-8"
     kw = {"block_size": 8} if method != "kaczmarz" else {}
     x, info = benchmark(lambda: sketch_solve(A, b, method=method, rtol=1e-8, seed=0, **kw))
-    assert info["status"] == "converged"
+    assert info == 0
     assert np.linalg.norm(x - x_true) <= 1e-6 * np.linalg.norm(x_true)
 
 

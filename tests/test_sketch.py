@@ -6,7 +6,8 @@ import scipy.sparse as sp
 
 from contract import assert_gil_released, assert_interruptible, raises_naming
 from itercore import ConvergenceWarning
-from itercore._sketch import sketch_solve
+from itercore.linalg import sketch_solve
+from itercore._sketch import _sketch_solve
 
 METHODS = ["kaczmarz", "gaussian", "count"]
 
@@ -35,8 +36,8 @@ def test_solves_to_rtol_and_min_norm(method, block_size, shape, sparse):
     A, b = system(*shape)
     ref = min_norm(A, b)  # the solution (over/square) or the minimum-norm solution (under)
     AA = sp.csr_matrix(A) if sparse else A
-    x, info = sketch_solve(AA, b, method=method, block_size=block_size, rtol=1e-8, seed=3)
-    assert info["info"] == 0 and info["status"] == "converged"
+    x, code, info = _sketch_solve(AA, b, method=method, block_size=block_size, rtol=1e-8, seed=3)
+    assert code == 0 and info["status"] == "converged"
     assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b) * (1 + 1e-12)
     assert info["residual"] == pytest.approx(np.linalg.norm(b - A @ x), rel=1e-6, abs=1e-14)
     # residual 1e-8 ||b|| and singular values >= 1 bound the error by 1e-8 ||b||
@@ -50,7 +51,7 @@ def test_same_seed_same_iterates(method):
     for seed in (7, 7, 8):
         seen = []
         with pytest.warns(ConvergenceWarning):
-            x, info = sketch_solve(A, b, method=method, seed=seed, maxiter=30, rtol=0.0,
+            x, code, info = _sketch_solve(A, b, method=method, seed=seed, maxiter=30, rtol=0.0,
                                    callback=lambda xk: seen.append(xk))
         runs.append((x, np.array(seen), info["history"]))
     assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
@@ -67,7 +68,7 @@ def test_same_seed_same_iterates(method):
 def test_kaczmarz_matches_reference_iterates():
     """One-row Kaczmarz steps equal the textbook projection with the same rows."""
     A, b = system(12, 8, seed=2)
-    x, info = sketch_solve(A, b, seed=0, rtol=1e-10)
+    x, code, info = _sketch_solve(A, b, seed=0, rtol=1e-10)
     assert info["status"] == "converged"
     np.testing.assert_allclose(x, np.linalg.solve(A.T @ A, A.T @ b), rtol=0, atol=1e-9)
 
@@ -80,7 +81,7 @@ def test_dtypes_and_indices(dtype, index):
     S.indices = S.indices.astype(index)
     S.indptr = S.indptr.astype(index)
     rtol = 1e-5 if dtype == np.float32 else 1e-10
-    x, info = sketch_solve(S, b, rtol=rtol, seed=0)
+    x, code, info = _sketch_solve(S, b, rtol=rtol, seed=0)
     assert x.dtype == dtype and info["status"] == "converged"
     np.testing.assert_allclose(x, min_norm(A, b), atol=10 * rtol * np.linalg.norm(b))
     xd, _ = sketch_solve(A, b, rtol=rtol, seed=0)
@@ -95,7 +96,7 @@ def test_non_contiguous_and_x0():
     Af = np.asfortranarray(A)
     bs = np.repeat(b, 2)[::2]
     x0 = np.ones(40)[::2]
-    x, info = sketch_solve(Af, bs, x0=x0, seed=0, rtol=1e-10)
+    x, code, info = _sketch_solve(Af, bs, x0=x0, seed=0, rtol=1e-10)
     assert info["status"] == "converged"
     np.testing.assert_allclose(x, min_norm(A, b), atol=1e-8)
     assert np.array_equal(x0, np.ones(20))  # x0 is not written
@@ -134,27 +135,27 @@ def test_bad_input():
 
 
 def test_empty_and_zero_iterations():
-    x, info = sketch_solve(np.zeros((0, 3)), np.zeros(0))
-    assert x.shape == (3,) and info["info"] == 0
+    x, code, info = _sketch_solve(np.zeros((0, 3)), np.zeros(0))
+    assert x.shape == (3,) and code == 0
     A, b = system(10, 5)
     with pytest.warns(ConvergenceWarning, match="tolerance"):
-        x, info = sketch_solve(A, b, maxiter=0)
+        x, code, info = _sketch_solve(A, b, maxiter=0)
     assert info["iterations"] == 0 and np.array_equal(x, np.zeros(5)) and info["status"] == "max_iter"
     assert info["residual"] == pytest.approx(np.linalg.norm(b))
-    x, info = sketch_solve(A, b, x0=min_norm(A, b), maxiter=0, rtol=1e-8)
+    x, code, info = _sketch_solve(A, b, x0=min_norm(A, b), maxiter=0, rtol=1e-8)
     assert info["status"] == "converged"
 
 
 def test_zero_matrix_breaks_down():
     with pytest.warns(ConvergenceWarning, match="breakdown"):
-        x, info = sketch_solve(np.zeros((3, 3)), np.ones(3))
-    assert info["info"] < 0 and np.array_equal(x, np.zeros(3))
+        x, code, info = _sketch_solve(np.zeros((3, 3)), np.ones(3))
+    assert code < 0 and np.array_equal(x, np.zeros(3))
 
 
 def test_overflow_stops_non_finite_with_finite_iterate():
     A, b = system(10, 5)
     with pytest.warns(ConvergenceWarning, match="non_finite"):
-        x, info = sketch_solve(A * 1e300, b * 1e300, seed=0, method="gaussian", block_size=2)
+        x, code, info = _sketch_solve(A * 1e300, b * 1e300, seed=0, method="gaussian", block_size=2)
     assert info["status"] == "non_finite" and np.isfinite(x).all()
 
 
@@ -167,8 +168,8 @@ def test_callback_stop():
         if len(calls) == 3:
             raise StopIteration
 
-    x, info = sketch_solve(A, b, callback=cb, seed=0, rtol=1e-14)
-    assert info["status"] == "callback_stop" and len(calls) == 3 and info["info"] < 0
+    x, code, info = _sketch_solve(A, b, callback=cb, seed=0, rtol=1e-14)
+    assert info["status"] == "callback_stop" and len(calls) == 3 and code == info["iterations"] > 0
     np.testing.assert_array_equal(x, calls[-1])
 
     def boom(xk):
@@ -230,3 +231,13 @@ def test_gil_released_python_keeps_running():
 def test_interruptible():
     A, b = _slow_system()
     assert_interruptible(lambda: sketch_solve(A, b, method="gaussian", maxiter=10**9, rtol=0.0, seed=0))
+
+
+def test_public_api_returns_scipy_style_info():
+    A, b = system(12, 6)
+    x, info = sketch_solve(A, b, seed=0)
+    assert isinstance(info, int) and info == 0
+    assert np.linalg.norm(A @ x - b) <= 1e-8 * np.linalg.norm(b)
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        x, info = sketch_solve(A, b, seed=0, maxiter=3, rtol=1e-14)
+    assert info == 3

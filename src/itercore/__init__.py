@@ -2,8 +2,10 @@
 
 Families (each a submodule):
 
-- ``itercore.linalg``: SOR / SSOR / SSOR-PCG and an omega learned across a
-  sequence of systems.
+- ``itercore.linalg``: SOR / SSOR / SSOR-PCG, an omega learned across a
+  sequence of systems, and sketch-and-project solvers.
+- ``itercore.optimize``: equality-constrained optimization by adaptive inexact
+  Newton on an exact augmented Lagrangian with randomized sketching.
 
 Use :func:`show_config` to see how the extension was built and how many
 threads it will use.
@@ -12,6 +14,6 @@ threads it will use.
 from ._version import __version__
 from ._warnings import ConvergenceWarning
 from ._config import get_config, show_config
-from . import linalg
+from . import linalg, optimize
 
-__all__ = ["__version__", "ConvergenceWarning", "get_config", "show_config", "linalg"]
+__all__ = ["__version__", "ConvergenceWarning", "get_config", "show_config", "linalg", "optimize"]

@@ -94,22 +94,30 @@ def sketch_solve(A, b, x0=None, *, method="kaczmarz", block_size=1, rtol=1e-8, a
     -------
     x : ndarray
         The last iterate (float32 for float32 input, else float64).
-    info : dict
-        ``info["info"]`` is 0 when converged, the iteration count (at least 1,
-        also for ``maxiter=0``) when the budget ran out, negative on
-        breakdown, non-finite values or a callback stop;
-        also ``status``, ``iterations``, ``residual`` (``||b - A x||``) and
-        ``history`` (the residual at every check).
+    info : int
+        0 when converged; > 0 the iterations done without converging (the
+        budget ran out, with a :class:`~itercore.ConvergenceWarning`, or a
+        callback stopped the solve); < 0 breakdown or NaN/inf.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from itercore._sketch import sketch_solve
+    >>> from itercore.linalg import sketch_solve
     >>> A = np.array([[2.0, 1.0], [1.0, 3.0], [0.0, 1.0]])
     >>> x, info = sketch_solve(A, A @ np.array([1.0, -1.0]), seed=0)
-    >>> np.round(x, 6), info["status"]
-    (array([ 1., -1.]), 'converged')
+    >>> np.round(x, 6), info
+    (array([ 1., -1.]), 0)
     """
+    x, info, _ = _sketch_solve(A, b, x0, method=method, block_size=block_size, rtol=rtol, atol=atol,
+                               maxiter=maxiter, seed=seed, callback=callback, n_threads=n_threads)
+    return x, info
+
+
+def _sketch_solve(A, b, x0=None, *, method="kaczmarz", block_size=1, rtol=1e-8, atol=0.0, maxiter=None,
+                  seed=None, callback=None, n_threads=None):
+    """:func:`sketch_solve` returning ``(x, info, details)``; ``details`` has
+    ``status``, ``iterations``, ``residual`` (``||b - A x||``) and ``history``
+    (the residual at every check)."""
     M = _as_operator(A)
     m, n = M.shape
     bv = as_float_array(b, "b", ndim=1, allow_empty=True)
@@ -139,13 +147,14 @@ def sketch_solve(A, b, x0=None, *, method="kaczmarz", block_size=1, rtol=1e-8, a
     if m == 0 or n == 0:
         res = float(np.linalg.norm(bv))
         ok = res <= target
-        return x, {"info": 0 if ok else -1, "status": "converged" if ok else "breakdown", "iterations": 0,
-                   "residual": res, "history": np.zeros(0)}
+        return x, (0 if ok else -1), {"status": "converged" if ok else "breakdown", "iterations": 0,
+                                      "residual": res, "history": np.zeros(0)}
     info = _run(M, bv, x, method_id, block_size, target, maxiter, 0, seed64, nt, callback)
     status = info["status"]
-    info["info"] = {"converged": 0, "max_iter": max(1, int(info["iterations"]))}.get(status, -1)
+    nit = max(1, int(info["iterations"]))
+    code = {"converged": 0, "max_iter": nit, "callback_stop": nit}.get(status, -1)
     if status not in ("converged", "callback_stop"):
         warnings.warn(f"sketch_solve({method!r}) stopped ({status}) after {info['iterations']} iterations with "
                       f"residual {info['residual']:.3e} > tolerance {target:.3e}", ConvergenceWarning,
-                      stacklevel=2)
-    return x, info
+                      stacklevel=3)
+    return x, code, info

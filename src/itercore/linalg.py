@@ -1,5 +1,6 @@
-"""Relaxation solvers for sparse linear systems: SOR, SSOR, SSOR-preconditioned
-CG, and relaxation parameters learned across a sequence of systems.
+"""Iterative solvers for sparse linear systems: SOR, SSOR, SSOR-preconditioned
+CG, relaxation parameters learned across a sequence of systems, and
+randomized sketch-and-project (:func:`sketch_solve`).
 
 The solvers follow ``scipy.sparse.linalg``: ``x, info = sor(A, b)`` with
 ``info == 0`` on convergence, ``info > 0`` the sweeps done without reaching the
@@ -22,6 +23,7 @@ import scipy.sparse.linalg as spla
 
 from . import _core
 from ._kernels import csr_args
+from ._sketch import sketch_solve
 from ._tuners import ContextualOmegaTuner, OmegaTuner
 from ._validation import (
     as_csr,
@@ -44,6 +46,7 @@ __all__ = [
     "MulticolorOrdering",
     "OmegaTuner",
     "ContextualOmegaTuner",
+    "sketch_solve",
 ]
 
 _SWEEPS = {"forward": 0, "backward": 1, "symmetric": 2}

@@ -33,7 +33,7 @@ def _pde_control(N, alpha=1e-2):
 
 @demo
 def sketching_demo():
-    from .._sketch import sketch_solve
+    from .._sketch import _sketch_solve
     from ..optimize import minimize
 
     rows = []
@@ -41,7 +41,7 @@ def sketching_demo():
     A = sp.random(2000, 500, density=0.02, random_state=1, format="csr") + sp.eye(2000, 500, format="csr")
     xt = rng.standard_normal(500)
     b = A @ xt
-    (x, info), sec = timed(sketch_solve, A, b, method="kaczmarz", rtol=1e-8, seed=0)
+    (x, code, info), sec = timed(_sketch_solve, A, b, method="kaczmarz", rtol=1e-8, seed=0)
     rows.append(dict(family="sketch", problem="consistent sparse Ax=b", size="2000x500",
                      method="sketch_solve kaczmarz", iterations=info["iterations"], seconds=sec,
                      error=float(np.linalg.norm(x - xt) / np.linalg.norm(xt))))
