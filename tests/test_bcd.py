@@ -620,3 +620,141 @@ def test_threads_do_not_change_the_lasso_answer():
     a = bcd.lasso(Xs, y, alpha, tol=1e-10, n_threads=1)
     b = bcd.lasso(Xs, y, alpha, tol=1e-10, n_threads=2)
     assert np.max(np.abs(a.x - b.x)) <= 1e-8 * np.max(np.abs(a.x))
+
+
+# --- logistic and softmax ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def breast_cancer():
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    return np.hstack([X, np.ones((X.shape[0], 1))]), y
+
+
+def _lbfgs(fun_grad, x0):
+    from scipy.optimize import minimize as sp_minimize
+
+    return sp_minimize(fun_grad, x0, jac=True, method="L-BFGS-B",
+                       options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 20000, "maxcor": 30})
+
+
+@pytest.mark.parametrize("rule, update, block_size", [
+    ("cyclic", "newton", 5), ("gsq", "matrix", 5), ("gsl", "gradient", 1), ("cyclic", "matrix", 31)])
+def test_logistic_matches_lbfgs(breast_cancer, rule, update, block_size):
+    X, y = breast_cancer
+    n = len(y)
+    l2 = 1e-2
+    ys = np.where(y == 1, 1.0, -1.0)
+
+    def fg(w):
+        z = X @ w
+        f = np.mean(np.logaddexp(0.0, -ys * z)) + 0.5 * l2 * w @ w
+        s = -ys / (1.0 + np.exp(ys * z))
+        return f, X.T @ s / n + l2 * w
+
+    ref = _lbfgs(fg, np.zeros(X.shape[1]))
+    res = bcd.minimize(bcd.Logistic(X, y, l2=l2), rule=rule, update=update, blocks="sorted", block_size=block_size,
+                       tol=1e-9, maxiter=10**6)
+    assert res.success
+    assert abs(res.fun - ref.fun) <= 1e-6 * max(1.0, abs(ref.fun))
+    assert res.fun <= ref.fun + 1e-9
+    assert abs(res.fun - fg(res.x)[0]) <= 1e-12
+
+
+def test_logistic_l1_matches_proximal_reference(breast_cancer):
+    X, y = breast_cancer
+    X = X[:, [0, 1, 4, 7, 8, 10, 20, 21, 27, 30]]  # fewer, less collinear features: a quick proximal solve
+    l1 = 0.01
+    res = bcd.minimize(bcd.Logistic(X, y, l1=l1), rule="gsl", update="gradient", blocks="order", tol=1e-9,
+                       maxiter=10**6)
+    assert res.success and 0 < np.count_nonzero(res.x) < X.shape[1]
+    # optimality conditions checked directly
+    ys = np.where(y == 1, 1.0, -1.0)
+    g = X.T @ (-ys / (1.0 + np.exp(ys * (X @ res.x)))) / len(y)
+    nz = res.x != 0
+    assert np.max(np.abs(g[nz] + l1 * np.sign(res.x[nz]))) <= 1e-8
+    assert np.max(np.abs(g[~nz])) <= l1 + 1e-8
+
+
+def test_softmax_matches_lbfgs_on_digits():
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:300] / 16.0
+    y = y[:300]
+    n, p = X.shape
+    K = 10
+    l2 = 1e-2
+    Y = np.eye(K)[y]
+
+    def fg(wf):
+        W = wf.reshape(p, K)
+        Z = X @ W
+        lse = np.logaddexp.reduce(Z, axis=1)
+        P = np.exp(Z - lse[:, None])
+        f = np.mean(lse - Z[np.arange(n), y]) + 0.5 * l2 * np.sum(W * W)
+        return f, (X.T @ (P - Y) / n + l2 * W).ravel()
+
+    ref = _lbfgs(fg, np.zeros(p * K))
+    for kw in (dict(rule="cyclic", update="matrix", block_size=8), dict(rule="gsq", update="matrix", block_size=16)):
+        # ||grad||_inf <= 1e-6 bounds f - f* by p K 1e-12 / (2 l2) < 4e-8 (l2-strong convexity)
+        res = bcd.minimize(bcd.Softmax(X, y, l2=l2), blocks="sorted", tol=1e-6, maxiter=10**6, **kw)
+        assert res.success and res.x.shape == (p, K)
+        assert abs(res.fun - ref.fun) <= 1e-6 * max(1.0, abs(ref.fun))
+        assert abs(res.fun - fg(res.x.ravel())[0]) <= 1e-12
+    one_hot = bcd.minimize(bcd.Softmax(X, Y, l2=l2), blocks="sorted", update="matrix", block_size=8, tol=1e-6)
+    assert abs(one_hot.fun - ref.fun) <= 1e-6
+
+
+def test_logistic_softmax_errors_and_contract():
+    rng = np.random.default_rng(30)
+    X = rng.standard_normal((40, 6))
+    y = (X[:, 0] > 0).astype(int)
+    lg = bcd.Logistic(X, y, l2=0.1)
+    with raises_naming(ValueError, "update", match="Quadratic"):
+        bcd.minimize(lg, update="message-passing")
+    with raises_naming(ValueError, "blocks"):
+        bcd.minimize(lg, blocks="greedy-forest")
+    with raises_naming(ValueError, "y", match="two distinct"):
+        bcd.Logistic(X, np.arange(40))
+    with raises_naming(ValueError, "update"):
+        bcd.minimize(bcd.Logistic(X, y, l1=0.1), update="newton")
+    with raises_naming(ValueError, "update"):
+        bcd.minimize(bcd.Softmax(X, y), update="newton")
+    with raises_naming(TypeError, "Y"):
+        bcd.Softmax(X, y.astype(float))
+    with raises_naming(ValueError, "Y"):
+        bcd.Softmax(X, np.ones((40, 3)))
+    with raises_naming(ValueError, "X", match="finite"):
+        X2 = X.copy()
+        X2[0, 0] = np.nan
+        bcd.Logistic(X2, y)
+    with raises_naming(ValueError, "x0"):
+        bcd.minimize(lg, x0=np.zeros(5))
+    # float32 in, float32 out; non-contiguous input; zero iterations; callback stop; seeds
+    r32 = bcd.minimize(bcd.Logistic(X.astype(np.float32), y, l2=0.1), tol=1e-6)
+    assert r32.x.dtype == np.float32
+    rnc = bcd.minimize(bcd.Logistic(np.asfortranarray(X)[:, ::1], y, l2=0.1), tol=1e-9)
+    rc = bcd.minimize(lg, tol=1e-9)
+    assert np.max(np.abs(rnc.x - rc.x)) <= 1e-12
+    with pytest.warns(ConvergenceWarning):
+        r0 = bcd.minimize(lg, maxiter=0)
+    assert r0.nit == 0 and not r0.x.any()
+    seen = []
+
+    def cb(w):
+        seen.append(w.shape)
+        raise StopIteration
+
+    r = bcd.minimize(lg, callback=cb)
+    assert seen == [(6,)] and r.status == "callback_stop"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = bcd.minimize(lg, rule="random", seed=1, maxiter=7)
+        b = bcd.minimize(lg, rule="random", seed=1, maxiter=7)
+        c = bcd.minimize(lg, rule="random", seed=2, maxiter=7)
+    assert np.array_equal(a.x, b.x) and not np.array_equal(a.x, c.x)

@@ -12,6 +12,7 @@
 #include "itercore/bcd/forest.hpp"
 #include "itercore/bcd/lasso.hpp"
 #include "itercore/bcd/quadratic.hpp"
+#include "itercore/bcd/smooth.hpp"
 
 namespace py = pybind11;
 using namespace itercore;
@@ -240,4 +241,59 @@ void register_bcd(py::module_& m) {
       py::arg("xt").noconvert(), py::arg("y").noconvert(), py::arg("w").noconvert(), py::arg("lam"), py::arg("tol"),
       py::arg("maxiter"), py::arg("greedy"), py::arg("newton"), py::arg("history"), py::arg("n_threads"),
       py::arg("callback"));
+
+  m.def(
+      "bcd_smooth_dense",
+      [](const carray<double>& xt, const carray<double>& y, carray<double> W, I64 K, int rule, int update,
+         const carray<I64>& block_ptr, const carray<I64>& block_idx, double l1, double l2, double tol, I64 maxiter,
+         I64 check_every, std::uint64_t seed, bool history, py::object callback) {
+        if (xt.ndim() != 2) throw std::invalid_argument("xt must be 2-D");
+        const I64 p = xt.shape(0), n = xt.shape(1);
+        check_len(y, n, "y");
+        if (W.ndim() != 2 || W.shape(0) != p || W.shape(1) != K) throw std::invalid_argument("W: wrong shape");
+        check_len(block_idx, p, "block_idx");
+        if (block_ptr.ndim() != 1 || block_ptr.shape(0) < 2) throw std::invalid_argument("blocks: an empty partition");
+        bcd::SmoothOptions opt;
+        opt.rule = bcd::rule_from_int(rule);
+        opt.update = bcd::update_from_int(update);
+        opt.block_ptr = block_ptr.data();
+        opt.block_idx = block_idx.data();
+        opt.n_blocks = block_ptr.shape(0) - 1;
+        for (I64 q = 0; q < p; ++q)
+          if (block_idx.data()[q] < 0 || block_idx.data()[q] >= p) throw std::invalid_argument("blocks: bad index");
+        opt.l1 = l1;
+        opt.l2 = l2;
+        opt.tol = tol;
+        opt.maxiter = maxiter;
+        opt.check_every = check_every;
+        opt.seed = seed;
+        opt.history = history;
+        bind::Callback cb(callback);
+        SolveInfo info;
+        double fun = 0.0;
+        double* wp = W.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          bcd::SmoothBCD<double> solver(xt.data(), n, p, y.data(), K, opt);
+          Control control = bind::python_control();
+          std::function<bool(I64, const double*, double)> mon;
+          if (cb.active())
+            mon = [&](I64, const double* wc, double) {
+              py::gil_scoped_acquire gil;
+              carray<double> copy({static_cast<py::ssize_t>(p), static_cast<py::ssize_t>(K)});
+              std::copy(wc, wc + p * K, copy.mutable_data());
+              return cb(copy);
+            };
+          info = solver.solve(wp, &control, mon);
+          fun = solver.objective();
+        }
+        bind::raise_if_interrupted(info, &cb);
+        py::dict d = bind::info_dict(info);
+        d["fun"] = fun;
+        return d;
+      },
+      py::arg("xt").noconvert(), py::arg("y").noconvert(), py::arg("W").noconvert(), py::arg("K"), py::arg("rule"),
+      py::arg("update"), py::arg("block_ptr").noconvert(), py::arg("block_idx").noconvert(), py::arg("l1"),
+      py::arg("l2"), py::arg("tol"), py::arg("maxiter"), py::arg("check_every"), py::arg("seed"),
+      py::arg("history"), py::arg("callback"));
 }

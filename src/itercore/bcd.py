@@ -9,6 +9,8 @@ Active-Set Complexity, and Superlinear Convergence" (JMLR 2022):
   :func:`minimize` with a choice of block partition (``blocks``), selection
   rule (``rule``) and block update (``update``), including the exact
   O(|b|) message-passing solve of forest blocks;
+- :class:`Logistic` (L1 / L2) and :class:`Softmax` (L2) on dense features,
+  with the scores ``X W`` kept up to date after each block update;
 - :func:`label_propagation` for graph semi-supervised learning (a sparse
   quadratic, greedy forest blocks by default);
 - :func:`lasso`, L1-regularised least squares with scikit-learn's scaling,
@@ -37,7 +39,7 @@ from ._validation import (
 )
 from ._warnings import ConvergenceWarning
 
-__all__ = ["Quadratic", "LeastSquares", "minimize", "lasso", "label_propagation", "RULES", "UPDATES", "BLOCKS"]
+__all__ = ["Quadratic", "LeastSquares", "Logistic", "Softmax", "minimize", "lasso", "label_propagation", "RULES", "UPDATES", "BLOCKS"]
 
 #: Block selection rules accepted by :func:`minimize`.
 RULES = ("cyclic", "random", "lipschitz", "gs", "gsl", "gsq")
@@ -177,6 +179,99 @@ def _check_xy(X, y):
     return Xc, np.ascontiguousarray(yv, dtype=np.float64), dtype
 
 
+class Logistic:
+    """Binary logistic regression,
+    ``f(w) = 1/n sum_i log(1 + exp(-y_i x_i^T w)) + l2/2 ||w||^2 + l1 ||w||_1``.
+
+    Parameters
+    ----------
+    X : (n, p) array_like
+        Dense features (sparse input is densified).
+    y : (n,) array_like
+        Two distinct label values; the larger one is the positive class.
+    l1, l2 : float
+        Penalty weights (L1 needs ``update="gradient"``).
+    """
+
+    K = 1
+
+    def __init__(self, X, y, l1=0.0, l2=0.0):
+        self.Xt, self.dtype = _check_dense_x(X)
+        n = self.Xt.shape[1]
+        yv = np.asarray(y)
+        if yv.shape != (n,):
+            raise ValueError(f"y must have shape ({n},), got {yv.shape}")
+        yv = as_float_array(yv, "y", ndim=1, shape=(n,), dtype=np.float64)
+        vals = np.unique(yv)
+        if vals.size != 2:
+            raise ValueError(f"y must hold exactly two distinct labels, got {vals.size}")
+        self.classes = vals
+        self.y = np.ascontiguousarray(np.where(yv == vals[1], 1.0, -1.0))
+        self.l1 = check_scalar(l1, "l1", lower=0.0)
+        self.l2 = check_scalar(l2, "l2", lower=0.0)
+        self.n, self.p = n, self.Xt.shape[0]
+
+    def fun(self, w):
+        z = self.Xt.T @ np.asarray(w, dtype=np.float64)
+        return float(np.mean(np.logaddexp(0.0, -self.y * z)) + 0.5 * self.l2 * (w @ w) + self.l1 * np.abs(w).sum())
+
+
+class Softmax:
+    """Multinomial logistic regression,
+    ``f(W) = 1/n sum_i [logsumexp(x_i^T W) - x_i^T W_{:, y_i}] + l2/2 ||W||_F^2``, W of shape (p, K).
+
+    Parameters
+    ----------
+    X : (n, p) array_like
+        Dense features (sparse input is densified).
+    Y : (n,) int array_like or (n, K) one-hot array_like
+        Class ids ``0..K-1`` or a one-hot indicator matrix.
+    l2 : float
+    """
+
+    def __init__(self, X, Y, l2=0.0):
+        self.Xt, self.dtype = _check_dense_x(X)
+        n = self.Xt.shape[1]
+        Yv = np.asarray(Y)
+        if Yv.ndim == 2:
+            if Yv.shape[0] != n:
+                raise ValueError(f"Y must have {n} rows, got shape {Yv.shape}")
+            Yf = as_float_array(Yv, "Y", ndim=2)
+            if not (np.isin(Yf, (0.0, 1.0)).all() and np.all(Yf.sum(axis=1) == 1)):
+                raise ValueError("Y must be one-hot (one 1 per row) when 2-D")
+            labels, K = np.argmax(Yf, axis=1), Yf.shape[1]
+        elif Yv.ndim == 1:
+            if Yv.shape[0] != n:
+                raise ValueError(f"Y must have shape ({n},), got {Yv.shape}")
+            if Yv.dtype.kind not in "iu":
+                raise TypeError(f"Y must hold integer class ids when 1-D, got dtype {Yv.dtype}")
+            if Yv.size and Yv.min() < 0:
+                raise ValueError("Y must hold class ids >= 0")
+            labels, K = Yv, int(Yv.max()) + 1
+        else:
+            raise ValueError(f"Y must be 1- or 2-dimensional, got shape {Yv.shape}")
+        if K < 2:
+            raise ValueError("Y must have at least two classes")
+        self.y = np.ascontiguousarray(labels, dtype=np.float64)
+        self.K = K
+        self.l1 = 0.0
+        self.l2 = check_scalar(l2, "l2", lower=0.0)
+        self.n, self.p = n, self.Xt.shape[0]
+
+    def fun(self, W):
+        W = np.asarray(W, dtype=np.float64)
+        Z = self.Xt.T @ W
+        lse = np.logaddexp.reduce(Z, axis=1)
+        return float(np.mean(lse - Z[np.arange(self.n), self.y.astype(int)]) + 0.5 * self.l2 * np.sum(W * W))
+
+
+def _check_dense_x(X):
+    if sp.issparse(X):
+        X = X.toarray()
+    Xd = as_float_array(X, "X", ndim=2)
+    return np.ascontiguousarray(Xd.T, dtype=np.float64), Xd.dtype
+
+
 # --- partitions -----------------------------------------------------------------
 
 def _chunks(order, size):
@@ -244,11 +339,17 @@ def _partition(q, blocks, block_size, lattice_shape):
 
 def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, update="gradient", tol=1e-8,
              maxiter=None, callback=None, seed=None, n_threads=None, history=False, lattice_shape=None):
-    """Minimise a :class:`Quadratic` or :class:`LeastSquares` problem by block coordinate descent.
+    """Minimise a problem by block coordinate descent.
 
     Parameters
     ----------
-    problem : Quadratic or LeastSquares
+    problem : Quadratic, LeastSquares, Logistic or Softmax
+        :class:`Logistic` and :class:`Softmax` take fixed feature blocks
+        (``order``, ``sorted``, ``balanced``; a block holds all ``K`` weights
+        of its features) and the updates ``gradient`` (step ``1/L_b``),
+        ``matrix`` (the block Hessian bound ``c X_b^T X_b / n + l2 I`` with
+        ``c = 1/4`` logistic, ``1/2`` softmax) and, for Logistic, ``newton``
+        (the exact block Hessian with Armijo backtracking).
     x0 : (n,) array_like, optional
         Start (zeros by default).
     rule : {"cyclic", "random", "lipschitz", "gs", "gsl", "gsq"}
@@ -279,7 +380,8 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
         Stop when ``optimality <= tol``: the relative residual
         ``||A x - b|| / ||b||`` (the gradient over ``||b||``); with L1 or bounds
         the norm of the proximal-gradient mapping (scaled by the diagonal)
-        over ``||b||``.
+        over ``||b||``. Logistic / Softmax: the largest entry of the gradient
+        (of the proximal-gradient mapping with L1) in absolute value.
     maxiter : int, optional
         Block updates (default 1000 sweeps' worth: ``1000 * n / block size``;
         10000 for greedy forests).
@@ -318,18 +420,21 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
     >>> bool(np.allclose(res.x, np.linalg.lstsq(X, y, rcond=None)[0], atol=1e-6))
     True
     """
-    if isinstance(problem, Quadratic):
-        q = problem
-    elif isinstance(problem, LeastSquares):
-        q = problem._quadratic()
-    else:
-        raise TypeError(f"problem must be a bcd.Quadratic or bcd.LeastSquares, got {type(problem).__name__}")
     rule = check_choice(rule, "rule", RULES)
     update = check_choice(update, "update", UPDATES)
     blocks = check_choice(blocks, "blocks", BLOCKS)
     tol = check_scalar(tol, "tol", lower=0.0)
     callback = check_callback(callback)
     check_n_threads(n_threads)
+    if isinstance(problem, (Logistic, Softmax)):
+        return _minimize_smooth(problem, x0, rule, blocks, block_size, update, tol, maxiter, callback, seed, history)
+    if isinstance(problem, Quadratic):
+        q = problem
+    elif isinstance(problem, LeastSquares):
+        q = problem._quadratic()
+    else:
+        raise TypeError("problem must be a bcd.Quadratic, LeastSquares, Logistic or Softmax, "
+                        f"got {type(problem).__name__}")
     n = q.n
     kind = _GREEDY_FOREST if blocks == "greedy-forest" else (_VARIABLE if blocks == "variable" else _FIXED)
     block_size = check_int(block_size, "block_size", lower=1, allow_none=True)
@@ -371,6 +476,43 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
     if history:
         offset = 0.5 * (problem.y @ problem.y) / problem.n if isinstance(problem, LeastSquares) else 0.0
         res.history = info["history"] + offset
+    return res
+
+
+def _minimize_smooth(problem, x0, rule, blocks, block_size, update, tol, maxiter, callback, seed, history):
+    """Logistic / Softmax: fixed feature blocks, scores kept up to date."""
+    if update == "message-passing":
+        raise ValueError("update='message-passing' needs a Quadratic problem (forest blocks of a sparse Hessian)")
+    if blocks not in ("order", "sorted", "balanced"):
+        raise ValueError(f"blocks must be 'order', 'sorted' or 'balanced' for {type(problem).__name__}, got {blocks!r}")
+    if problem.l1 > 0 and update != "gradient":
+        raise ValueError(f"update={update!r} does not handle l1; use update='gradient'")
+    if isinstance(problem, Softmax) and update == "newton":
+        raise ValueError("update='newton' is available for Logistic; use update='matrix' for Softmax")
+    p, K = problem.p, problem.K
+    block_size = min(check_int(1 if block_size is None else block_size, "block_size", lower=1), p)
+    diag = np.einsum("ij,ij->i", problem.Xt, problem.Xt)
+    shim = type("P", (), {"n": p, "A": sp.diags(diag).tocsr()})()
+    ptr, idx = _partition(shim, blocks, block_size, None)
+    n_blocks = ptr.shape[0] - 1
+    maxiter = check_int(1000 * n_blocks if maxiter is None else maxiter, "maxiter", lower=0)
+    shape = (p,) if K == 1 else (p, K)
+    if x0 is None:
+        W = np.zeros((p, K))
+    else:
+        W = as_float_array(x0, "x0", shape=shape, ndim=len(shape), dtype=np.float64, copy=True).reshape(p, K)
+    useed = seed_to_uint64(seed) if rule in _RANDOM_RULES else 0
+    check_every = 1 if history else n_blocks
+    cb = None
+    if callback is not None:
+        cb = (lambda w: callback(w.ravel())) if K == 1 else callback
+    info = _core.bcd_smooth_dense(problem.Xt, problem.y, W, K, _RULE_CODE[rule], _UPDATE_CODE[update], ptr, idx,
+                                  problem.l1, problem.l2, tol, maxiter, check_every, useed, bool(history), cb)
+    x = W.ravel() if K == 1 else W
+    res = _result(info, x.astype(problem.dtype, copy=False), tol, "optimality")
+    res.fun = float(info["fun"])
+    if history:
+        res.history = info["history"]
     return res
 
 
@@ -463,9 +605,12 @@ def lasso(X, y, alpha, *, x0=None, tol=1e-8, maxiter=100, rule="gs-r", newton=Tr
     (True, True)
     """
     if sp.issparse(X):
-        Xc = as_csr(X, "X")
-        n, p = Xc.shape
-        Xt = as_csr(Xc.T, "X", dtype=np.float64)  # CSR of X^T == CSC of X
+        Xc = X
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-dimensional, got shape {X.shape}")
+        n, p = X.shape
+        # CSR of X^T is CSC of X: free for CSC input (the layout coordinate descent wants)
+        Xt = as_csr(X.T if X.format == "csc" else X.tocsc().T, "X", dtype=np.float64)
     else:
         Xd = as_float_array(X, "X", ndim=2)
         Xc = Xd
