@@ -445,6 +445,9 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
         raise ValueError(f"update={update!r} does not handle l1 / lower; use update='gradient'")
     if update == "message-passing" and kind == _VARIABLE and block_size > 1:
         raise ValueError("update='message-passing' needs forest blocks; blocks='variable' blocks need not be forests")
+    if kind != _FIXED and rule not in ("gs", "gsl", "gsq"):
+        raise ValueError(f"rule must be 'gs', 'gsl' or 'gsq' for blocks={blocks!r} (blocks chosen greedily), "
+                         f"got {rule!r}")
     if kind == _GREEDY_FOREST and update != "message-passing":
         raise ValueError("blocks='greedy-forest' needs update='message-passing'")
     if kind == _VARIABLE and block_size == 1 and update == "message-passing":
