@@ -230,7 +230,8 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
         score[j] = norms[j] > 0.0 ? (std::abs(c[j]) - lambda) / std::sqrt(norms[j]) : -1.0;
       }
     }
-    ws_size = std::min<std::int64_t>(p, std::max<std::int64_t>({ws_size, 2 * support, std::int64_t(1)}));
+    // pruned working set (as in celer): twice the support, at least ws_start
+    ws_size = std::min<std::int64_t>(p, std::max<std::int64_t>({opt.ws_start, 2 * support, std::int64_t(1)}));
     std::iota(order.begin(), order.end(), std::int64_t(0));
     auto cmp = [&](std::int64_t a, std::int64_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); };
     std::nth_element(order.begin(), order.begin() + (ws_size - 1), order.end(), cmp);
@@ -286,7 +287,9 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
         for (std::int64_t a = 0; a < k; ++a) h[a] -= G(a, q) * delta;
         ++st.coordinate_updates;
       };
+      // signs of the warm start: an unchanged support after one epoch triggers Newton at once
       std::vector<signed char> last_signs(k, 0);
+      for (std::int64_t q = 0; q < k; ++q) last_signs[q] = wk[q] > 0 ? 1 : (wk[q] < 0 ? -1 : 0);
       std::int64_t stable = 0;
       for (std::int64_t epoch = 0; epoch < opt.max_epochs; ++epoch) {
         bool moved = false;
@@ -315,10 +318,9 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
             moved = true;
           }
         }
-        const double g_in = inner_gap();
-        if (!moved) break;
+        double g_in = inner_gap();
         if (!std::isfinite(g_in)) break;
-        if (g_in <= inner_target) break;
+        if (!moved || g_in <= 1e-3 * inner_target) break;
         // active-set Newton once the signs have settled for two checks
         std::int64_t changed = 0;
         for (std::int64_t q = 0; q < k; ++q) {
@@ -327,7 +329,9 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
           last_signs[q] = s;
         }
         stable = changed == 0 ? stable + 1 : 0;
-        if (opt.newton && stable >= 1) {
+        std::int64_t support_k = 0;
+        for (std::int64_t q = 0; q < k; ++q) support_k += last_signs[q] != 0;
+        if (opt.newton && stable >= 1 && support_k <= 512) {
           std::vector<std::int64_t> S;
           for (std::int64_t q = 0; q < k; ++q)
             if (last_signs[q] != 0) S.push_back(q);
@@ -354,7 +358,7 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
                 const double g_new = inner_gap();
                 if (std::isfinite(g_new) && g_new <= g_in) {
                   ++st.newton_steps;
-                  if (g_new <= inner_target) break;
+                  g_in = g_new;
                 } else {  // keep the coordinate-descent iterate
                   h = h_old;
                   wk = w_old;
@@ -365,6 +369,7 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
             }
           }
         }
+        if (g_in <= inner_target) break;
         if ((epoch & 7) == 7 && control && control->poll()) {
           stop_all = true;
           break;
@@ -421,7 +426,6 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
       info.status = Status::interrupted;
       break;
     }
-    ws_size = std::min<std::int64_t>(p, 2 * ws_size);
   }
   return info;
 }
