@@ -54,6 +54,17 @@ struct DenseColumns {
     const Scalar* c = xt + j * n;
     for (std::int64_t i = 0; i < n; ++i) v[i] += a * double(c[i]);
   }
+  /// Cross products X_a^T X_b of the columns listed in a and b.
+  Eigen::MatrixXd gram_block(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b) const {
+    auto gather = [&](const std::vector<std::int64_t>& cols) {
+      Eigen::MatrixXd M(n, static_cast<std::int64_t>(cols.size()));
+      for (std::size_t q = 0; q < cols.size(); ++q)
+        for (std::int64_t i = 0; i < n; ++i) M(i, q) = double(xt[cols[q] * n + i]);
+      return M;
+    };
+    const Eigen::MatrixXd A = gather(a), B = gather(b);
+    return A.transpose().lazyProduct(B);  // no GEMM threads: this runs inside a serial solve
+  }
   /// Gram matrix of the columns `ws` (k x k).
   Eigen::MatrixXd gram(const std::vector<std::int64_t>& ws, int n_threads) const {
     const std::int64_t k = static_cast<std::int64_t>(ws.size());
@@ -83,6 +94,17 @@ struct SparseColumns {
   }
   void axpy(std::int64_t j, double a, double* v) const {
     for (Index q = xt.indptr[j]; q < xt.indptr[j + 1]; ++q) v[xt.indices[q]] += a * double(xt.data[q]);
+  }
+  Eigen::MatrixXd gram_block(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b) const {
+    Eigen::MatrixXd G(static_cast<std::int64_t>(a.size()), static_cast<std::int64_t>(b.size()));
+    std::vector<double> dense(n, 0.0);
+    for (std::size_t c = 0; c < b.size(); ++c) {
+      const std::int64_t j = b[c];
+      for (Index q = xt.indptr[j]; q < xt.indptr[j + 1]; ++q) dense[xt.indices[q]] = double(xt.data[q]);
+      for (std::size_t r = 0; r < a.size(); ++r) G(r, c) = dot(a[r], dense.data());
+      for (Index q = xt.indptr[j]; q < xt.indptr[j + 1]; ++q) dense[xt.indices[q]] = 0.0;
+    }
+    return G;
   }
   Eigen::MatrixXd gram(const std::vector<std::int64_t>& ws, int n_threads) const {
     const std::int64_t k = static_cast<std::int64_t>(ws.size());
@@ -182,6 +204,9 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
     if (w[j] != 0.0) X.axpy(j, -w[j], r.data());
   std::int64_t ws_size = std::max<std::int64_t>(1, std::min(opt.ws_start, p));
   std::vector<std::int64_t> ws, order(p);
+  // Gram entries of the last working set, reused when features stay in it
+  std::vector<std::int64_t> prev_ws, prev_pos(p, -1);
+  Eigen::MatrixXd prev_G;
   std::vector<double> score(p);
   auto full_gradient = [&]() {
     double cmax = 0.0;
@@ -259,7 +284,32 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
     for (std::int64_t q = 0; q < k; ++q) ws_nnz += X.nnz(ws[q]);
     const bool use_gram = k <= opt.gram_limit && (k <= 64 || k * k <= 4 * ws_nnz);
     if (use_gram) {
-      const Eigen::MatrixXd G = X.gram(ws, opt.n_threads);
+      Eigen::MatrixXd G(k, k);
+      {
+        std::vector<std::int64_t> kept, fresh_pos, fresh;
+        for (std::int64_t q = 0; q < k; ++q) {
+          if (prev_pos[ws[q]] >= 0) kept.push_back(q);
+          else {
+            fresh_pos.push_back(q);
+            fresh.push_back(ws[q]);
+          }
+        }
+        if (kept.size() * 2 < static_cast<std::size_t>(k)) {
+          G = X.gram(ws, opt.n_threads);
+        } else {
+          for (std::int64_t a : kept)
+            for (std::int64_t c : kept) G(a, c) = prev_G(prev_pos[ws[a]], prev_pos[ws[c]]);
+          if (!fresh.empty()) {
+            const Eigen::MatrixXd B = X.gram_block(ws, fresh);  // k x |fresh|
+            for (std::size_t c = 0; c < fresh.size(); ++c)
+              for (std::int64_t a = 0; a < k; ++a) G(a, fresh_pos[c]) = G(fresh_pos[c], a) = B(a, c);
+          }
+        }
+        for (std::int64_t j : prev_ws) prev_pos[j] = -1;
+        prev_ws = ws;
+        for (std::int64_t q = 0; q < k; ++q) prev_pos[ws[q]] = q;
+        prev_G = G;
+      }
       std::vector<double> xty(k);
       for (std::int64_t q = 0; q < k; ++q) xty[q] = h[q];
       // X_ws^T y = h + G w_ws
@@ -291,6 +341,8 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
       std::vector<signed char> last_signs(k, 0);
       for (std::int64_t q = 0; q < k; ++q) last_signs[q] = wk[q] > 0 ? 1 : (wk[q] < 0 ? -1 : 0);
       std::int64_t stable = 0;
+      // a failed Newton try (signs not consistent yet) waits twice as long before the next
+      std::int64_t newton_wait = 1, since_try = 1;
       for (std::int64_t epoch = 0; epoch < opt.max_epochs; ++epoch) {
         bool moved = false;
         for (std::int64_t u = 0; u < k; ++u) {
@@ -331,7 +383,10 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
         stable = changed == 0 ? stable + 1 : 0;
         std::int64_t support_k = 0;
         for (std::int64_t q = 0; q < k; ++q) support_k += last_signs[q] != 0;
-        if (opt.newton && stable >= 1 && support_k <= 512) {
+        ++since_try;
+        if (opt.newton && stable >= 1 && support_k <= 512 && since_try >= newton_wait) {
+          since_try = 0;
+          bool accepted = false;
           std::vector<std::int64_t> S;
           for (std::int64_t q = 0; q < k; ++q)
             if (last_signs[q] != 0) S.push_back(q);
@@ -359,6 +414,7 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
                 if (std::isfinite(g_new) && g_new <= g_in) {
                   ++st.newton_steps;
                   g_in = g_new;
+                  accepted = true;
                 } else {  // keep the coordinate-descent iterate
                   h = h_old;
                   wk = w_old;
@@ -368,6 +424,7 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
               }
             }
           }
+          newton_wait = accepted ? 1 : 2 * newton_wait;
         }
         if (g_in <= inner_target) break;
         if ((epoch & 7) == 7 && control && control->poll()) {
