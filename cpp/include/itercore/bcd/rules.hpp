@@ -1,0 +1,109 @@
+#pragma once
+/// Block selection rules, update kinds and the indexed max-heap that makes
+/// Gauss-Southwell-type rules cheap on sparse problems.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace itercore::bcd {
+
+/// How the next block is chosen (Nutini, Laradji & Schmidt 2022, section 3).
+enum class Rule : int {
+  cyclic = 0,     ///< blocks in turn
+  random = 1,     ///< uniform sampling
+  lipschitz = 2,  ///< sampling with probability proportional to L_b
+  gs = 3,         ///< Gauss-Southwell: largest ||grad_b||
+  gsl = 4,        ///< largest ||grad_b|| / sqrt(L_b)
+  gsq = 5,        ///< largest grad_b^T H_bb^{-1} grad_b (GSD, a diagonal bound, for variable blocks)
+};
+
+/// How a chosen block is updated.
+enum class Update : int {
+  gradient = 0,         ///< x_b -= grad_b / L_b (proximal for L1 / bounds)
+  matrix = 1,           ///< x_b -= H_bb^{-1} grad_b with H_bb the block Hessian (bound)
+  newton = 2,           ///< Newton direction on the block with backtracking
+  message_passing = 3,  ///< exact solve of a forest block in O(|b|)
+};
+
+/// How blocks are formed.
+enum class BlockKind : int {
+  fixed = 0,          ///< a partition given up front
+  variable = 1,       ///< the tau best coordinates under the rule, each iteration
+  greedy_forest = 2,  ///< a forest grown in rule order each iteration (quadratics)
+};
+
+inline Rule rule_from_int(int r) {
+  if (r < 0 || r > 5) throw std::invalid_argument("rule: unknown code " + std::to_string(r));
+  return static_cast<Rule>(r);
+}
+inline Update update_from_int(int u) {
+  if (u < 0 || u > 3) throw std::invalid_argument("update: unknown code " + std::to_string(u));
+  return static_cast<Update>(u);
+}
+inline BlockKind block_kind_from_int(int k) {
+  if (k < 0 || k > 2) throw std::invalid_argument("blocks: unknown kind code " + std::to_string(k));
+  return static_cast<BlockKind>(k);
+}
+
+/// A binary max-heap over items 0..n-1 with keys that can be changed in
+/// O(log n): the top is the item with the largest key (ties: any).
+class IndexedMaxHeap {
+ public:
+  explicit IndexedMaxHeap(std::int64_t n = 0) { reset(n); }
+  void reset(std::int64_t n) {
+    key_.assign(n, 0.0);
+    heap_.resize(n);
+    pos_.resize(n);
+    for (std::int64_t i = 0; i < n; ++i) heap_[i] = pos_[i] = i;
+  }
+  /// Sets all keys at once and heapifies in O(n).
+  void assign(const std::vector<double>& keys) {
+    key_ = keys;
+    const std::int64_t n = static_cast<std::int64_t>(key_.size());
+    heap_.resize(n);
+    pos_.resize(n);
+    for (std::int64_t i = 0; i < n; ++i) heap_[i] = pos_[i] = i;
+    for (std::int64_t i = n / 2 - 1; i >= 0; --i) down(i);
+  }
+  std::int64_t top() const { return heap_[0]; }
+  double top_key() const { return key_[heap_[0]]; }
+  double key(std::int64_t item) const { return key_[item]; }
+  void update(std::int64_t item, double k) {
+    const double old = key_[item];
+    key_[item] = k;
+    if (k > old) up(pos_[item]);
+    else if (k < old) down(pos_[item]);
+  }
+
+ private:
+  void swap_at(std::int64_t a, std::int64_t b) {
+    std::swap(heap_[a], heap_[b]);
+    pos_[heap_[a]] = a;
+    pos_[heap_[b]] = b;
+  }
+  void up(std::int64_t i) {
+    while (i > 0) {
+      const std::int64_t p = (i - 1) / 2;
+      if (key_[heap_[p]] >= key_[heap_[i]]) break;
+      swap_at(i, p);
+      i = p;
+    }
+  }
+  void down(std::int64_t i) {
+    const std::int64_t n = static_cast<std::int64_t>(heap_.size());
+    for (;;) {
+      std::int64_t l = 2 * i + 1, best = i;
+      if (l < n && key_[heap_[l]] > key_[heap_[best]]) best = l;
+      if (l + 1 < n && key_[heap_[l + 1]] > key_[heap_[best]]) best = l + 1;
+      if (best == i) break;
+      swap_at(i, best);
+      i = best;
+    }
+  }
+  std::vector<double> key_;
+  std::vector<std::int64_t> heap_, pos_;
+};
+
+}  // namespace itercore::bcd

@@ -1,0 +1,762 @@
+"""itercore.bcd: greedy block rules, forest message passing, label propagation and the lasso,
+each checked against a brute-force NumPy/SciPy reference (and scikit-learn where installed)."""
+
+import os
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+
+from itercore import ConvergenceWarning, _core, bcd
+from contract import assert_gil_released, assert_interruptible, raises_naming
+
+
+# --- fixtures -------------------------------------------------------------------
+
+def lattice_weights(n1, n2=None):
+    n2 = n1 if n2 is None else n2
+    T1 = sp.diags([1.0, 1.0], [-1, 1], shape=(n1, n1))
+    T2 = sp.diags([1.0, 1.0], [-1, 1], shape=(n2, n2))
+    return (sp.kron(T1, sp.identity(n2)) + sp.kron(sp.identity(n1), T2)).tocsr()
+
+
+def lattice_problem(N, frac=0.1, seed=0):
+    W = lattice_weights(N)
+    rng = np.random.default_rng(seed)
+    labels = -np.ones(N * N, dtype=np.int64)
+    idx = rng.choice(N * N, max(2, int(frac * N * N)), replace=False)
+    labels[idx] = rng.integers(0, 2, idx.size)
+    labels[idx[0]], labels[idx[1]] = 0, 1
+    return W, labels
+
+
+def lp_system(W, labels, weight=1.0):
+    deg = np.asarray(W.sum(axis=1)).ravel()
+    lab = labels >= 0
+    A = (sp.diags(deg + weight * lab) - W).tocsr()
+    y = np.where(lab, np.where(labels == 1, 1.0, -1.0), 0.0)
+    return A, weight * y
+
+
+def random_spd(n, density, seed):
+    rng = np.random.default_rng(seed)
+    B = sp.random(n, n, density=density, random_state=rng, format="csr")
+    B = B + B.T
+    d = np.asarray(abs(B).sum(axis=1)).ravel() + rng.uniform(0.5, 2.0, n)
+    return (B + sp.diags(d)).tocsr(), rng.standard_normal(n)
+
+
+def random_tree_matrix(n, seed):
+    """A symmetric positive definite matrix whose graph is a random tree."""
+    rng = np.random.default_rng(seed)
+    parent = np.array([rng.integers(0, i) for i in range(1, n)])
+    w = rng.uniform(-1.0, 1.0, n - 1)
+    E = sp.coo_matrix((w, (np.arange(1, n), parent)), shape=(n, n))
+    E = (E + E.T).tocsr()
+    d = np.asarray(abs(E).sum(axis=1)).ravel() + rng.uniform(0.1, 1.0, n)
+    return (E + sp.diags(d)).tocsr()
+
+
+def csr_args(M):
+    return (M.shape[0], M.indptr, M.indices, M.data)
+
+
+# --- greedy rules against brute force ---------------------------------------------
+
+def _blocks_of(ptr, idx):
+    return [idx[ptr[k]:ptr[k + 1]] for k in range(len(ptr) - 1)]
+
+
+@pytest.mark.parametrize("rule", ["gs", "gsl", "gsq"])
+@pytest.mark.parametrize("block_size", [1, 4])
+def test_greedy_rule_picks_brute_force_argmax(rule, block_size):
+    A, b = random_spd(40, 0.1, seed=1)
+    A.sort_indices()
+    q = bcd.Quadratic(A, b)
+    ptr, idx = bcd._partition(q, "sorted", block_size, None)
+    rng = np.random.default_rng(2)
+    Ad = A.toarray()
+    for trial in range(5):
+        x = rng.standard_normal(40)
+        g = A @ x - b
+        scores = []
+        for blk in _blocks_of(ptr, idx):
+            gb = g[blk]
+            Abb = Ad[np.ix_(blk, blk)]
+            if rule == "gs":
+                s = gb @ gb
+            elif rule == "gsl":
+                s = gb @ gb / np.abs(Abb).sum(axis=1).max()  # Gershgorin bound of the block
+            else:
+                s = gb @ np.linalg.solve(Abb, gb)
+            scores.append(s)
+        got = _core.bcd_greedy_block(*csr_args(A), b, x, g, bcd._RULE_CODE[rule], 0, ptr, idx)
+        assert got == int(np.argmax(scores)), (trial, got, np.argmax(scores))
+
+
+def test_gsq_on_forest_blocks_uses_message_passing_and_matches_brute_force():
+    W = lattice_weights(6, 7)
+    A = (sp.diags(np.asarray(W.sum(1)).ravel() + 0.5) - W).tocsr()
+    A.sort_indices()
+    b = np.random.default_rng(3).standard_normal(42)
+    q = bcd.Quadratic(A, b)
+    ptr, idx = bcd._partition(q, "forest", None, None)
+    assert len(ptr) - 1 >= 2
+    Ad = A.toarray()
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        x = rng.standard_normal(42)
+        g = A @ x - b
+        scores = [g[k] @ np.linalg.solve(Ad[np.ix_(k, k)], g[k]) for k in _blocks_of(ptr, idx)]
+        got = _core.bcd_greedy_block(*csr_args(A), b, x, g, bcd._RULE_CODE["gsq"], 3, ptr, idx)
+        assert got == int(np.argmax(scores))
+
+
+# --- forest message passing -------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_forest_solve_equals_dense_solve(seed):
+    n = 300
+    A = random_tree_matrix(n, seed)
+    rng = np.random.default_rng(seed)
+    block = rng.permutation(n)[:200].astype(np.int64)  # a sub-forest of a tree is a forest
+    rhs = rng.standard_normal(200)
+    got = _core.bcd_forest_solve(*csr_args(A), block, rhs)
+    ref = np.linalg.solve(A.toarray()[np.ix_(block, block)], rhs)
+    assert np.max(np.abs(got - ref)) <= 1e-12 * max(1.0, np.max(np.abs(ref)))
+
+
+def test_forest_solve_refuses_a_cycle():
+    A = (lattice_weights(3) * -1.0 + sp.diags(np.full(9, 5.0))).tocsr()
+    block = np.array([0, 1, 3, 4], dtype=np.int64)  # a 4-cycle of the lattice
+    with pytest.raises(ValueError, match="not a forest"):
+        _core.bcd_forest_solve(*csr_args(A), block, np.ones(4))
+    # and minimize refuses message passing on blocks that are not forests
+    q = bcd.Quadratic(A, np.ones(9))
+    with raises_naming(ValueError, "blocks", match="not a forest"):
+        bcd.minimize(q, blocks="order", block_size=5, update="message-passing")
+
+
+def test_lattice_partition_is_two_trees():
+    for shape in [(5, 5), (6, 9), (7, 4), (1, 5), (5, 1)]:
+        f = bcd.lattice_forests(shape)
+        W = lattice_weights(*shape)
+        assert set(np.unique(f)) <= {0, 1}
+        for c in (0, 1):
+            nodes = np.flatnonzero(f == c)
+            sub = W[nodes][:, nodes]
+            ncomp = sp.csgraph.connected_components(sub, directed=False)[0]
+            assert sub.nnz // 2 == len(nodes) - ncomp  # edges = nodes - components: a forest
+
+
+# --- label propagation ---------------------------------------------------------------
+
+@pytest.mark.parametrize("blocks, update, rule", [
+    ("greedy-forest", "message-passing", "gsl"),
+    ("lattice", "message-passing", "cyclic"),
+    ("lattice", "message-passing", "gsq"),
+    ("red-black", "message-passing", "cyclic"),
+    ("forest", "message-passing", "gs"),
+    ("order", "gradient", "gsl"),
+])
+def test_label_propagation_equals_spsolve(blocks, update, rule):
+    N = 24
+    W, labels = lattice_problem(N)
+    A, y = lp_system(W, labels)
+    ref = sla.spsolve(A.tocsc(), y)
+    res = bcd.label_propagation(W, labels, blocks=blocks, update=update, rule=rule, tol=1e-12,
+                                lattice_shape=(N, N), maxiter=10**7)
+    assert res.success
+    assert np.max(np.abs(res.x - ref)) <= 1e-8
+    assert np.array_equal(res.labels, (ref > 0).astype(int))
+    assert np.linalg.norm(A @ res.x - y) <= 1e-12 * np.linalg.norm(y) * 1.01
+
+
+def test_label_propagation_multiclass_one_vs_rest():
+    N = 12
+    W = lattice_weights(N)
+    labels = -np.ones(N * N, dtype=np.int64)
+    labels[[0, N - 1, N * N - 1]] = [0, 1, 2]
+    res = bcd.label_propagation(W, labels, tol=1e-12, maxiter=10**5)
+    assert res.x.shape == (N * N, 3)
+    deg = np.asarray(W.sum(1)).ravel()
+    A = (sp.diags(deg + (labels >= 0)) - W).tocsc()
+    for c in range(3):
+        y = np.where(labels >= 0, np.where(labels == c, 1.0, -1.0), 0.0)
+        assert np.max(np.abs(res.x[:, c] - sla.spsolve(A, y))) <= 1e-8
+    assert res.labels[0] == 0 and res.labels[N - 1] == 1 and res.labels[-1] == 2
+
+
+def test_forest_blocks_beat_red_black_and_coordinates():
+    """The paper's headline on a lattice: fewer sweeps with tree blocks."""
+    N = 40
+    W, labels = lattice_problem(N, frac=0.02)
+    kw = dict(tol=1e-6, lattice_shape=(N, N), maxiter=10**7)
+    lat = bcd.label_propagation(W, labels, blocks="lattice", rule="cyclic", **kw)
+    rb = bcd.label_propagation(W, labels, blocks="red-black", rule="cyclic", **kw)
+    gf = bcd.label_propagation(W, labels, blocks="greedy-forest", **kw)
+    assert lat.success and rb.success and gf.success
+    assert lat.nit < 0.7 * rb.nit  # two-tree sweeps vs red-black sweeps, both 2 blocks/sweep
+    assert gf.nit < 0.7 * rb.nit
+
+
+def test_label_propagation_errors():
+    W, labels = lattice_problem(5)
+    with raises_naming(ValueError, "labels"):
+        bcd.label_propagation(W, labels[:-1])
+    with raises_naming(TypeError, "labels"):
+        bcd.label_propagation(W, labels.astype(float))
+    with raises_naming(ValueError, "labels", match="at least one"):
+        bcd.label_propagation(W, -np.ones(25, dtype=int))
+    with raises_naming(ValueError, "W", match="symmetric"):
+        bcd.label_propagation(sp.triu(W).tocsr(), labels)
+    with raises_naming(ValueError, "W", match="non-negative"):
+        bcd.label_propagation(-W, labels)
+    with raises_naming(ValueError, "weight"):
+        bcd.label_propagation(W, labels, weight=0.0)
+    two = sp.block_diag([W, W]).tocsr()
+    lab2 = np.concatenate([labels, -np.ones(25, dtype=int)])
+    with raises_naming(ValueError, "labels", match="component"):
+        bcd.label_propagation(two, lab2)
+    res = bcd.label_propagation(two, lab2, reg=1e-3)
+    assert res.success
+    with raises_naming(ValueError, "lattice_shape"):
+        bcd.label_propagation(W, labels, blocks="lattice", update="message-passing", rule="cyclic")
+
+
+# --- rules x updates on least squares; quadratic with L1 and bounds ------------------
+
+@pytest.mark.parametrize("rule", bcd.RULES)
+@pytest.mark.parametrize("update", ["gradient", "matrix", "newton"])
+@pytest.mark.parametrize("blocks", ["order", "sorted", "balanced", "variable"])
+def test_least_squares_all_rules_and_updates(rule, update, blocks):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((120, 30)) * rng.uniform(0.2, 3.0, 30)
+    y = rng.standard_normal(120)
+    if blocks == "variable" and rule in ("cyclic", "random", "lipschitz"):
+        with raises_naming(ValueError, "rule", match="chosen greedily"):
+            bcd.minimize(bcd.LeastSquares(X, y), rule=rule, blocks=blocks, update=update)
+        return
+    res = bcd.minimize(bcd.LeastSquares(X, y), rule=rule, blocks=blocks, block_size=4, update=update, seed=0,
+                       tol=1e-10, maxiter=10**6)
+    ref = np.linalg.lstsq(X, y, rcond=None)[0]
+    assert res.success
+    assert np.max(np.abs(res.x - ref)) <= 1e-8
+    assert abs(res.fun - 0.5 * np.sum((y - X @ ref) ** 2) / 120) <= 1e-12
+
+
+def test_greedy_rules_need_fewer_iterations_than_cyclic():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((300, 60)) * np.exp(rng.uniform(-2, 2, 60))
+    y = rng.standard_normal(300)
+    nit = {r: bcd.minimize(bcd.LeastSquares(X, y), rule=r, blocks="sorted", block_size=5, update="matrix",
+                           tol=1e-6, maxiter=10**6, seed=0).nit for r in ("cyclic", "gs", "gsl", "gsq")}
+    assert nit["gsq"] <= nit["gs"] and nit["gsl"] < nit["cyclic"], nit
+
+
+def test_quadratic_with_lower_bounds_matches_lbfgsb():
+    from scipy.optimize import minimize as sp_minimize
+
+    A, b = random_spd(60, 0.08, seed=7)
+    lower = np.where(np.arange(60) % 3 == 0, 0.0, -np.inf)
+    res = bcd.minimize(bcd.Quadratic(A, b, lower=lower), rule="gsl", blocks="order", tol=1e-11, maxiter=10**6)
+    ref = sp_minimize(lambda x: (0.5 * x @ (A @ x) - b @ x, A @ x - b), np.zeros(60), jac=True, method="L-BFGS-B",
+                      bounds=[(lo if np.isfinite(lo) else None, None) for lo in lower],
+                      options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10000})
+    assert res.success and np.all(res.x >= lower)
+    assert res.fun <= ref.fun + 1e-10
+    assert np.max(np.abs(res.x - ref.x)) <= 1e-5
+
+
+def test_least_squares_l1_via_minimize_matches_lasso():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((80, 25))
+    y = X[:, :3] @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(80)
+    alpha = 0.05
+    a = bcd.minimize(bcd.LeastSquares(X, y, l1=alpha), rule="gs", blocks="order", tol=1e-12, maxiter=10**6)
+    b_ = bcd.lasso(X, y, alpha, tol=1e-14)
+    assert a.success and b_.success
+    assert np.max(np.abs(a.x - b_.x)) <= 1e-8
+    assert a.gap <= 1e-10
+
+
+# --- lasso ----------------------------------------------------------------------------
+
+def _gap(X, y, w, alpha):
+    n = len(y)
+    r = y - X @ w
+    lam = n * alpha
+    c = np.max(np.abs(X.T @ r))
+    s = min(1.0, lam / c)
+    primal = 0.5 * r @ r + lam * np.abs(w).sum()
+    dual = s * (y @ r) - 0.5 * s * s * (r @ r)
+    return primal / n, (primal - dual) / n
+
+
+@pytest.fixture(scope="module")
+def diabetes3():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.datasets import load_diabetes
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    X, y = load_diabetes(return_X_y=True)
+    X = PolynomialFeatures(3, include_bias=False).fit_transform(X)
+    X = StandardScaler().fit_transform(X)
+    # 'sex' takes two values, so its powers are +-copies of it after scaling: keep
+    # one column of each +-duplicate group, or the lasso's minimiser is not unique
+    keep, seen = [], set()
+    for j in range(X.shape[1]):
+        key = tuple(np.round(X[:, j] * np.sign(X[0, j] or 1.0), 10))
+        if key not in seen:
+            seen.add(key)
+            keep.append(j)
+    X = X[:, keep]
+    y = y - y.mean()
+    return np.asfortranarray(X), y
+
+
+@pytest.mark.parametrize("div", [20, 100])
+def test_lasso_matches_sklearn_and_gap_is_a_certificate(diabetes3, div):
+    from sklearn.linear_model import Lasso
+
+    X, y = diabetes3
+    n = len(y)
+    alpha = np.max(np.abs(X.T @ y)) / n / div
+    res = bcd.lasso(X, y, alpha, tol=1e-12)
+    assert res.success
+    fun, gap = _gap(X, y, res.x, alpha)
+    assert abs(fun - res.fun) <= 1e-12 * fun
+    assert abs(gap - res.gap) <= 1e-9 * fun and gap <= 1e-11 * (0.5 * y @ y / n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = Lasso(alpha=alpha, fit_intercept=False, tol=1e-14, max_iter=200000).fit(X, y)
+    sk_fun = 0.5 * np.sum((y - X @ sk.coef_) ** 2) / n + alpha * np.abs(sk.coef_).sum()
+    # the certificate: no point (here scikit-learn's) is better than fun - gap
+    assert sk_fun >= fun - gap - 1e-12 * fun
+    assert abs(sk_fun - fun) <= 1e-9 * fun
+    assert np.max(np.abs(sk.coef_ - res.x)) <= 1e-4 * np.max(np.abs(res.x))
+    assert np.array_equal(sk.coef_ != 0, res.x != 0) or np.sum((sk.coef_ != 0) != (res.x != 0)) <= 2
+
+
+@pytest.mark.parametrize("rule, newton", [("gs-r", True), ("gs-r", False), ("cyclic", True), ("cyclic", False)])
+def test_lasso_sparse_equals_dense_and_reference(rule, newton):
+    rng = np.random.default_rng(9)
+    Xs = sp.random(300, 500, density=0.05, random_state=rng, format="csr")
+    y = Xs @ np.where(rng.random(500) < 0.02, rng.standard_normal(500), 0.0) + 0.01 * rng.standard_normal(300)
+    alpha = np.max(np.abs(Xs.T @ y)) / 300 / 30
+    a = bcd.lasso(Xs, y, alpha, tol=1e-12, rule=rule, newton=newton)
+    d = bcd.lasso(Xs.toarray(), y, alpha, tol=1e-12, rule=rule, newton=newton)
+    assert a.success and d.success
+    assert np.max(np.abs(a.x - d.x)) <= 1e-6 * np.max(np.abs(d.x))
+    fun, gap = _gap(Xs.toarray(), y, a.x, alpha)
+    assert gap <= 1e-12 * (0.5 * y @ y / 300) * 1.01
+
+
+def test_lasso_alpha_max_gives_zero_and_warm_start():
+    rng = np.random.default_rng(10)
+    X, y = rng.standard_normal((50, 80)), rng.standard_normal(50)
+    amax = np.max(np.abs(X.T @ y)) / 50
+    res = bcd.lasso(X, y, amax * 1.0001)
+    assert res.success and not res.x.any() and res.nit == 0
+    a = bcd.lasso(X, y, amax / 10, tol=1e-12)
+    b = bcd.lasso(X, y, amax / 10, x0=a.x, tol=1e-12)
+    assert b.nit <= 1 and np.max(np.abs(a.x - b.x)) <= 1e-10
+
+
+def test_lasso_matches_celer_and_skglm_when_installed():
+    celer = pytest.importorskip("celer")
+    rng = np.random.default_rng(11)
+    X, y = rng.standard_normal((100, 200)), rng.standard_normal(100)
+    alpha = np.max(np.abs(X.T @ y)) / 100 / 10
+    res = bcd.lasso(X, y, alpha, tol=1e-13)
+    ref = celer.Lasso(alpha=alpha, fit_intercept=False, tol=1e-14).fit(X, y).coef_
+    f = lambda w: 0.5 * np.sum((y - X @ w) ** 2) / 100 + alpha * np.abs(w).sum()  # noqa: E731
+    assert f(res.x) <= f(ref) + 1e-12
+
+
+# --- the shared contract --------------------------------------------------------------
+
+def test_float32_in_float32_out_and_index_types():
+    W, labels = lattice_problem(10)
+    A, y = lp_system(W, labels)
+    A.sort_indices()
+    ref = sla.spsolve(A.tocsc(), y)
+    for dt in (np.float32, np.float64):
+        for it in (np.int32, np.int64):
+            M = sp.csr_matrix((A.data.astype(dt), A.indices.astype(it), A.indptr.astype(it)), shape=A.shape)
+            res = bcd.minimize(bcd.Quadratic(M, y.astype(dt)), blocks="lattice", lattice_shape=(10, 10),
+                               update="message-passing", rule="cyclic", tol=1e-6)
+            assert res.x.dtype == dt
+            assert np.max(np.abs(res.x - ref)) <= 1e-4
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((40, 10)).astype(np.float32)
+    yy = rng.standard_normal(40).astype(np.float32)
+    assert bcd.lasso(X, yy, 0.01).x.dtype == np.float32
+    assert bcd.lasso(sp.csr_matrix(X), yy, 0.01).x.dtype == np.float32
+    assert bcd.minimize(bcd.LeastSquares(X, yy)).x.dtype == np.float32
+
+
+def test_non_contiguous_input():
+    rng = np.random.default_rng(13)
+    big = rng.standard_normal((80, 40))
+    X = big[::2, ::2]  # non-contiguous view
+    y = rng.standard_normal(80)[::2]
+    a = bcd.lasso(X, y, 0.01, tol=1e-12)
+    b = bcd.lasso(np.ascontiguousarray(X), np.ascontiguousarray(y), 0.01, tol=1e-12)
+    assert np.array_equal(a.x, b.x)
+    A, bb = random_spd(20, 0.2, 14)
+    x0 = np.zeros(40)[::2]
+    r = bcd.minimize(bcd.Quadratic(A, np.repeat(bb, 2)[::2]), x0=x0, tol=1e-10)
+    assert r.success
+
+
+def test_wrong_shapes_and_names():
+    A, b = random_spd(10, 0.3, 15)
+    with raises_naming(ValueError, "b"):
+        bcd.Quadratic(A, b[:-1])
+    with raises_naming(ValueError, "A"):
+        bcd.Quadratic(sp.random(10, 12, density=0.3, format="csr"), b)
+    with raises_naming(ValueError, "A", match="symmetric"):
+        bcd.Quadratic(sp.triu(A).tocsr(), b)
+    with raises_naming(ValueError, "x0"):
+        bcd.minimize(bcd.Quadratic(A, b), x0=np.zeros(9))
+    with raises_naming(ValueError, "y"):
+        bcd.lasso(np.ones((5, 3)), np.ones(4), 0.1)
+    with raises_naming(ValueError, "y"):
+        bcd.LeastSquares(np.ones((5, 3)), np.ones(4))
+    with raises_naming(ValueError, "X"):
+        bcd.lasso(np.ones(5), np.ones(5), 0.1)
+    with raises_naming(ValueError, "lower"):
+        bcd.Quadratic(A, b, lower=np.full(10, np.nan))
+
+
+def test_invalid_names_list_the_valid_ones():
+    A, b = random_spd(10, 0.3, 16)
+    q = bcd.Quadratic(A, b)
+    with raises_naming(ValueError, "rule", match="'gsl'"):
+        bcd.minimize(q, rule="best")
+    with raises_naming(ValueError, "update", match="'message-passing'"):
+        bcd.minimize(q, update="exact")
+    with raises_naming(ValueError, "blocks", match="'greedy-forest'"):
+        bcd.minimize(q, blocks="trees")
+    with raises_naming(ValueError, "rule", match="'gs-r'"):
+        bcd.lasso(np.ones((5, 3)), np.ones(5), 0.1, rule="gsl")
+    with raises_naming(ValueError, "update"):
+        bcd.minimize(bcd.Quadratic(A, b, l1=0.1), update="matrix")
+    with raises_naming(ValueError, "update", match="forest"):
+        bcd.minimize(q, blocks="variable", block_size=3, update="message-passing")
+    with raises_naming(TypeError, "problem"):
+        bcd.minimize(object())
+    with raises_naming(ValueError, "alpha"):
+        bcd.lasso(np.ones((5, 3)), np.ones(5), -1.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_data_is_refused(bad):
+    A, b = random_spd(10, 0.3, 17)
+    b2 = b.copy()
+    b2[3] = bad
+    with raises_naming(ValueError, "b", match="finite"):
+        bcd.Quadratic(A, b2)
+    A2 = A.copy()
+    A2.data[0] = bad
+    with raises_naming(ValueError, "A", match="finite"):
+        bcd.Quadratic(A2, b)
+    X = np.ones((5, 3))
+    X[1, 1] = bad
+    with raises_naming(ValueError, "X", match="finite"):
+        bcd.lasso(X, np.ones(5), 0.1)
+    y = np.ones(5)
+    y[0] = bad
+    with raises_naming(ValueError, "y", match="finite"):
+        bcd.lasso(np.ones((5, 3)), y, 0.1)
+
+
+def test_empty_input():
+    with raises_naming(ValueError, "A", match="empty"):
+        bcd.Quadratic(sp.csr_matrix((0, 0)), np.zeros(0))
+    with raises_naming(ValueError, "X", match="empty"):
+        bcd.lasso(np.zeros((0, 3)), np.zeros(0), 0.1)
+    with raises_naming(ValueError, "W", match="empty"):
+        bcd.label_propagation(sp.csr_matrix((0, 0)), np.zeros(0, dtype=int))
+
+
+def test_zero_iterations_returns_start_and_warns():
+    A, b = random_spd(10, 0.3, 18)
+    x0 = np.linspace(0, 1, 10)
+    with pytest.warns(ConvergenceWarning, match="tol"):
+        r = bcd.minimize(bcd.Quadratic(A, b), x0=x0, maxiter=0)
+    assert r.nit == 0 and np.array_equal(r.x, x0) and not r.success
+    with pytest.warns(ConvergenceWarning, match="duality gap"):
+        r = bcd.lasso(np.random.default_rng(0).standard_normal((10, 5)), np.arange(10.0), 0.01, maxiter=0)
+    assert r.nit == 0 and not r.x.any()
+
+
+def test_callback_stop_iteration():
+    W, labels = lattice_problem(20)
+    calls = []
+
+    def cb(xk):
+        calls.append(xk.copy())
+        if len(calls) == 3:
+            raise StopIteration
+
+    res = bcd.label_propagation(W, labels, blocks="red-black", rule="cyclic", lattice_shape=(20, 20), callback=cb)
+    assert len(calls) == 3 and res.status == "callback_stop" and not res.success
+    assert np.array_equal(calls[-1], res.x)
+
+    def boom(xk):
+        raise RuntimeError("from the callback")
+
+    with pytest.raises(RuntimeError, match="from the callback"):
+        bcd.label_propagation(W, labels, callback=boom)
+    rng = np.random.default_rng(19)
+    X, y = rng.standard_normal((60, 200)), rng.standard_normal(60)
+    seen = []
+
+    def cb2(w):
+        seen.append(1)
+        raise StopIteration
+
+    res = bcd.lasso(X, y, 0.001, callback=cb2)
+    assert seen == [1] and res.status == "callback_stop"
+
+
+def test_seed_reproducibility():
+    A, b = random_spd(50, 0.1, 20)
+    q = bcd.Quadratic(A, b)
+    warnings.simplefilter("ignore", ConvergenceWarning)  # 200 updates do not converge
+    for rule in ("random", "lipschitz"):
+        a = bcd.minimize(q, rule=rule, seed=3, maxiter=200, block_size=2, blocks="order")
+        c = bcd.minimize(q, rule=rule, seed=3, maxiter=200, block_size=2, blocks="order")
+        d = bcd.minimize(q, rule=rule, seed=4, maxiter=200, block_size=2, blocks="order")
+        assert np.array_equal(a.x, c.x)
+        assert not np.array_equal(a.x, d.x)
+    g = np.random.default_rng(5)
+    e = bcd.minimize(q, rule="random", seed=g, maxiter=100)
+    assert np.all(np.isfinite(e.x))
+
+
+def test_history_is_the_objective_per_iteration():
+    rng = np.random.default_rng(21)
+    X, y = rng.standard_normal((50, 12)), rng.standard_normal(50)
+    p = bcd.LeastSquares(X, y)
+    with pytest.warns(ConvergenceWarning):
+        res = bcd.minimize(p, rule="gsl", blocks="order", block_size=3, history=True, maxiter=20, tol=0.0)
+    assert res.history.shape == (21,)
+    assert np.all(np.diff(res.history) <= 1e-14)
+    assert abs(res.history[-1] - res.fun) <= 1e-12
+    assert abs(res.history[0] - p.fun(np.zeros(12))) <= 1e-12
+
+
+def _heartbeat_gap(work):
+    """Longest pause of a Python loop in the main thread while ``work`` runs in another.
+
+    With the GIL held for the whole solve, the main thread would stall for the
+    solve's full duration; released, it keeps running (pauses of a few ms).
+    """
+    done = threading.Event()
+
+    def run():
+        work()
+        done.set()
+
+    t = threading.Thread(target=run)
+    beats = []
+    t0 = time.perf_counter()
+    t.start()
+    while not done.is_set():
+        beats.append(time.perf_counter())
+        sum(range(200))
+    t.join()
+    total = time.perf_counter() - t0
+    beats.append(time.perf_counter())
+    return float(np.max(np.diff(beats))), total
+
+
+def _gil_checks(work):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        work()
+        gap, total = _heartbeat_gap(work)
+        assert total > 0.1 and gap < 0.35 * total, (gap, total)
+        if os.getloadavg()[0] < 1.0:  # the timing contract needs idle cores to mean anything
+            assert_gil_released(work)
+
+
+def test_gil_released():
+    W, labels = lattice_problem(120)
+    A, y = lp_system(W, labels)
+    q = bcd.Quadratic(A, y)
+    _gil_checks(lambda: bcd.minimize(q, blocks="red-black", rule="cyclic", update="message-passing",
+                                     lattice_shape=(120, 120), tol=0.0, maxiter=2500))
+    rng = np.random.default_rng(22)
+    X = np.asfortranarray(rng.standard_normal((1000, 3000)))
+    yy = X[:, :50] @ rng.standard_normal(50) + rng.standard_normal(1000)
+    alpha = np.max(np.abs(X.T @ yy)) / 1000 / 20
+    _gil_checks(lambda: bcd.lasso(X, yy, alpha, tol=1e-10, n_threads=1))
+
+
+def test_ctrl_c_interrupts():
+    W, labels = lattice_problem(200)
+    A, y = lp_system(W, labels)
+    q = bcd.Quadratic(A, y)
+    assert_interruptible(lambda: bcd.minimize(q, blocks="order", rule="cyclic", tol=0.0, maxiter=10**12))
+    assert_interruptible(lambda: bcd.minimize(q, blocks="greedy-forest", update="message-passing", tol=0.0,
+                                              maxiter=10**9))
+    rng = np.random.default_rng(23)
+    X = rng.standard_normal((300, 3000))
+    yy = rng.standard_normal(300)
+    assert_interruptible(lambda: bcd.lasso(X, yy, 1e-6, tol=0.0, maxiter=10**9, rule="cyclic", newton=False))
+
+
+def test_threads_do_not_change_the_lasso_answer():
+    rng = np.random.default_rng(24)
+    Xs = sp.random(2000, 3000, density=0.2, random_state=rng, format="csr")  # > 1e6 stored: threaded
+    y = rng.standard_normal(2000)
+    alpha = np.max(np.abs(Xs.T @ y)) / 2000 / 4
+    a = bcd.lasso(Xs, y, alpha, tol=1e-10, n_threads=1)
+    b = bcd.lasso(Xs, y, alpha, tol=1e-10, n_threads=2)
+    assert np.max(np.abs(a.x - b.x)) <= 1e-8 * np.max(np.abs(a.x))
+
+
+# --- logistic and softmax ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def breast_cancer():
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    return np.hstack([X, np.ones((X.shape[0], 1))]), y
+
+
+def _lbfgs(fun_grad, x0):
+    from scipy.optimize import minimize as sp_minimize
+
+    return sp_minimize(fun_grad, x0, jac=True, method="L-BFGS-B",
+                       options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 20000, "maxcor": 30})
+
+
+@pytest.mark.parametrize("rule, update, block_size", [
+    ("cyclic", "newton", 5), ("gsq", "matrix", 5), ("gsl", "gradient", 1), ("cyclic", "matrix", 31)])
+def test_logistic_matches_lbfgs(breast_cancer, rule, update, block_size):
+    X, y = breast_cancer
+    n = len(y)
+    l2 = 1e-2
+    ys = np.where(y == 1, 1.0, -1.0)
+
+    def fg(w):
+        z = X @ w
+        f = np.mean(np.logaddexp(0.0, -ys * z)) + 0.5 * l2 * w @ w
+        s = -ys / (1.0 + np.exp(ys * z))
+        return f, X.T @ s / n + l2 * w
+
+    ref = _lbfgs(fg, np.zeros(X.shape[1]))
+    res = bcd.minimize(bcd.Logistic(X, y, l2=l2), rule=rule, update=update, blocks="sorted", block_size=block_size,
+                       tol=1e-9, maxiter=10**6)
+    assert res.success
+    assert abs(res.fun - ref.fun) <= 1e-6 * max(1.0, abs(ref.fun))
+    assert res.fun <= ref.fun + 1e-9
+    assert abs(res.fun - fg(res.x)[0]) <= 1e-12
+
+
+def test_logistic_l1_matches_proximal_reference(breast_cancer):
+    X, y = breast_cancer
+    X = X[:, [0, 1, 4, 7, 8, 10, 20, 21, 27, 30]]  # fewer, less collinear features: a quick proximal solve
+    l1 = 0.01
+    res = bcd.minimize(bcd.Logistic(X, y, l1=l1), rule="gsl", update="gradient", blocks="order", tol=1e-9,
+                       maxiter=10**6)
+    assert res.success and 0 < np.count_nonzero(res.x) < X.shape[1]
+    # optimality conditions checked directly
+    ys = np.where(y == 1, 1.0, -1.0)
+    g = X.T @ (-ys / (1.0 + np.exp(ys * (X @ res.x)))) / len(y)
+    nz = res.x != 0
+    assert np.max(np.abs(g[nz] + l1 * np.sign(res.x[nz]))) <= 1e-8
+    assert np.max(np.abs(g[~nz])) <= l1 + 1e-8
+
+
+def test_softmax_matches_lbfgs_on_digits():
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:300] / 16.0
+    y = y[:300]
+    n, p = X.shape
+    K = 10
+    l2 = 1e-2
+    Y = np.eye(K)[y]
+
+    def fg(wf):
+        W = wf.reshape(p, K)
+        Z = X @ W
+        lse = np.logaddexp.reduce(Z, axis=1)
+        P = np.exp(Z - lse[:, None])
+        f = np.mean(lse - Z[np.arange(n), y]) + 0.5 * l2 * np.sum(W * W)
+        return f, (X.T @ (P - Y) / n + l2 * W).ravel()
+
+    ref = _lbfgs(fg, np.zeros(p * K))
+    for kw in (dict(rule="cyclic", update="matrix", block_size=8), dict(rule="gsq", update="matrix", block_size=16)):
+        # ||grad||_inf <= 1e-6 bounds f - f* by p K 1e-12 / (2 l2) < 4e-8 (l2-strong convexity)
+        res = bcd.minimize(bcd.Softmax(X, y, l2=l2), blocks="sorted", tol=1e-6, maxiter=10**6, **kw)
+        assert res.success and res.x.shape == (p, K)
+        assert abs(res.fun - ref.fun) <= 1e-6 * max(1.0, abs(ref.fun))
+        assert abs(res.fun - fg(res.x.ravel())[0]) <= 1e-12
+    one_hot = bcd.minimize(bcd.Softmax(X, Y, l2=l2), blocks="sorted", update="matrix", block_size=8, tol=1e-6)
+    assert abs(one_hot.fun - ref.fun) <= 1e-6
+
+
+def test_logistic_softmax_errors_and_contract():
+    rng = np.random.default_rng(30)
+    X = rng.standard_normal((40, 6))
+    y = (X[:, 0] > 0).astype(int)
+    lg = bcd.Logistic(X, y, l2=0.1)
+    with raises_naming(ValueError, "update", match="Quadratic"):
+        bcd.minimize(lg, update="message-passing")
+    with raises_naming(ValueError, "blocks"):
+        bcd.minimize(lg, blocks="greedy-forest")
+    with raises_naming(ValueError, "y", match="two distinct"):
+        bcd.Logistic(X, np.arange(40))
+    with raises_naming(ValueError, "update"):
+        bcd.minimize(bcd.Logistic(X, y, l1=0.1), update="newton")
+    with raises_naming(ValueError, "update"):
+        bcd.minimize(bcd.Softmax(X, y), update="newton")
+    with raises_naming(TypeError, "Y"):
+        bcd.Softmax(X, y.astype(float))
+    with raises_naming(ValueError, "Y"):
+        bcd.Softmax(X, np.ones((40, 3)))
+    with raises_naming(ValueError, "X", match="finite"):
+        X2 = X.copy()
+        X2[0, 0] = np.nan
+        bcd.Logistic(X2, y)
+    with raises_naming(ValueError, "x0"):
+        bcd.minimize(lg, x0=np.zeros(5))
+    # float32 in, float32 out; non-contiguous input; zero iterations; callback stop; seeds
+    r32 = bcd.minimize(bcd.Logistic(X.astype(np.float32), y, l2=0.1), tol=1e-6)
+    assert r32.x.dtype == np.float32
+    rnc = bcd.minimize(bcd.Logistic(np.asfortranarray(X)[:, ::1], y, l2=0.1), tol=1e-9)
+    rc = bcd.minimize(lg, tol=1e-9)
+    assert np.max(np.abs(rnc.x - rc.x)) <= 1e-12
+    with pytest.warns(ConvergenceWarning):
+        r0 = bcd.minimize(lg, maxiter=0)
+    assert r0.nit == 0 and not r0.x.any()
+    seen = []
+
+    def cb(w):
+        seen.append(w.shape)
+        raise StopIteration
+
+    r = bcd.minimize(lg, callback=cb)
+    assert seen == [(6,)] and r.status == "callback_stop"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = bcd.minimize(lg, rule="random", seed=1, maxiter=7)
+        b = bcd.minimize(lg, rule="random", seed=1, maxiter=7)
+        c = bcd.minimize(lg, rule="random", seed=2, maxiter=7)
+    assert np.array_equal(a.x, b.x) and not np.array_equal(a.x, c.x)
