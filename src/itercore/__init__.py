@@ -4,6 +4,8 @@ Families (each a submodule):
 
 - ``itercore.linalg``: SOR / SSOR / SSOR-PCG, an omega learned across a
   sequence of systems, and sketch-and-project solvers.
+- ``itercore.bcd``: block coordinate descent with greedy block rules,
+  message passing on forest blocks and active-set Newton for L1.
 - ``itercore.optimize``: equality-constrained optimization by adaptive inexact
   Newton on an exact augmented Lagrangian with randomized sketching.
 
@@ -14,6 +16,6 @@ threads it will use.
 from ._version import __version__
 from ._warnings import ConvergenceWarning
 from ._config import get_config, show_config
-from . import linalg, optimize
+from . import bcd, linalg, optimize
 
-__all__ = ["__version__", "ConvergenceWarning", "get_config", "show_config", "linalg", "optimize"]
+__all__ = ["__version__", "ConvergenceWarning", "get_config", "show_config", "bcd", "linalg", "optimize"]
