@@ -169,11 +169,17 @@ def test_history_records_the_errors():
 
 
 def test_threads_agree():
-    a, b, M = points_problem(210, seed=8)  # 44100 entries: above the parallel threshold
-    for method in METHODS:
-        r1 = ot.solve(a, b, M, 1e-2, method=method, n_threads=1, tol=1e-11)
-        r2 = ot.solve(a, b, M, 1e-2, method=method, n_threads=2, tol=1e-11)
-        np.testing.assert_allclose(r1.plan, r2.plan, rtol=0, atol=1e-11)
+    # 520 x 520 is above the parallel threshold; a few iterations suffice to
+    # compare (the iterates of 1 and 2 threads differ only by summation order)
+    a, b, M = points_problem(520, seed=8)
+    kw = dict(tol=0.0, maxiter=20, max_newton=2, switch_tol=1.0, warmup_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        for method in METHODS:
+            r1 = ot.solve(a, b, M, 1e-2, method=method, n_threads=1, **kw)
+            r2 = ot.solve(a, b, M, 1e-2, method=method, n_threads=2, **kw)
+            assert r1.nit == r2.nit
+            np.testing.assert_allclose(r1.plan, r2.plan, rtol=1e-9, atol=1e-16)
 
 
 # --- batches --------------------------------------------------------------------
@@ -351,9 +357,12 @@ def test_callback_error_propagates():
 
 def test_deterministic():
     # no randomness: repeated solves are bit-identical on the same thread count
-    a, b, M = points_problem(210, seed=18)
-    r1 = ot.solve(a, b, M, 1e-3, method="sns", n_threads=2)
-    r2 = ot.solve(a, b, M, 1e-3, method="sns", n_threads=2)
+    a, b, M = points_problem(520, seed=18)
+    kw = dict(method="sns", n_threads=2, tol=0.0, maxiter=10, max_newton=3, warmup_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        r1 = ot.solve(a, b, M, 1e-3, **kw)
+        r2 = ot.solve(a, b, M, 1e-3, **kw)
     np.testing.assert_array_equal(r1.plan, r2.plan)
 
 
@@ -392,7 +401,9 @@ def test_ctrl_c_interrupts(method):
 def test_ctrl_c_interrupts_batch():
     A = np.full((64, 200), 1 / 200)
     M = points_problem(200, seed=22)[2]
-    assert_interruptible(lambda: ot.solve_batch(A, A, M, 1e-4, method="sinkhorn", tol=0.0, maxiter=3000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        assert_interruptible(lambda: ot.solve_batch(A, A, M, 1e-4, method="sinkhorn", tol=0.0, maxiter=1000))
 
 
 def test_two_threads_solve_at_once_correctly():

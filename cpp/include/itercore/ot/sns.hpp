@@ -167,7 +167,6 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
   const std::int64_t n = p.n, m = p.m, N = n + m;
   detail::sanitize_potentials(p, f, g);
   detail::SinkhornEngine<Scalar> eng(p, f, g, opt.scaling ? work : nullptr, nt, opt.scaling);
-  eng.prepare();
   OtInfo out;
   SolveInfo& info = out.info;
   info.status = Status::max_iter;
