@@ -385,7 +385,8 @@ def main(argv=None):
         print(f"  done {problem} n={n} reg={reg:g} ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr, flush=True)
 
     print(markdown_machine(("itercore", "numpy", "scipy", "pot", "regot")))
-    print(f"- OMP_WAIT_POLICY: {os.environ.get('OMP_WAIT_POLICY')}")
+    for var in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS"):
+        print(f"- {var}: {os.environ.get(var, 'unset')}")
     print(f"- mode: {'full' if args.full else 'default (reduced grid)'}; target L1 marginal error {TARGET:g}, "
           f"recomputed from each plan; median of {repeats} timed runs after 1 warm-up/calibration run "
           f"(runs slower than {slow_single:g} s: 1 run); cap {cap:g} s per run")

@@ -90,7 +90,7 @@ inline std::int64_t pcg_newton(const SparseRows& S, const std::vector<double>& r
                                const std::vector<char>& fixed, const std::vector<double>& rhs, std::vector<double>& x,
                                double rtol, std::int64_t max_iter, int nt) {
   const std::int64_t n = S.n, m = static_cast<std::int64_t>(c.size()), N = n + m;
-  const bool par = nt > 1 && S.nnz() >= 20000;
+  const bool par = nt > 1 && S.nnz() >= kParallelEntries;  // a CG mat-vec is tiny: threads rarely pay
   std::vector<double> res(rhs), z(N), d(N), q(N), scratch;
   x.assign(static_cast<std::size_t>(N), 0.0);
   auto apply = [&](const std::vector<double>& v, std::vector<double>& y) {
