@@ -6,6 +6,8 @@ Families (each a submodule):
   sequence of systems, and sketch-and-project solvers.
 - ``itercore.bcd``: block coordinate descent with greedy block rules,
   message passing on forest blocks and active-set Newton for L1.
+- ``itercore.ot``: entropic optimal transport by log-domain Sinkhorn and
+  Sinkhorn-Newton-Sparse.
 - ``itercore.optimize``: equality-constrained optimization by adaptive inexact
   Newton on an exact augmented Lagrangian with randomized sketching.
 
@@ -16,6 +18,6 @@ threads it will use.
 from ._version import __version__
 from ._warnings import ConvergenceWarning
 from ._config import get_config, show_config
-from . import bcd, linalg, optimize
+from . import bcd, linalg, optimize, ot
 
-__all__ = ["__version__", "ConvergenceWarning", "get_config", "show_config", "bcd", "linalg", "optimize"]
+__all__ = ["__version__", "ConvergenceWarning", "get_config", "show_config", "bcd", "linalg", "optimize", "ot"]

@@ -1,0 +1,548 @@
+#pragma once
+/// Entropic optimal transport by Sinkhorn iterations on the dual potentials.
+///
+/// Problem: min_P <P, M> + reg * sum_ij P_ij (log P_ij - 1)  s.t.  P 1 = a, P^T 1 = b,
+/// whose solution is P_ij = exp((f_i + g_j - M_ij) / reg) for dual potentials (f, g).
+/// Sinkhorn alternately makes the rows, then the columns, match their marginals:
+///   f_i <- reg log a_i - reg LSE_j((g_j - M_ij) / reg),   g_j likewise over i.
+///
+/// Two forms of the same iteration:
+/// - log domain: every half-step exponentiates (f_i + g_j - M_ij) / reg, shifted by
+///   the current potentials, so the sums never overflow; a row or column whose sum
+///   under- or overflows is recomputed with an exact max-shifted log-sum-exp;
+/// - scaling (fast path): P = diag(u) K diag(v) with K = exp((f_i + g_j - M_ij)/reg)
+///   stored once, so an iteration is two mat-vecs with K (no exp). u, v are
+///   absorbed into (f, g) and K recomputed before they leave [e^-tau, e^tau], and a
+///   scaling step whose sums are not normal numbers is thrown away and redone in the
+///   log domain: the fast path runs only where it cannot underflow.
+///
+/// Zero weights are allowed: such a row (column) gets potential -inf and no mass.
+/// The stopping measure is the L1 marginal error ||P 1 - a||_1 + ||P^T 1 - b||_1,
+/// free here: the row sums of the current plan fall out of the next row update,
+/// and the column sums are exact after a column update.
+///
+/// M is row-major n x m and C-contiguous; a, b have n and m entries.
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
+
+#include "../common/interrupt.hpp"
+#include "../common/status.hpp"
+#include "../common/threads.hpp"
+
+namespace itercore::ot {
+
+/// Below this many entries in M an O(nm) pass runs serially: measured on 2 cores,
+/// forking and joining threads twice an iteration costs more than it saves below ~512 x 512.
+inline constexpr std::int64_t kParallelEntries = std::int64_t(1) << 18;
+
+/// A borrowed problem: weights a (n), b (m), row-major cost M (n x m), reg > 0.
+template <class Scalar>
+struct Problem {
+  std::int64_t n = 0;
+  std::int64_t m = 0;
+  const Scalar* a = nullptr;
+  const Scalar* b = nullptr;
+  const Scalar* M = nullptr;
+  double reg = 1.0;
+};
+
+/// Knobs of the solvers (Sinkhorn and SNS share them).
+struct Options {
+  std::int64_t max_iter = 1000;   ///< Sinkhorn iterations (SNS: warm-up and fall-back ones count)
+  std::int64_t max_newton = 100;  ///< Newton steps (SNS only)
+  double tol = 1e-9;              ///< stop when the L1 marginal error <= tol
+  bool scaling = true;            ///< allow the scaling fast path (Sinkhorn)
+  int n_threads = 0;              ///< <= 0: the OpenMP default
+  // SNS
+  double switch_tol = 1e-1;        ///< Sinkhorn warm-up until the error is below this ...
+  std::int64_t warmup_iter = 50;   ///< ... or this many warm-up iterations
+  double drop_share = 1e-2;        ///< initial share of each row's mass the sparsified Hessian may drop
+  std::int64_t max_keep = 32;      ///< initial cap on kept entries per row (grows on stalls)
+  std::int64_t cg_max_iter = 5000; ///< conjugate-gradient iterations per Newton step
+  std::int64_t fallback_iter = 20; ///< Sinkhorn iterations after a failed Newton step
+  double max_step = 30.0;          ///< first trial step moves no potential by more than max_step * reg
+  bool record_history = false;     ///< keep the error of every check in SolveInfo::history
+};
+
+/// Iteration counts beside the shared SolveInfo (info.iterations = sinkhorn + newton).
+struct OtInfo {
+  SolveInfo info;
+  std::int64_t sinkhorn_iterations = 0;
+  std::int64_t newton_iterations = 0;
+  std::int64_t cg_iterations = 0;
+};
+
+/// A monitor that never stops the solve (the default callback).
+struct NoMonitor {
+  template <class Scalar>
+  bool operator()(const char*, std::int64_t, double, const Scalar*, const Scalar*) const noexcept {
+    return true;
+  }
+};
+
+namespace detail {
+
+template <class Scalar>
+using RowArray = Eigen::Array<Scalar, 1, Eigen::Dynamic>;
+template <class Scalar>
+using ConstRowMap = Eigen::Map<const RowArray<Scalar>>;
+template <class Scalar>
+using RowMap = Eigen::Map<RowArray<Scalar>>;
+
+inline bool parallel_for(std::int64_t entries, int nt) { return nt > 1 && entries >= kParallelEntries; }
+
+/// A positive, normal, finite sum (safe to take the log of and to divide by).
+template <class T>
+inline bool good_sum(T s) {
+  return std::isfinite(s) && s >= std::numeric_limits<T>::min();
+}
+
+inline double neg_inf() { return -std::numeric_limits<double>::infinity(); }
+
+/// Per-thread column accumulators: row_fn(i, acc) adds row i's contribution into
+/// acc (m Scalars); out[j] receives the sum over all rows (in double).
+template <class Scalar, class RowFn>
+void column_reduce(std::int64_t n, std::int64_t m, int nt, bool par, std::vector<Scalar>& scratch, double* out,
+                   RowFn row_fn) {
+  const int used = par ? nt : 1;
+  scratch.assign(static_cast<std::size_t>(used) * static_cast<std::size_t>(m), Scalar(0));
+#pragma omp parallel num_threads(used) if (par)
+  {
+    int tid = 0;
+#ifdef _OPENMP
+    tid = omp_get_thread_num();
+#endif
+    Scalar* acc = scratch.data() + static_cast<std::size_t>(tid) * static_cast<std::size_t>(m);
+#pragma omp for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) row_fn(i, acc);
+  }
+  for (std::int64_t j = 0; j < m; ++j) {
+    double s = 0.0;
+    for (int t = 0; t < used; ++t) s += static_cast<double>(scratch[static_cast<std::size_t>(t) * m + j]);
+    out[j] = s;
+  }
+}
+
+/// Sets the potentials of zero-weight rows/columns to -inf (they carry no mass)
+/// and the others to 0 when they are not finite (a safe start).
+template <class Scalar>
+void sanitize_potentials(const Problem<Scalar>& p, Scalar* f, Scalar* g) {
+  const Scalar ninf = -std::numeric_limits<Scalar>::infinity();
+  for (std::int64_t i = 0; i < p.n; ++i) f[i] = p.a[i] > 0 ? (std::isfinite(f[i]) ? f[i] : Scalar(0)) : ninf;
+  for (std::int64_t j = 0; j < p.m; ++j) g[j] = p.b[j] > 0 ? (std::isfinite(g[j]) ? g[j] : Scalar(0)) : ninf;
+}
+
+template <class Scalar>
+bool potentials_finite(const Problem<Scalar>& p, const Scalar* f, const Scalar* g) {
+  for (std::int64_t i = 0; i < p.n; ++i)
+    if (p.a[i] > 0 && !std::isfinite(f[i])) return false;
+  for (std::int64_t j = 0; j < p.m; ++j)
+    if (p.b[j] > 0 && !std::isfinite(g[j])) return false;
+  return true;
+}
+
+/// Exact log-sum-exp of row i: returns reg * log sum_j exp((g_j - M_ij)/reg).
+template <class Scalar>
+double row_lse_exact(const Problem<Scalar>& p, const Scalar* g, std::int64_t i) {
+  const Scalar* Mi = p.M + i * p.m;
+  double mx = neg_inf();
+  for (std::int64_t j = 0; j < p.m; ++j) mx = std::max(mx, static_cast<double>(g[j]) - Mi[j]);
+  if (!std::isfinite(mx)) return mx;
+  double s = 0.0;
+  for (std::int64_t j = 0; j < p.m; ++j) s += std::exp((static_cast<double>(g[j]) - Mi[j] - mx) / p.reg);
+  return mx + p.reg * std::log(s);
+}
+
+/// Exact log-sum-exp of column j: reg * log sum_i exp((f_i - M_ij)/reg) (strided; rare).
+template <class Scalar>
+double col_lse_exact(const Problem<Scalar>& p, const Scalar* f, std::int64_t j) {
+  double mx = neg_inf();
+  for (std::int64_t i = 0; i < p.n; ++i) mx = std::max(mx, static_cast<double>(f[i]) - p.M[i * p.m + j]);
+  if (!std::isfinite(mx)) return mx;
+  double s = 0.0;
+  for (std::int64_t i = 0; i < p.n; ++i) s += std::exp((static_cast<double>(f[i]) - p.M[i * p.m + j] - mx) / p.reg);
+  return mx + p.reg * std::log(s);
+}
+
+/// Log-domain row update. Returns sum_i |r_i - a_i| where r is the row sum of the
+/// plan *before* the update (the stopping measure). When `apply` is false the
+/// potentials are left alone (used to measure without moving).
+template <class Scalar>
+double log_row_update(const Problem<Scalar>& p, Scalar* f, const Scalar* g, int nt, bool apply = true) {
+  const bool par = parallel_for(p.n * p.m, nt);
+  const Scalar inv = Scalar(1.0 / p.reg);
+  ConstRowMap<Scalar> gv(g, p.m);
+  double err = 0.0;
+#pragma omp parallel for num_threads(nt) if (par) schedule(static) reduction(+ : err)
+  for (std::int64_t i = 0; i < p.n; ++i) {
+    if (!(p.a[i] > 0)) continue;
+    ConstRowMap<Scalar> Mi(p.M + i * p.m, p.m);
+    const Scalar ss = (((gv - Mi) + f[i]) * inv).exp().sum();
+    const double s = static_cast<double>(ss);
+    double fi_new;
+    double r;
+    if (good_sum(ss)) {
+      r = s;
+      fi_new = f[i] + p.reg * (std::log(static_cast<double>(p.a[i])) - std::log(s));
+    } else {
+      const double lse = row_lse_exact(p, g, i);
+      r = std::exp((static_cast<double>(f[i]) + lse) / p.reg);
+      fi_new = p.reg * std::log(static_cast<double>(p.a[i])) - lse;
+    }
+    err += std::abs(r - static_cast<double>(p.a[i]));
+    if (apply) f[i] = static_cast<Scalar>(fi_new);
+  }
+  return err;
+}
+
+/// Log-domain column update; returns sum_j |c_j - b_j| of the plan before it.
+template <class Scalar>
+double log_col_update(const Problem<Scalar>& p, const Scalar* f, Scalar* g, int nt, std::vector<Scalar>& scratch,
+                      std::vector<double>& colsum) {
+  const bool par = parallel_for(p.n * p.m, nt);
+  const Scalar inv = Scalar(1.0 / p.reg);
+  ConstRowMap<Scalar> gv(g, p.m);
+  colsum.resize(static_cast<std::size_t>(p.m));
+  column_reduce<Scalar>(p.n, p.m, nt, par, scratch, colsum.data(), [&](std::int64_t i, Scalar* acc) {
+    if (!(p.a[i] > 0)) return;
+    ConstRowMap<Scalar> Mi(p.M + i * p.m, p.m);
+    RowMap<Scalar> av(acc, p.m);
+    av += (((gv - Mi) + f[i]) * inv).exp();
+  });
+  double err = 0.0;
+  for (std::int64_t j = 0; j < p.m; ++j) {
+    if (!(p.b[j] > 0)) continue;
+    const double t = colsum[j];
+    const double bj = static_cast<double>(p.b[j]);
+    if (good_sum(static_cast<Scalar>(t))) {
+      err += std::abs(t - bj);
+      g[j] = static_cast<Scalar>(g[j] + p.reg * (std::log(bj) - std::log(t)));
+    } else {
+      const double lse = col_lse_exact(p, f, j);
+      err += std::abs(std::exp((static_cast<double>(g[j]) + lse) / p.reg) - bj);
+      g[j] = static_cast<Scalar>(p.reg * std::log(bj) - lse);
+    }
+  }
+  return err;
+}
+
+/// K_ij = exp((f_i + g_j - M_ij)/reg) (0 for zero-weight rows/columns).
+template <class Scalar>
+void compute_kernel(const Problem<Scalar>& p, const Scalar* f, const Scalar* g, Scalar* K, int nt) {
+  const bool par = parallel_for(p.n * p.m, nt);
+  const Scalar inv = Scalar(1.0 / p.reg);
+  ConstRowMap<Scalar> gv(g, p.m);
+#pragma omp parallel for num_threads(nt) if (par) schedule(static)
+  for (std::int64_t i = 0; i < p.n; ++i) {
+    ConstRowMap<Scalar> Mi(p.M + i * p.m, p.m);
+    RowMap<Scalar> Ki(K + i * p.m, p.m);
+    if (p.a[i] > 0) {
+      Ki = (((gv - Mi) + f[i]) * inv).exp();
+      for (std::int64_t j = 0; j < p.m; ++j)  // exp(-inf) is a subnormal in Eigen's exp
+        if (!(p.b[j] > 0)) Ki[j] = Scalar(0);
+    } else {
+      Ki.setZero();
+    }
+  }
+}
+
+/// The plan, its marginals and the objective terms at (f, g).
+struct PlanStats {
+  double marginal_error = 0.0;  ///< ||P1 - a||_1 + ||P^T 1 - b||_1
+  double cost = 0.0;            ///< <P, M>
+  double mass = 0.0;            ///< sum P
+  double entropy_term = 0.0;    ///< sum P (log P - 1)
+  double dual = 0.0;            ///< <f, a> + <g, b> - reg * sum P
+  bool finite = true;
+};
+
+/// Writes P (n x m) at (f, g), fills row sums r and column sums c (double) and
+/// returns the stats. With `objective` it also accumulates cost and entropy.
+template <class Scalar>
+PlanStats evaluate_plan(const Problem<Scalar>& p, const Scalar* f, const Scalar* g, Scalar* P, std::vector<double>& r,
+                        std::vector<double>& c, std::vector<Scalar>& scratch, int nt, bool objective) {
+  const bool par = parallel_for(p.n * p.m, nt);
+  const Scalar inv = Scalar(1.0 / p.reg);
+  ConstRowMap<Scalar> gv(g, p.m);
+  r.assign(static_cast<std::size_t>(p.n), 0.0);
+  c.resize(static_cast<std::size_t>(p.m));
+  std::vector<double> cost_row, ent_row;
+  if (objective) {
+    cost_row.assign(static_cast<std::size_t>(p.n), 0.0);
+    ent_row.assign(static_cast<std::size_t>(p.n), 0.0);
+  }
+  // Eigen's vectorised exp clamps its argument, so exp(-inf) is a tiny
+  // subnormal, not 0: zero-weight columns are zeroed explicitly.
+  std::vector<std::int64_t> empty_cols;
+  for (std::int64_t j = 0; j < p.m; ++j)
+    if (!(p.b[j] > 0)) empty_cols.push_back(j);
+  column_reduce<Scalar>(p.n, p.m, nt, par, scratch, c.data(), [&](std::int64_t i, Scalar* acc) {
+    RowMap<Scalar> Pi(P + i * p.m, p.m);
+    if (!(p.a[i] > 0)) {
+      Pi.setZero();
+      return;
+    }
+    ConstRowMap<Scalar> Mi(p.M + i * p.m, p.m);
+    Pi = (((gv - Mi) + f[i]) * inv).exp();
+    for (auto j : empty_cols) Pi[j] = Scalar(0);
+    r[i] = static_cast<double>(Pi.sum());
+    RowMap<Scalar>(acc, p.m) += Pi;
+    if (objective) {
+      double cs = 0.0, es = 0.0;
+      for (std::int64_t j = 0; j < p.m; ++j) {
+        const double pij = Pi[j];
+        if (pij > 0) {
+          cs += pij * Mi[j];
+          // log P_ij from the potentials: exact even where P_ij is subnormal.
+          es += pij * ((static_cast<double>(f[i]) + g[j] - Mi[j]) / p.reg - 1.0);
+        }
+      }
+      cost_row[i] = cs;
+      ent_row[i] = es;
+    }
+  });
+  PlanStats st;
+  double fa = 0.0, gb = 0.0;
+  for (std::int64_t i = 0; i < p.n; ++i) {
+    st.marginal_error += std::abs(r[i] - static_cast<double>(p.a[i]));
+    st.mass += r[i];
+    if (p.a[i] > 0) fa += static_cast<double>(f[i]) * p.a[i];
+    if (objective) {
+      st.cost += cost_row[i];
+      st.entropy_term += ent_row[i];
+    }
+  }
+  for (std::int64_t j = 0; j < p.m; ++j) {
+    st.marginal_error += std::abs(c[j] - static_cast<double>(p.b[j]));
+    if (p.b[j] > 0) gb += static_cast<double>(g[j]) * p.b[j];
+  }
+  st.dual = fa + gb - p.reg * st.mass;
+  st.finite = std::isfinite(st.marginal_error) && std::isfinite(st.dual);
+  return st;
+}
+
+template <class Scalar>
+void check_problem(const Problem<Scalar>& p, const Options& o) {
+  if (p.n < 1 || p.m < 1) throw std::invalid_argument("ot: the problem must have n >= 1 and m >= 1");
+  if (!(p.reg > 0) || !std::isfinite(p.reg)) throw std::invalid_argument("ot: reg must be finite and > 0");
+  if (o.max_iter < 0 || o.max_newton < 0) throw std::invalid_argument("ot: iteration limits must be >= 0");
+  if (!(o.tol >= 0)) throw std::invalid_argument("ot: tol must be >= 0");
+}
+
+/// Sinkhorn state shared by the plain solver and SNS's warm-up/fall-back phases.
+template <class Scalar>
+class SinkhornEngine {
+ public:
+  SinkhornEngine(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* kernel_buffer, int nt, bool scaling)
+      : p_(p), f_(f), g_(g), K_(kernel_buffer), nt_(nt), scaling_(scaling && kernel_buffer != nullptr) {
+    tau_ = std::is_same<Scalar, float>::value ? 10.0 : 50.0;
+    f_prev_.resize(static_cast<std::size_t>(p.n));
+    g_prev_.resize(static_cast<std::size_t>(p.m));
+    u_next_.assign(static_cast<std::size_t>(p.n), Scalar(1));
+  }
+
+  /// One full iteration (rows, then columns). Returns the marginal error of the
+  /// plan before the iteration (its columns were exact). When that error is
+  /// <= tol the potentials are left unchanged and `done` is set.
+  /// Returns false in `finite` when a potential stopped being finite (the
+  /// previous ones are restored).
+  double step(double tol, bool& done, bool& finite) {
+    done = false;
+    finite = true;
+    std::copy(f_, f_ + p_.n, f_prev_.begin());
+    std::copy(g_, g_ + p_.m, g_prev_.begin());
+    double err;
+    if (use_scaling_now()) {
+      bool ok = true;
+      err = scaling_step(tol, done, ok);
+      if (!ok) {
+        // Thrown away: redo in the log domain and rest the fast path a while.
+        std::copy(f_prev_.begin(), f_prev_.end(), f_);
+        std::copy(g_prev_.begin(), g_prev_.end(), g_);
+        kernel_valid_ = false;
+        cooldown_ = cool_;
+        cool_ = std::min<std::int64_t>(cool_ * 2, 1024);
+        err = log_step(tol, done);
+      } else {
+        cool_ = std::max<std::int64_t>(cool_ / 2, 4);
+      }
+    } else {
+      if (cooldown_ > 0) --cooldown_;
+      err = log_step(tol, done);
+    }
+    if (!potentials_finite(p_, f_, g_)) {
+      std::copy(f_prev_.begin(), f_prev_.end(), f_);
+      std::copy(g_prev_.begin(), g_prev_.end(), g_);
+      kernel_valid_ = false;
+      finite = false;
+    }
+    return err;
+  }
+
+  /// The potentials were changed from outside (e.g. by a Newton step).
+  void invalidate() { kernel_valid_ = false; }
+
+ private:
+  bool use_scaling_now() const { return scaling_ && cooldown_ == 0; }
+
+  double log_step(double tol, bool& done) {
+    const double err = log_row_update(p_, f_, g_, nt_, true);
+    if (err <= tol) {
+      // Measured at the previous potentials: keep them.
+      std::copy(f_prev_.begin(), f_prev_.end(), f_);
+      done = true;
+      return err;
+    }
+    log_col_update(p_, f_, g_, nt_, scratch_, colsum_);
+    return err;
+  }
+
+  /// P = diag(u) K diag(v) with K at the absorbed potentials (fa, ga) = (f, g) at
+  /// the last absorption; f = fa + reg log u.
+  double scaling_step(double tol, bool& done, bool& ok) {
+    const std::int64_t n = p_.n, m = p_.m;
+    if (!kernel_valid_) {
+      compute_kernel(p_, f_, g_, K_, nt_);
+      fa_.assign(f_, f_ + n);
+      ga_.assign(g_, g_ + m);
+      u_.assign(static_cast<std::size_t>(n), Scalar(1));
+      v_.assign(static_cast<std::size_t>(m), Scalar(1));
+      kernel_valid_ = true;
+    }
+    const bool par = parallel_for(n * m, nt_);
+    // rows: s = K v, error of the current plan, u = a / s
+    ConstRowMap<Scalar> vv(v_.data(), m);
+    double err = 0.0;
+    bool bad = false;
+#pragma omp parallel for num_threads(nt_) if (par) schedule(static) reduction(+ : err) reduction(|| : bad)
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (!(p_.a[i] > 0)) continue;
+      const Scalar ss = (ConstRowMap<Scalar>(K_ + i * m, m) * vv).sum();
+      const double s = static_cast<double>(ss);
+      if (!good_sum(ss)) {
+        bad = true;
+        continue;
+      }
+      err += std::abs(static_cast<double>(u_[i]) * s - static_cast<double>(p_.a[i]));
+      u_next_[static_cast<std::size_t>(i)] = static_cast<Scalar>(p_.a[i] / s);
+    }
+    if (bad || !std::isfinite(err)) {
+      ok = false;
+      return err;
+    }
+    if (err <= tol) {
+      done = true;
+      absorb();
+      return err;
+    }
+    for (std::int64_t i = 0; i < n; ++i)
+      if (p_.a[i] > 0) u_[i] = u_next_[i];
+    // columns: t = K^T u, v = b / t
+    colsum_.resize(static_cast<std::size_t>(m));
+    column_reduce<Scalar>(n, m, nt_, par, scratch_, colsum_.data(), [&](std::int64_t i, Scalar* acc) {
+      if (!(p_.a[i] > 0)) return;
+      RowMap<Scalar>(acc, m) += ConstRowMap<Scalar>(K_ + i * m, m) * u_[i];
+    });
+    for (std::int64_t j = 0; j < m; ++j) {
+      if (!(p_.b[j] > 0)) continue;
+      const double t = colsum_[j];
+      if (!good_sum(static_cast<Scalar>(t))) {
+        ok = false;
+        return err;
+      }
+      v_[j] = static_cast<Scalar>(p_.b[j] / t);
+    }
+    // Potentials follow the scalings; absorb before they leave [e^-tau, e^tau].
+    double worst = 0.0;
+    for (std::int64_t i = 0; i < n; ++i)
+      if (p_.a[i] > 0) worst = std::max(worst, std::abs(std::log(static_cast<double>(u_[i]))));
+    for (std::int64_t j = 0; j < m; ++j)
+      if (p_.b[j] > 0) worst = std::max(worst, std::abs(std::log(static_cast<double>(v_[j]))));
+    if (!std::isfinite(worst)) {
+      ok = false;
+      return err;
+    }
+    absorb();
+    if (worst > tau_) kernel_valid_ = false;
+    return err;
+  }
+
+  /// f = fa + reg log u, g = ga + reg log v (the kernel stays valid).
+  void absorb() {
+    for (std::int64_t i = 0; i < p_.n; ++i)
+      if (p_.a[i] > 0) f_[i] = static_cast<Scalar>(fa_[i] + p_.reg * std::log(static_cast<double>(u_[i])));
+    for (std::int64_t j = 0; j < p_.m; ++j)
+      if (p_.b[j] > 0) g_[j] = static_cast<Scalar>(ga_[j] + p_.reg * std::log(static_cast<double>(v_[j])));
+  }
+
+ private:
+  const Problem<Scalar>& p_;
+  Scalar* f_;
+  Scalar* g_;
+  Scalar* K_;
+  int nt_;
+  bool scaling_;
+  double tau_;
+  bool kernel_valid_ = false;
+  std::int64_t cooldown_ = 0;
+  std::int64_t cool_ = 4;
+  std::vector<Scalar> fa_, ga_, u_, v_, u_next_, f_prev_, g_prev_, scratch_;
+  std::vector<double> colsum_;
+};
+
+}  // namespace detail
+
+/// Sinkhorn on the potentials f (n) and g (m), which hold the start on entry
+/// (zeros are fine; zero-weight entries are set to -inf) and the result on exit.
+/// `work` is an n x m buffer (it may be the output plan) that the scaling fast
+/// path uses for the kernel; pass nullptr to stay in the log domain.
+/// monitor(phase, iteration, error, f, g) is called after each check; returning
+/// false stops the solve (Status::callback_stop). `control->poll()` runs once
+/// per iteration from the calling thread.
+template <class Scalar, class Monitor = NoMonitor>
+OtInfo sinkhorn(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const Options& opt,
+                Control* control = nullptr, Monitor&& monitor = Monitor()) {
+  detail::check_problem(p, opt);
+  const int nt = resolve_threads(opt.n_threads);
+  detail::sanitize_potentials(p, f, g);
+  detail::SinkhornEngine<Scalar> eng(p, f, g, opt.scaling ? work : nullptr, nt, opt.scaling);
+  OtInfo out;
+  out.info.status = Status::max_iter;
+  out.info.residual = std::numeric_limits<double>::infinity();
+  for (std::int64_t it = 0; it < opt.max_iter; ++it) {
+    if (control && control->poll()) {
+      out.info.status = Status::interrupted;
+      break;
+    }
+    bool done = false, finite = true;
+    const double err = eng.step(opt.tol, done, finite);
+    if (!finite) {
+      out.info.status = Status::non_finite;
+      break;
+    }
+    out.info.residual = err;
+    if (opt.record_history) out.info.history.push_back(err);
+    if (done) {
+      out.info.status = Status::converged;
+      break;
+    }
+    ++out.sinkhorn_iterations;
+    if (!monitor("sinkhorn", out.sinkhorn_iterations, err, static_cast<const Scalar*>(f),
+                 static_cast<const Scalar*>(g))) {
+      out.info.status = Status::callback_stop;
+      break;
+    }
+  }
+  out.info.iterations = out.sinkhorn_iterations;
+  return out;
+}
+
+}  // namespace itercore::ot

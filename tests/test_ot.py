@@ -1,0 +1,439 @@
+"""itercore.ot: log-domain Sinkhorn and Sinkhorn-Newton-Sparse against NumPy
+references and POT, the shared contract, and bad input."""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+import itercore
+from itercore import ot
+from contract import assert_gil_released, assert_interruptible, raises_naming
+
+METHODS = ("sinkhorn", "sinkhorn_log", "sns")
+
+
+def points_problem(n, m=None, seed=0, dtype=np.float64):
+    """2-D random points, squared Euclidean cost scaled to max 1, uniform weights."""
+    m = n if m is None else m
+    rng = np.random.default_rng(seed)
+    x, y = rng.random((n, 2)), rng.random((m, 2))
+    M = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    M /= M.max()
+    a = np.full(n, 1.0 / n)
+    b = np.full(m, 1.0 / m)
+    return a.astype(dtype), b.astype(dtype), M.astype(dtype)
+
+
+def random_weights_problem(n, m, seed=1):
+    rng = np.random.default_rng(seed)
+    a = rng.random(n) + 0.1
+    b = rng.random(m) + 0.1
+    a /= a.sum()
+    b /= b.sum()
+    return a, b, rng.random((n, m))
+
+
+def numpy_log_sinkhorn(a, b, M, reg, tol=1e-14, maxiter=100000):
+    """Obviously-correct log-domain Sinkhorn (scipy's logsumexp)."""
+    f = np.zeros(len(a))
+    g = np.zeros(len(b))
+    for _ in range(maxiter):
+        f = reg * np.log(a) - reg * logsumexp((g[None, :] - M) / reg, axis=1)
+        g = reg * np.log(b) - reg * logsumexp((f[:, None] - M) / reg, axis=0)
+        P = np.exp((f[:, None] + g[None, :] - M) / reg)
+        if np.abs(P.sum(1) - a).sum() < tol:
+            break
+    return P, f, g
+
+
+def l1_marginal_error(P, a, b):
+    P = P.astype(np.float64)
+    return np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()
+
+
+# --- against references ---------------------------------------------------------
+
+@pytest.mark.parametrize("method", METHODS)
+def test_matches_numpy_log_reference(method):
+    a, b, M = random_weights_problem(40, 30)
+    P_ref, f_ref, g_ref = numpy_log_sinkhorn(a, b, M, 1e-2)
+    res = ot.solve(a, b, M, 1e-2, method=method, tol=1e-12)
+    assert res.success and res.status == 0
+    np.testing.assert_allclose(res.plan, P_ref, rtol=0, atol=1e-10)
+    # potentials agree up to the additive constant (f + c, g - c)
+    c = np.mean(res.f - f_ref)
+    np.testing.assert_allclose(res.f - c, f_ref, atol=1e-9)
+    np.testing.assert_allclose(res.g + c, g_ref, atol=1e-9)
+    assert l1_marginal_error(res.plan, a, b) <= 1e-12 * 1.01
+
+
+def test_objective_values_match_numpy():
+    a, b, M = random_weights_problem(30, 20)
+    reg = 5e-2
+    res = ot.solve(a, b, M, reg, method="sinkhorn", tol=1e-12)
+    P = res.plan
+    assert res.cost == pytest.approx(float((P * M).sum()), rel=1e-12)
+    value = float((P * M).sum() + reg * (P * (np.log(P) - 1)).sum())
+    assert res.value == pytest.approx(value, rel=1e-10)
+
+
+@pytest.mark.parametrize("reg", [1e-2, 1e-3])
+def test_sns_and_sinkhorn_agree(reg):
+    a, b, M = points_problem(150, 120, seed=3)
+    tol = 1e-10
+    r1 = ot.solve(a, b, M, reg, method="sinkhorn", tol=tol, maxiter=100000)
+    r2 = ot.solve(a, b, M, reg, method="sns", tol=tol)
+    for r in (r1, r2):
+        assert r.success
+        assert l1_marginal_error(r.plan, a, b) <= tol
+        assert r.marginal_error == pytest.approx(l1_marginal_error(r.plan, a, b), rel=1e-6, abs=1e-15)
+    np.testing.assert_allclose(r1.plan, r2.plan, rtol=0, atol=1e-9)
+    c = np.mean(r1.f - r2.f)
+    # potentials are pinned only up to (f + c, g - c); their accuracy is ~ reg * error / mass
+    np.testing.assert_allclose(r1.f - c, r2.f, atol=1e-6 * reg / 1e-3)
+    np.testing.assert_allclose(r1.g + c, r2.g, atol=1e-6 * reg / 1e-3)
+    assert r2.nit_newton > 0 and r2.nit_sinkhorn < r1.nit_sinkhorn
+
+
+def test_matches_pot_sinkhorn():
+    pot = pytest.importorskip("ot")
+    a, b, M = points_problem(100, seed=4)
+    reg = 2e-2
+    P_pot = pot.sinkhorn(a, b, M, reg, numItermax=100000, stopThr=1e-13)
+    assert l1_marginal_error(P_pot, a, b) < 1e-11  # POT converged here
+    for method in METHODS:
+        P = ot.sinkhorn(a, b, M, reg, method=method, tol=1e-12)
+        np.testing.assert_allclose(P, P_pot, rtol=0, atol=1e-10)
+    assert ot.sinkhorn2(a, b, M, reg, tol=1e-12) == pytest.approx(float((P_pot * M).sum()), rel=1e-9)
+
+
+def test_small_reg_converges_and_approaches_emd():
+    pot = pytest.importorskip("ot")
+    a, b, M = points_problem(500, seed=5)
+    exact = pot.emd2(a, b, M)
+    gaps = []
+    for reg in (1e-2, 1e-3, 1e-4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no ConvergenceWarning, no RuntimeWarning
+            res = ot.solve(a, b, M, reg, method="auto")
+        assert res.success, res.message
+        assert np.isfinite(res.plan).all() and np.isfinite(res.f).all() and np.isfinite(res.g).all()
+        assert l1_marginal_error(res.plan, a, b) <= 1e-9
+        assert res.cost >= exact - 1e-9
+        gaps.append(res.cost - exact)
+    assert res.method == "sns"
+    assert gaps[0] > gaps[1] > gaps[2]
+    assert gaps[2] < 0.05 * exact  # within 5% of the exact OT cost at reg = 1e-4
+
+
+def test_zero_weights_carry_no_mass():
+    a, b, M = random_weights_problem(12, 10, seed=2)
+    a[[0, 5]] = 0.0
+    b[3] = 0.0
+    a /= a.sum()
+    b /= b.sum()
+    keep_a, keep_b = a > 0, b > 0
+    P_ref, _, _ = numpy_log_sinkhorn(a[keep_a], b[keep_b], M[np.ix_(keep_a, keep_b)], 0.05)
+    for method in METHODS:
+        res = ot.solve(a, b, M, 0.05, method=method, tol=1e-12)
+        assert res.success
+        assert np.all(res.plan[~keep_a] == 0) and np.all(res.plan[:, ~keep_b] == 0)
+        assert np.all(np.isneginf(res.f[~keep_a])) and np.all(np.isneginf(res.g[~keep_b]))
+        np.testing.assert_allclose(res.plan[np.ix_(keep_a, keep_b)], P_ref, atol=1e-10)
+
+
+def test_unnormalized_mass():
+    a, b, M = random_weights_problem(20, 25)
+    res = ot.solve(3 * a, 3 * b, M, 0.05, tol=1e-11)
+    assert res.plan.sum() == pytest.approx(3.0, rel=1e-11)
+    P_ref, _, _ = numpy_log_sinkhorn(3 * a, 3 * b, M, 0.05)
+    np.testing.assert_allclose(res.plan, P_ref, atol=1e-10)
+
+
+def test_warm_start_finishes_at_once():
+    a, b, M = points_problem(80, seed=6)
+    first = ot.solve(a, b, M, 1e-3, tol=1e-10)
+    again = ot.solve(a, b, M, 1e-3, tol=1e-10, f0=first.f, g0=first.g, method="sinkhorn")
+    assert again.success and again.nit <= 1
+    np.testing.assert_allclose(again.plan, first.plan, atol=1e-12)
+
+
+def test_history_records_the_errors():
+    a, b, M = points_problem(60, seed=7)
+    res = ot.solve(a, b, M, 1e-2, method="sinkhorn", history=True, tol=1e-10)
+    assert res.history.shape == (res.nit + 1,)
+    assert res.history[-1] <= 1e-10 < res.history[0]
+
+
+def test_threads_agree():
+    # 520 x 520 is above the parallel threshold; a few iterations suffice to
+    # compare (the iterates of 1 and 2 threads differ only by summation order)
+    a, b, M = points_problem(520, seed=8)
+    kw = dict(tol=0.0, maxiter=20, max_newton=2, switch_tol=1.0, warmup_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        for method in METHODS:
+            r1 = ot.solve(a, b, M, 1e-2, method=method, n_threads=1, **kw)
+            r2 = ot.solve(a, b, M, 1e-2, method=method, n_threads=2, **kw)
+            assert r1.nit == r2.nit
+            np.testing.assert_allclose(r1.plan, r2.plan, rtol=1e-9, atol=1e-16)
+
+
+# --- batches --------------------------------------------------------------------
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_batch_equals_one_by_one(shared):
+    rng = np.random.default_rng(9)
+    B, n, m = 5, 30, 25
+    A = rng.random((B, n)) + 0.05
+    A /= A.sum(1, keepdims=True)
+    Bw = rng.random((B, m)) + 0.05
+    Bw /= Bw.sum(1, keepdims=True)
+    M = rng.random((n, m)) if shared else rng.random((B, n, m))
+    for method in ("sinkhorn", "sns"):
+        res = ot.solve_batch(A, Bw, M, 1e-2, method=method, tol=1e-11, n_threads=2)
+        assert res.success and res.plan.shape == (B, n, m)
+        for k in range(B):
+            one = ot.solve(A[k], Bw[k], M if shared else M[k], 1e-2, method=method, tol=1e-11, n_threads=1)
+            np.testing.assert_allclose(res.plan[k], one.plan, rtol=0, atol=1e-14)
+            np.testing.assert_allclose(res.f[k], one.f, rtol=0, atol=1e-13)
+            assert res.cost[k] == pytest.approx(one.cost, rel=1e-13)
+            assert res.nit[k] == one.nit
+
+
+def test_batch_float32_and_warning():
+    rng = np.random.default_rng(10)
+    A = np.full((3, 20), 1 / 20, dtype=np.float32)
+    M = rng.random((20, 20)).astype(np.float32)
+    res = ot.solve_batch(A, A, M, 5e-2)
+    assert res.plan.dtype == np.float32 and res.f.dtype == np.float32 and res.success
+    assert np.all(res.marginal_error <= 1e-5)
+    with pytest.warns(itercore.ConvergenceWarning, match=r"marginal error .* > tol"):
+        ot.solve_batch(A.astype(np.float64), A, M.astype(np.float64), 1e-3, maxiter=2, method="sinkhorn")
+
+
+def test_batch_bad_input():
+    A = np.full((2, 4), 0.25)
+    with raises_naming(ValueError, "M"):
+        ot.solve_batch(A, A, np.ones((3, 4)), 0.1)
+    with raises_naming(ValueError, "b"):
+        ot.solve_batch(A, A[:1], np.ones((4, 4)), 0.1)
+    with raises_naming(ValueError, "a"):
+        ot.solve_batch(-A, A, np.ones((4, 4)), 0.1)
+    with raises_naming(ValueError, "sum"):
+        ot.solve_batch(A, 2 * A, np.ones((4, 4)), 0.1)
+
+
+# --- the shared contract --------------------------------------------------------
+
+@pytest.mark.parametrize("method", METHODS)
+def test_float32_stays_float32(method):
+    a, b, M = points_problem(60, seed=11, dtype=np.float32)
+    res = ot.solve(a, b, M, 2e-2, method=method)
+    for x in (res.plan, res.f, res.g):
+        assert x.dtype == np.float32
+    assert res.success and res.marginal_error <= 1e-5
+    ref = ot.solve(a.astype(np.float64), b.astype(np.float64), M.astype(np.float64), 2e-2, method=method)
+    np.testing.assert_allclose(res.plan, ref.plan, atol=2e-6)
+    # mixed input computes in float64
+    assert ot.solve(a, b, M.astype(np.float64), 2e-2).plan.dtype == np.float64
+
+
+def test_non_contiguous_and_list_input():
+    a, b, M = points_problem(30, seed=12)
+    big = np.zeros((60, 60))
+    big[::2, ::2] = M
+    res = ot.solve(a, b, big[::2, ::2], 1e-2)
+    ref = ot.solve(a, b, M, 1e-2)
+    np.testing.assert_array_equal(res.plan, ref.plan)
+    res2 = ot.solve(list(a), list(b), M.tolist(), 1e-2)
+    np.testing.assert_array_equal(res2.plan, ref.plan)
+    res3 = ot.solve(None, None, M, 1e-2)
+    np.testing.assert_allclose(res3.plan, ref.plan, atol=1e-15)
+
+
+def test_bad_input_names_the_argument():
+    a, b, M = points_problem(5, seed=13)
+    with raises_naming(ValueError, "M"):
+        ot.solve(a, b, M[:, :4], 0.1)
+    with raises_naming(ValueError, "M"):
+        ot.solve(a, b, M[0], 0.1)
+    bad = M.copy()
+    bad[1, 2] = np.nan
+    with raises_naming(ValueError, "M", match="finite"):
+        ot.solve(a, b, bad, 0.1)
+    bad[1, 2] = np.inf
+    with raises_naming(ValueError, "M", match="finite"):
+        ot.solve(a, b, bad, 0.1)
+    with raises_naming(ValueError, "a", match="finite"):
+        ot.solve(np.r_[a[:-1], np.nan], b, M, 0.1)
+    with raises_naming(ValueError, "b", match="non-negative"):
+        ot.solve(a, np.r_[b[:-1] + b[-1] + 0.1, -0.1], M, 0.1)
+    with raises_naming(ValueError, "sum", match=r"sum\(a\) = .*sum\(b\) = "):
+        ot.solve(a, 1.01 * b, M, 0.1)
+    with raises_naming(ValueError, "a", match="positive total"):
+        ot.solve(np.zeros(5), b, M, 0.1)
+    for reg in (0.0, -1.0, np.nan, np.inf):
+        with raises_naming(ValueError, "reg"):
+            ot.solve(a, b, M, reg)
+    with raises_naming(TypeError, "reg"):
+        ot.solve(a, b, M, "big")
+    with raises_naming(ValueError, "method"):
+        ot.solve(a, b, M, 0.1, method="newton")
+    with raises_naming(ValueError, "tol"):
+        ot.solve(a, b, M, 0.1, tol=-1.0)
+    with raises_naming(ValueError, "maxiter"):
+        ot.solve(a, b, M, 0.1, maxiter=-1)
+    with raises_naming(ValueError, "f0"):
+        ot.solve(a, b, M, 0.1, f0=np.zeros(4))
+    with raises_naming(ValueError, "g0"):
+        ot.solve(a, b, M, 0.1, g0=np.full(5, np.nan))
+    with raises_naming(TypeError, "callback"):
+        ot.solve(a, b, M, 0.1, callback=3)
+    with raises_naming(TypeError, "M"):
+        ot.solve(a, b, M.astype(complex), 0.1)
+    with raises_naming(TypeError, "n_threads"):
+        ot.solve(a, b, M, 0.1, n_threads=1.5)
+
+
+def test_empty_input():
+    with raises_naming(ValueError, "M", match="empty"):
+        ot.solve([], [], np.zeros((0, 0)), 0.1)
+    with raises_naming(ValueError, "a", match="empty"):
+        ot.solve([], [1.0], np.zeros((1, 1)), 0.1)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_zero_iterations(method):
+    a, b, M = points_problem(20, seed=14)
+    with pytest.warns(itercore.ConvergenceWarning, match=r"marginal error \d\.\d+e[+-]\d+ > tol 1\.0e-09"):
+        res = ot.solve(a, b, M, 0.1, method=method, maxiter=0, max_newton=0)
+    assert res.nit == 0 and not res.success and res.status == 1
+    np.testing.assert_allclose(res.plan, np.exp(-M / 0.1))  # the plan at f = g = 0
+    assert res.marginal_error == pytest.approx(l1_marginal_error(res.plan, a, b), rel=1e-12)
+
+
+def test_non_convergence_warns_with_error():
+    a, b, M = points_problem(50, seed=15)
+    with pytest.warns(itercore.ConvergenceWarning) as rec:
+        res = ot.solve(a, b, M, 1e-3, method="sinkhorn", maxiter=5)
+    assert f"{res.marginal_error:.3e}" in str(rec[0].message)
+    assert res.status == 1 and res.nit == 5
+    assert l1_marginal_error(res.plan, a, b) == pytest.approx(res.marginal_error, rel=1e-9)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_callback_stop_iteration(method):
+    a, b, M = points_problem(60, seed=16)
+    seen = []
+
+    def cb(r):
+        seen.append((r.phase, r.nit, r.marginal_error))
+        assert r.f.shape == (60,) and r.g.shape == (60,)
+        if len(seen) == 3:
+            raise StopIteration
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = ot.solve(a, b, M, 1e-3, method=method, callback=cb, switch_tol=1.0, warmup_iter=1)
+    assert len(seen) == 3 and res.status == 5 and not res.success
+    if method == "sns":
+        assert [s[0] for s in seen] == ["sinkhorn", "newton", "newton"]
+    assert res.nit == 3
+
+
+def test_callback_error_propagates():
+    a, b, M = points_problem(20, seed=17)
+
+    def cb(r):
+        raise ZeroDivisionError("boom")
+
+    with pytest.raises(ZeroDivisionError, match="boom"):
+        ot.solve(a, b, M, 1e-2, callback=cb)
+
+
+def test_deterministic():
+    # no randomness: repeated solves are bit-identical on the same thread count
+    a, b, M = points_problem(520, seed=18)
+    kw = dict(method="sns", n_threads=2, tol=0.0, maxiter=10, max_newton=3, warmup_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        r1 = ot.solve(a, b, M, 1e-3, **kw)
+        r2 = ot.solve(a, b, M, 1e-3, **kw)
+    np.testing.assert_array_equal(r1.plan, r2.plan)
+
+
+def test_gil_released():
+    a, b, M = points_problem(300, seed=19)
+
+    def work():
+        ot.solve(a, b, M, 1e-3, method="sinkhorn_log", n_threads=1, tol=0.0, maxiter=40)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        assert_gil_released(work)
+
+
+def test_batch_gil_released():
+    A = np.full((2, 200), 1 / 200)
+    M = points_problem(200, seed=20)[2]
+
+    def work():
+        ot.solve_batch(A, A, M, 1e-3, method="sinkhorn_log", n_threads=1, tol=0.0, maxiter=30)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        assert_gil_released(work)
+
+
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+def test_ctrl_c_interrupts(method):
+    a, b, M = points_problem(200, seed=21)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        assert_interruptible(lambda: ot.solve(a, b, M, 1e-4, method=method, tol=0.0, maxiter=10**9,
+                                              max_newton=10**9))
+
+
+def test_ctrl_c_interrupts_batch():
+    A = np.full((64, 200), 1 / 200)
+    M = points_problem(200, seed=22)[2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        assert_interruptible(lambda: ot.solve_batch(A, A, M, 1e-4, method="sinkhorn", tol=0.0, maxiter=1000))
+
+
+def test_two_threads_solve_at_once_correctly():
+    a, b, M = points_problem(100, seed=23)
+    ref = ot.solve(a, b, M, 1e-2).plan
+    out = [None, None]
+
+    def run(k):
+        out[k] = ot.solve(a, b, M, 1e-2).plan
+
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for P in out:
+        np.testing.assert_array_equal(P, ref)
+
+
+def test_newton_options():
+    a, b, M = points_problem(80, seed=24)
+    ref = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10)
+    res = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10,
+                   newton_options={"max_keep": 4, "drop_share": 0.1, "cg_maxiter": 50, "max_step": 5.0,
+                                   "fallback_iter": 5})
+    assert res.success and ref.success
+    np.testing.assert_allclose(res.plan, ref.plan, atol=1e-9)
+    with raises_naming(ValueError, "newton_options", match="unknown key 'keep'"):
+        ot.solve(a, b, M, 1e-3, newton_options={"keep": 3})
+    with raises_naming(ValueError, "newton_options"):
+        ot.solve(a, b, M, 1e-3, newton_options={"drop_share": 1.0})
+    with raises_naming(TypeError, "newton_options"):
+        ot.solve(a, b, M, 1e-3, newton_options=[1])
