@@ -233,26 +233,36 @@ def _finish(name, res, bnorm, rtol, atol, nit):
     return info
 
 
+def _solve(name, core, A, b, x0, ordering, n_threads, rtol, atol, maxiter, default_maxiter, callback,
+           core_args):
+    """Validate, run ``core(system args, inv_diag, diag_pos, b, x, *core_args(...))``
+    in the system's row order, and return ``(x, info, details)``."""
+    system = _System(A, ordering, n_threads)
+    rtol, atol, maxiter, callback = _check_common(rtol, atol, maxiter, default_maxiter(system.n), callback)
+    b, x = _prepare_vectors(system, b, x0)
+    if system.data.dtype != b.dtype:  # float32 A with a float64 b: compute in float64
+        system = _System(system.M.astype(b.dtype), system.plan or "natural", n_threads)
+    bi, xi = system.to_internal(b), system.to_internal(x)
+    res = core(*system.args, system.inv_diag, system.diag_pos, bi, xi,
+               *core_args(rtol, atol, maxiter, system, _wrap_callback(callback, system)))
+    system.to_external(xi, x)
+    nit = int(res["iterations"])
+    info = _finish(name, res, float(np.linalg.norm(b)), rtol, atol, nit)
+    return x, info, dict(res, nit=nit)
+
+
 def _sor(A, b, x0=None, *, omega=1.0, sweep="forward", rtol=1e-8, atol=0.0, maxiter=None, callback=None,
          n_threads=None, ordering="auto", check_every=10, record_history=False):
     """SOR returning ``(x, info, details)``; ``details`` has nit, residual, status, history."""
     omega = _check_omega(omega)
     check_choice(sweep, "sweep", tuple(_SWEEPS))
     check_every = check_int(check_every, "check_every", lower=1)
-    system = _System(A, ordering, n_threads)
-    # SOR needs O(n) sweeps on a 2-D Poisson matrix, more when nearly singular.
-    rtol, atol, maxiter, callback = _check_common(rtol, atol, maxiter, max(10 * system.n, 10_000), callback)
-    b, x = _prepare_vectors(system, b, x0)
-    if system.data.dtype != b.dtype:
-        system = _System(system.M.astype(b.dtype), system.plan or "natural", n_threads)
-    bi, xi = system.to_internal(b), system.to_internal(x)
-    res = _core.linalg_sor(*system.args, system.inv_diag, system.diag_pos, bi, xi, omega, _SWEEPS[sweep], rtol, atol, maxiter,
-                           check_every, system.color_ptr, system.n_threads, record_history,
-                           _wrap_callback(callback, system))
-    system.to_external(xi, x)
-    nit = int(res["iterations"])
-    info = _finish("sor", res, float(np.linalg.norm(b)), rtol, atol, nit)
-    return x, info, dict(res, nit=nit)
+    return _solve(
+        "sor", _core.linalg_sor, A, b, x0, ordering, n_threads, rtol, atol, maxiter,
+        # SOR needs O(n) sweeps on a 2-D Poisson matrix, more when nearly singular.
+        lambda n: max(10 * n, 10_000), callback,
+        lambda rtol, atol, maxiter, system, cb: (omega, _SWEEPS[sweep], rtol, atol, maxiter, check_every,
+                                                 system.color_ptr, system.n_threads, record_history, cb))
 
 
 def sor(A, b, x0=None, *, omega=1.0, sweep="forward", rtol=1e-8, atol=0.0, maxiter=None, callback=None,
@@ -327,22 +337,15 @@ def sor(A, b, x0=None, *, omega=1.0, sweep="forward", rtol=1e-8, atol=0.0, maxit
 
 def _ssor_pcg(A, b, x0=None, *, omega=1.0, rtol=1e-8, atol=0.0, maxiter=None, callback=None, n_threads=None,
               ordering="natural", record_history=False):
+    """SSOR-PCG returning ``(x, info, details)`` like :func:`_sor`."""
     omega = _check_omega(omega)
     # SSOR of a multicoloured matrix is a much weaker preconditioner (red-black
     # SSOR-PCG needs ~10x the iterations on 2-D Poisson): never chosen by "auto".
-    system = _System(A, "natural" if ordering == "auto" else ordering, n_threads)
-    rtol, atol, maxiter, callback = _check_common(rtol, atol, maxiter, 10 * system.n, callback)
-    b, x = _prepare_vectors(system, b, x0)
-    if system.data.dtype != b.dtype:
-        system = _System(system.M.astype(b.dtype), system.plan or "natural", n_threads)
-    bi, xi = system.to_internal(b), system.to_internal(x)
-    res = _core.linalg_ssor_pcg(*system.args, system.inv_diag, system.diag_pos, bi, xi, omega, rtol, atol,
-                                maxiter, system.color_ptr, system.n_threads, record_history,
-                                _wrap_callback(callback, system))
-    system.to_external(xi, x)
-    nit = int(res["iterations"])
-    info = _finish("ssor_pcg", res, float(np.linalg.norm(b)), rtol, atol, nit)
-    return x, info, dict(res, nit=nit)
+    return _solve(
+        "ssor_pcg", _core.linalg_ssor_pcg, A, b, x0, "natural" if ordering == "auto" else ordering, n_threads,
+        rtol, atol, maxiter, lambda n: 10 * n, callback,
+        lambda rtol, atol, maxiter, system, cb: (omega, rtol, atol, maxiter, system.color_ptr, system.n_threads,
+                                                 record_history, cb))
 
 
 def ssor_pcg(A, b, x0=None, *, omega=1.0, rtol=1e-8, atol=0.0, maxiter=None, callback=None, n_threads=None,
