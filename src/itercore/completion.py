@@ -34,7 +34,7 @@ __all__ = ["altmin", "AltMinResult"]
 
 _SOLVERS = {"cholesky": 0, "cg": 1, "sketch": 2, "auto": 3}
 _INIT = {"svd": 0, "random": 1}
-_INNER_MAXITER = {"cholesky": 0, "cg": 3, "sketch": 20, "auto": 20}
+_INNER_MAXITER = {"cholesky": 0, "cg": 3, "sketch": 20, "auto": 3}
 
 _MESSAGES = {
     "converged": "converged",
@@ -272,8 +272,9 @@ def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd",
         (no ``rank**2`` cost per entry). ``"sketch"``: the paper's sketch
         preconditioner (QR of a sparse sign sketch of the row's design) then
         preconditioned CG until the row's residual shrank by ``inner_tol``; rows not longer
-        than the sketch are solved exactly. ``"auto"``: exact for small
-        ``rank`` or short rows, sketch for rows longer than ``8 * rank``.
+        than the sketch are solved exactly. ``"auto"``: ``"cholesky"`` for
+        ``rank <= 16``, else ``"cg"`` (the fastest measured; see
+        ``docs/completion.md``).
     maxiter : int, optional
         Maximum number of sweeps (a sweep updates ``V`` then ``U``).
         ``0`` returns the initialisation.
@@ -298,14 +299,14 @@ def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd",
     validation : tuple ``(rows, cols, values)`` or sparse matrix, optional
         Held-out entries for stopping (see ``tol``).
     inner_maxiter : int, optional
-        CG steps per row (``"cg"``: default 3; ``"sketch"``/``"auto"``: at most,
-        default 20). Ignored by ``"cholesky"``.
+        CG steps per row (``"cg"`` and ``"auto"``: default 3; ``"sketch"``: at
+        most, default 20). Ignored by ``"cholesky"``.
     inner_tol : float, optional
         A row's CG stops once its normal-equation residual
         ``||F^T (b - F x) - reg x||`` has shrunk to ``inner_tol`` times its
         value at the warm start (from a zero start: the relative residual).
     sketch_ratio : float, optional
-        Sketch rows per unknown (``>= 1``) for ``"sketch"``/``"auto"``.
+        Sketch rows per unknown (``>= 1``) for ``"sketch"``.
 
     Returns
     -------

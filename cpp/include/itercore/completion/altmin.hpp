@@ -170,9 +170,10 @@ SolveInfo altmin(const CsrView<Scalar, Index>& rows, const CsrView<Scalar, Index
     ropt.stream_base = (2 * static_cast<std::uint64_t>(it)) * lines;
     half_step(cols, static_cast<const Scalar*>(U), k, V, ropt, scratch, nt);
     ropt.stream_base += lines;
-    half_step(rows, static_cast<const Scalar*>(V), k, U, ropt, scratch, nt);
+    const double rr = half_step(rows, static_cast<const Scalar*>(V), k, U, ropt, scratch, nt, 1.0 / mnorm.scale);
     info.iterations = it + 1;
-    const double new_res = relative_residual(rows, mnorm, U, V, k, nt);
+    // the residual of the new (U, V) over Omega, accumulated by the U half-step
+    const double new_res = mnorm.scaled_norm > 0.0 ? std::sqrt(rr) / mnorm.scaled_norm : std::sqrt(rr);
     if (!std::isfinite(new_res) || !Um.allFinite() || !Vm.allFinite()) {
       Um = Ub;
       Vm = Vb;
