@@ -76,6 +76,14 @@ def test_exact_recovery_each_solver(problem, solver):
     assert res.residual == pytest.approx(res.residual_history[-1])
 
 
+def test_auto_above_rank_16_recovers():
+    # rank 20: "auto" takes the warm-started CG path for every row
+    M, mask, X = low_rank_problem(300, 250, 20, 0.4, seed=15)
+    res = altmin(X, 20, tol=1e-13, maxiter=300, seed=0)
+    assert res.status == "converged"
+    assert unobserved_error(res, M, mask) <= 1e-8
+
+
 def test_matches_numpy_als_sweep_for_sweep():
     M, mask, X = low_rank_problem(60, 45, 3, 0.3, seed=2)
     rng = np.random.default_rng(0)
