@@ -283,7 +283,8 @@ def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd",
         observations ``r`` satisfies ``r <= tol`` or changes by at most
         ``tol * r`` in a sweep. With ``validation``: stop when the validation
         RMSE improves by at most ``tol`` relatively; if it got worse, the
-        previous sweep's factors are returned.
+        previous sweep's factors are returned (``nit`` and the histories
+        then describe them: the discarded sweep is not counted).
     init : {"svd", "random"} or ndarray of shape (m, rank), optional
         Initial ``U``: the randomised SVD start, a random orthonormal matrix,
         or an explicit array (used as given; ``V`` then starts at zero).

@@ -16,7 +16,8 @@
 ///   |r_prev - r| <= tol * r_prev;
 /// - with a validation set (entries held out of Omega): the validation RMSE
 ///   stops improving by more than tol relatively; if it got worse, the
-///   previous sweep's factors are restored.
+///   previous sweep's factors are restored and that sweep is not counted
+///   (iterations and histories describe the returned factors).
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -150,9 +151,9 @@ SolveInfo altmin(const CsrView<Scalar, Index>& rows, const CsrView<Scalar, Index
   info.history.push_back(res);
   info.residual = res;
   double vres = 0.0;
-  if (val && val_history) {
+  if (val) {
     vres = validation_rmse(*val, U, V, k);
-    val_history->push_back(vres);
+    if (val_history) val_history->push_back(vres);
   }
   if (!std::isfinite(res) || !Um.allFinite() || !Vm.allFinite()) {  // no finite iterate to start from
     info.status = Status::non_finite;
@@ -188,9 +189,12 @@ SolveInfo altmin(const CsrView<Scalar, Index>& rows, const CsrView<Scalar, Index
     if (val) {
       const double v_new = validation_rmse(*val, U, V, k);
       if (val_history) val_history->push_back(v_new);
-      if (v_new > vres) {  // worse: keep the previous sweep's factors
+      if (v_new > vres) {  // worse: return the previous sweep's factors, as if it had not run
         Um = Ub;
         Vm = Vb;
+        info.history.pop_back();
+        if (val_history) val_history->pop_back();
+        info.iterations = it;
         info.residual = prev;
         info.status = Status::converged;
         break;
