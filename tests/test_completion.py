@@ -419,7 +419,7 @@ def _core_args(X, rank, maxiter, tol, n_threads=1):
 
 def test_gil_released():
     M, mask, X = low_rank_problem(1500, 1000, 8, 0.05, seed=12)
-    args = _core_args(X, 8, 12, -1.0)
+    args = _core_args(X, 8, 40, -1.0)  # ~0.3 s on one thread
 
     def work():  # each call owns its factors (U, V are in/out)
         a = list(args)
