@@ -4,6 +4,8 @@ Families (each a submodule):
 
 - ``itercore.linalg``: SOR / SSOR / SSOR-PCG, an omega learned across a
   sequence of systems, and sketch-and-project solvers.
+- ``itercore.completion``: low-rank matrix completion by robust alternating
+  minimization with exact, CG and sketch-preconditioned row solves.
 - ``itercore.bcd``: block coordinate descent with greedy block rules,
   message passing on forest blocks and active-set Newton for L1.
 - ``itercore.ot``: entropic optimal transport by log-domain Sinkhorn and
@@ -18,6 +20,9 @@ threads it will use.
 from ._version import __version__
 from ._warnings import ConvergenceWarning
 from ._config import get_config, show_config
-from . import bcd, linalg, optimize, ot
+from . import bcd, completion, linalg, optimize, ot
 
-__all__ = ["__version__", "ConvergenceWarning", "get_config", "show_config", "bcd", "linalg", "optimize", "ot"]
+__all__ = [
+    "__version__", "ConvergenceWarning", "get_config", "show_config",
+    "bcd", "completion", "linalg", "optimize", "ot",
+]

@@ -1,0 +1,458 @@
+"""itercore.completion: alternating minimization against NumPy references and the shared contract."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import itercore
+from itercore import _core
+from itercore.completion import AltMinResult, _half_step, _observations, altmin
+from contract import assert_gil_released, assert_interruptible, raises_naming
+
+SOLVERS = ["cholesky", "cg", "sketch", "auto"]
+
+
+def low_rank_problem(m, n, k, frac, seed=0, dtype=np.float64):
+    """Exact rank-k M = A B^T and a uniform sample of a fraction `frac` of its entries."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, k))
+    B = rng.standard_normal((n, k))
+    M = A @ B.T
+    mask = rng.random((m, n)) < frac
+    r, c = np.nonzero(mask)
+    X = sp.csr_array((M[r, c].astype(dtype), (r, c)), shape=(m, n))
+    return M, mask, X
+
+
+def unobserved_error(res, M, mask):
+    P = res.U.astype(np.float64) @ res.V.astype(np.float64).T
+    return np.linalg.norm((P - M)[~mask]) / np.linalg.norm(M[~mask])
+
+
+def numpy_line_solve(F, idx, b, reg):
+    """Reference for one line: lstsq of [F[idx]; sqrt(reg) I] x = [b; 0] (minimum norm)."""
+    k = F.shape[1]
+    if idx.size == 0:
+        return np.zeros(k)
+    A = np.vstack([F[idx], np.sqrt(reg) * np.eye(k)])
+    rhs = np.concatenate([b, np.zeros(k)])
+    return np.linalg.lstsq(A, rhs, rcond=None)[0]
+
+
+def numpy_als(X, U0, sweeps, reg=0.0):
+    """Plain NumPy exact ALS: V then U, one lstsq per column / row."""
+    R = sp.csr_array(X)
+    C = sp.csc_array(X)
+    m, n = R.shape
+    U = U0.astype(np.float64).copy()
+    V = np.zeros((n, U.shape[1]))
+    for _ in range(sweeps):
+        for j in range(n):
+            sl = slice(C.indptr[j], C.indptr[j + 1])
+            V[j] = numpy_line_solve(U, C.indices[sl], C.data[sl], reg)
+        for i in range(m):
+            sl = slice(R.indptr[i], R.indptr[i + 1])
+            U[i] = numpy_line_solve(V, R.indices[sl], R.data[sl], reg)
+    return U, V
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return low_rank_problem(600, 400, 5, 0.10, seed=1)
+
+
+# --- correctness ------------------------------------------------------------------
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_exact_recovery_each_solver(problem, solver):
+    M, mask, X = problem
+    res = altmin(X, 5, solver=solver, tol=1e-13, maxiter=200, seed=0)
+    assert isinstance(res, AltMinResult)
+    assert res.status == "converged" and res.success
+    assert unobserved_error(res, M, mask) <= 1e-8
+    assert res.residual_history.shape == (res.nit + 1,)
+    assert res.residual == pytest.approx(res.residual_history[-1])
+
+
+def test_auto_above_rank_16_recovers():
+    # rank 20: "auto" takes the warm-started CG path for every row
+    M, mask, X = low_rank_problem(300, 250, 20, 0.4, seed=15)
+    res = altmin(X, 20, tol=1e-13, maxiter=300, seed=0)
+    assert res.status == "converged"
+    assert unobserved_error(res, M, mask) <= 1e-8
+
+
+def test_matches_numpy_als_sweep_for_sweep():
+    M, mask, X = low_rank_problem(60, 45, 3, 0.3, seed=2)
+    rng = np.random.default_rng(0)
+    U0 = np.linalg.qr(rng.standard_normal((60, 3)))[0]
+    for reg in (0.0, 0.1):
+        for sweeps in (1, 2, 4):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+                res = altmin(X, 3, solver="cholesky", init=U0, maxiter=sweeps, tol=0.0, reg=reg)
+            assert res.nit == sweeps
+            U_ref, V_ref = numpy_als(X, U0, sweeps, reg)
+            np.testing.assert_allclose(res.U, U_ref, rtol=0, atol=1e-10 * np.abs(U_ref).max())
+            np.testing.assert_allclose(res.V, V_ref, rtol=0, atol=1e-10 * np.abs(V_ref).max())
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.5])
+def test_cholesky_line_solves_match_lstsq(reg):
+    rng = np.random.default_rng(3)
+    lines, other, k = 40, 30, 6
+    counts = rng.integers(0, other, size=lines)
+    counts[:3] = [0, 2, k]  # empty, underdetermined (dual path), square
+    r = np.repeat(np.arange(lines), counts)
+    c = np.concatenate([rng.choice(other, size=q, replace=False) for q in counts])
+    b = rng.standard_normal(r.size)
+    X = sp.csr_array((b, (r, c)), shape=(lines, other))
+    F = rng.standard_normal((other, k))
+    out = _half_step(X, F, reg=reg, solver="cholesky")
+    for j in range(lines):
+        sl = slice(X.indptr[j], X.indptr[j + 1])
+        ref = numpy_line_solve(F, X.indices[sl], X.data[sl], reg)
+        np.testing.assert_allclose(out[j], ref, rtol=0, atol=1e-10 * max(1.0, np.abs(ref).max()))
+    assert not out[0].any()  # no observation: zero factor
+
+
+@pytest.mark.parametrize("inner_tol", [1e-4, 1e-10])
+def test_sketch_line_solves_reach_requested_accuracy(inner_tol):
+    rng = np.random.default_rng(4)
+    lines, other, k = 30, 400, 8
+    counts = rng.integers(3 * k, other, size=lines)  # longer than the sketch (2k): sketched
+    r = np.repeat(np.arange(lines), counts)
+    c = np.concatenate([rng.choice(other, size=q, replace=False) for q in counts])
+    b = rng.standard_normal(r.size)
+    X = sp.csr_array((b, (r, c)), shape=(lines, other))
+    # ill-conditioned design (column scales 1..1e3): a plain few-step CG would not get there
+    F = rng.standard_normal((other, k)) * np.logspace(0, 3, k)
+    reg = 0.01
+    out = _half_step(X, F, reg=reg, solver="sketch", inner_tol=inner_tol, inner_maxiter=50, seed=1)
+    for j in range(lines):
+        sl = slice(X.indptr[j], X.indptr[j + 1])
+        A, y = F[X.indices[sl]], X.data[sl]
+        normal_res = A.T @ (y - A @ out[j]) - reg * out[j]
+        assert np.linalg.norm(normal_res) <= inner_tol * np.linalg.norm(A.T @ y) * (1 + 1e-6) + 1e-13
+        if inner_tol == 1e-10:
+            ref = numpy_line_solve(F, X.indices[sl], y, reg)
+            np.testing.assert_allclose(out[j], ref, rtol=0, atol=1e-7 * np.abs(ref).max())
+
+
+def test_cg_line_solves_converge_with_enough_steps():
+    rng = np.random.default_rng(5)
+    X = sp.random(50, 200, density=0.3, random_state=5, format="csr")
+    F = rng.standard_normal((200, 7))
+    out = _half_step(X, F, solver="cg", inner_maxiter=100, inner_tol=1e-13)
+    few = _half_step(X, F, solver="cg", inner_maxiter=1, inner_tol=0.0)
+    worst_few = 0.0
+    for j in range(50):
+        sl = slice(X.indptr[j], X.indptr[j + 1])
+        ref = numpy_line_solve(F, X.indices[sl], X.data[sl], 0.0)
+        np.testing.assert_allclose(out[j], ref, rtol=0, atol=1e-9 * max(1.0, np.abs(ref).max()))
+        worst_few = max(worst_few, np.abs(few[j] - ref).max())
+    assert worst_few > 1e-6  # one step from zero is not the solution: the test can tell
+
+
+def test_predict_matches_factors(problem):
+    M, mask, X = problem
+    res = altmin(X, 5, seed=0, tol=1e-12, maxiter=100)
+    r = np.array([0, 5, 599, 17])
+    c = np.array([3, 0, 399, 17])
+    np.testing.assert_allclose(res.predict(r, c), (res.U @ res.V.T)[r, c], rtol=1e-12)
+    np.testing.assert_allclose(res.predict(r, c), M[r, c], rtol=1e-6, atol=1e-6)
+
+
+def test_validation_stopping_keeps_best_iterate():
+    rng = np.random.default_rng(6)
+    M, mask, X = low_rank_problem(300, 200, 4, 0.15, seed=6)
+    noisy = X.copy()
+    noisy.data = noisy.data + 0.5 * rng.standard_normal(noisy.nnz)
+    vmask = (rng.random(M.shape) < 0.05) & ~mask
+    vr, vc = np.nonzero(vmask)
+    res = altmin(noisy, 4, reg=1.0, validation=(vr, vc, M[vr, vc]), tol=1e-6, maxiter=100, seed=0)
+    assert res.status == "converged" and res.nit < 100
+    hist = res.validation_history
+    assert hist.shape == (res.nit + 1,)
+    final = np.sqrt(np.mean((res.predict(vr, vc) - M[vr, vc]) ** 2))
+    assert final == pytest.approx(hist[-1], rel=1e-9)  # the histories describe the returned factors
+    assert final == pytest.approx(hist.min(), rel=1e-9)
+    assert res.residual_history.shape == (res.nit + 1,)
+
+
+# --- cold start, bad input ------------------------------------------------------------
+
+def test_cold_rows_get_zero_factor_and_predict_warns():
+    M, mask, X = low_rank_problem(80, 60, 2, 0.4, seed=7)
+    X = sp.lil_array(X)
+    X[5, :] = 0
+    X = sp.csr_array(X)
+    X.eliminate_zeros()
+    res = altmin(X, 2, seed=0, tol=1e-10, maxiter=100)
+    assert list(res.cold_rows) == [5] and res.cold_cols.size == 0
+    assert not res.U[5].any()
+    with pytest.warns(UserWarning, match="cold start"):
+        res.predict([5], [0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res.predict([4], [0])
+
+
+def test_explicit_zeros_are_observations():
+    X = sp.csr_array((np.array([1.0, 0.0, 2.0]), np.array([0, 1, 1]), np.array([0, 2, 3])), shape=(2, 3))
+    (indptr, indices, values), (t_indptr, _, _) = _observations(X)
+    assert indptr[-1] == 3 and list(values) == [1.0, 0.0, 2.0]
+    assert list(np.diff(t_indptr)) == [1, 2, 0]
+
+
+def test_unsorted_csr_is_accepted():
+    M, mask, X = low_rank_problem(50, 40, 2, 0.5, seed=8)
+    Y = X.copy()
+    for i in range(Y.shape[0]):  # reverse each row's entries
+        sl = slice(Y.indptr[i], Y.indptr[i + 1])
+        Y.indices[sl] = Y.indices[sl][::-1].copy()
+        Y.data[sl] = Y.data[sl][::-1].copy()
+    Y.has_sorted_indices = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        a = altmin(X, 2, seed=0, maxiter=5, tol=1e-300)
+        b = altmin(Y, 2, seed=0, maxiter=5, tol=1e-300)
+    np.testing.assert_array_equal(a.U, b.U)
+
+
+@pytest.mark.parametrize("fmt", ["coo", "tuple", "csr"])
+def test_duplicates_raise_naming_first(fmt):
+    r = np.array([0, 3, 1, 3, 2])
+    c = np.array([0, 1, 2, 1, 4])
+    v = np.arange(5.0)
+    if fmt == "tuple":
+        X = (r, c, v, (4, 5))
+    elif fmt == "coo":
+        X = sp.coo_array((v, (r, c)), shape=(4, 5))
+    else:  # a CSR with a duplicate stored by hand
+        X = sp.csr_array((np.array([1.0, 2.0, 3.0]), np.array([1, 1, 0]), np.array([0, 0, 0, 0, 2, 3])),
+                         shape=(5, 3))
+    with raises_naming(ValueError, "X", match=r"duplicate observations, first at \(row, col\) = \(3, 1\)"):
+        altmin(X, 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, arg",
+    [
+        ({"rank": 0}, ValueError, "rank"),
+        ({"rank": 30}, ValueError, "rank"),
+        ({"rank": 2.0}, TypeError, "rank"),
+        ({"rank": 2, "reg": -1.0}, ValueError, "reg"),
+        ({"rank": 2, "solver": "qr"}, ValueError, "solver"),
+        ({"rank": 2, "maxiter": -1}, ValueError, "maxiter"),
+        ({"rank": 2, "tol": np.nan}, ValueError, "tol"),
+        ({"rank": 2, "init": "zeros"}, ValueError, "init"),
+        ({"rank": 2, "init": np.ones((30, 3))}, ValueError, "init"),
+        ({"rank": 2, "n_threads": 0}, ValueError, "n_threads"),
+        ({"rank": 2, "callback": 3}, TypeError, "callback"),
+        ({"rank": 2, "seed": -1}, ValueError, "seed"),
+        ({"rank": 2, "sketch_ratio": 0.5}, ValueError, "sketch_ratio"),
+        ({"rank": 2, "validation": (np.array([0]), np.array([99]), np.array([1.0]))}, ValueError, "validation"),
+    ],
+)
+def test_bad_parameters_name_argument(kwargs, exc, arg):
+    M, mask, X = low_rank_problem(30, 20, 2, 0.5, seed=9)
+    with raises_naming(exc, arg):
+        altmin(X, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "X, exc, match",
+    [
+        ((np.array([0, 5]), np.array([0, 1]), np.array([1.0, 2.0]), (4, 3)), ValueError, r"X rows has indices outside"),
+        ((np.array([0, 1]), np.array([0, -1]), np.array([1.0, 2.0]), (4, 3)), ValueError, r"X cols has indices outside"),
+        ((np.array([0, 1]), np.array([0, 1]), np.array([1.0, np.nan]), (4, 3)), ValueError, "X values must contain only finite"),
+        ((np.array([0, 1]), np.array([0, 1]), np.array([1.0, np.inf]), (4, 3)), ValueError, "X values must contain only finite"),
+        ((np.array([0, 1]), np.array([0]), np.array([1.0, 2.0]), (4, 3)), ValueError, "X cols must have one entry"),
+        ((np.array([0.0, 1.0]), np.array([0, 1]), np.array([1.0, 2.0]), (4, 3)), TypeError, "X rows must be an integer"),
+        ((np.array([], dtype=int), np.array([], dtype=int), np.array([]), (4, 3)), ValueError, "X has no observed"),
+        (sp.csr_array((0, 5)), ValueError, "X must not be empty"),
+        (sp.csr_array(np.array([[1.0, np.nan], [0.0, 1.0]])), ValueError, "X values must contain only finite"),
+        (np.ones((4, 3)), TypeError, "X must be a scipy sparse"),
+    ],
+)
+def test_bad_observations_raise(X, exc, match):
+    with pytest.raises(exc, match=match):
+        altmin(X, 1)
+
+
+# --- the shared contract ---------------------------------------------------------------
+
+@pytest.mark.parametrize("solver", ["cholesky", "sketch"])
+def test_float32_in_float32_out(problem, solver):
+    M, mask, X = problem
+    res = altmin(X.astype(np.float32), 5, solver=solver, tol=1e-6, maxiter=100, seed=0)
+    assert res.U.dtype == np.float32 and res.V.dtype == np.float32
+    assert res.predict([0], [0]).dtype == np.float32
+    assert unobserved_error(res, M, mask) <= 1e-4
+
+
+def test_int32_and_int64_indices_agree(problem):
+    M, mask, X = problem
+    out = []
+    for idx in (np.int32, np.int64):
+        Y = X.copy()
+        Y.indices = Y.indices.astype(idx)
+        Y.indptr = Y.indptr.astype(idx)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+            out.append(altmin(Y, 5, solver="sketch", seed=3, maxiter=4, tol=1e-300))
+    np.testing.assert_array_equal(out[0].U, out[1].U)
+    np.testing.assert_array_equal(out[0].V, out[1].V)
+
+
+def test_canonical_csr_is_not_copied(problem):
+    M, mask, X = problem
+    (indptr, indices, values), _ = _observations(X)
+    assert np.shares_memory(indptr, X.indptr) and np.shares_memory(indices, X.indices)
+    assert np.shares_memory(values, X.data)
+
+
+def test_non_contiguous_tuple_input(problem):
+    M, mask, X = problem
+    C = X.tocoo()
+    stride = lambda a: np.repeat(a, 2)[::2]  # noqa: E731  a strided view with the same values
+    args = (stride(C.row), stride(C.col), stride(C.data), X.shape)
+    assert not args[2].flags.c_contiguous
+    a = altmin(args, 5, seed=0, tol=1e-12, maxiter=100)
+    b = altmin(X, 5, seed=0, tol=1e-12, maxiter=100)
+    np.testing.assert_array_equal(a.U, b.U)
+
+
+def test_maxiter_zero_returns_the_initialisation(problem):
+    M, mask, X = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = altmin(X, 5, maxiter=0, seed=0)
+    assert res.nit == 0 and res.status == "max_iter" and not res.success
+    np.testing.assert_allclose(res.U.T @ res.U, np.eye(5), atol=1e-12)  # orthonormal SVD start
+    # the spectral start already points at M's column space
+    Q = np.linalg.qr(M)[0][:, :5]
+    assert np.linalg.norm(Q.T @ res.U, 2) > 0.5
+    assert res.residual_history.shape == (1,)
+
+
+def test_non_convergence_warns_with_error_and_tol(problem):
+    M, mask, X = problem
+    with pytest.warns(itercore.ConvergenceWarning, match=r"relative residual .* tol 1\.0e-14"):
+        res = altmin(X, 5, maxiter=2, tol=1e-14, seed=0)
+    assert res.status == "max_iter" and res.nit == 2
+
+
+def test_non_finite_iterates_stop_and_keep_last_finite():
+    M, mask, X = low_rank_problem(40, 30, 2, 0.5, seed=10)
+    X = X * 1e300  # finite start, but the Gram of the next factor overflows
+    assert np.isfinite(altmin(X, 2, maxiter=0, seed=0).V).all()
+    with pytest.warns(itercore.ConvergenceWarning, match="NaN or inf"):
+        res = altmin(X, 2, maxiter=10, seed=0)
+    assert res.status == "non_finite"
+    assert np.isfinite(res.U).all() and np.isfinite(res.V).all()
+
+
+def test_callback_stopiteration_and_errors(problem):
+    M, mask, X = problem
+    seen = []
+
+    def cb(r):
+        seen.append((r.nit, r.residual, r.U.shape, r.V.shape))
+        if r.nit == 2:
+            raise StopIteration
+
+    res = altmin(X, 5, callback=cb, seed=0, tol=1e-14, maxiter=50)
+    assert res.status == "callback_stop" and res.nit == 2 and len(seen) == 2
+    assert seen[1][1] == pytest.approx(res.residual_history[2])
+    assert seen[0][2] == (600, 5) and seen[0][3] == (400, 5)
+
+    def bad(r):
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        altmin(X, 5, callback=bad, seed=0)
+
+
+@pytest.mark.parametrize("solver", ["sketch", "cholesky"])
+def test_seed_reproducibility(problem, solver):
+    M, mask, X = problem
+    kw = dict(solver=solver, init="random", maxiter=3, tol=1e-300, n_threads=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        a = altmin(X, 5, seed=11, **kw)
+        b = altmin(X, 5, seed=11, **kw)
+        c = altmin(X, 5, seed=12, **kw)
+    np.testing.assert_array_equal(a.U, b.U)
+    np.testing.assert_array_equal(a.V, b.V)
+    assert not np.array_equal(a.U, c.U)
+    s1 = altmin(X, 5, maxiter=0, seed=11)
+    s2 = altmin(X, 5, maxiter=0, seed=11)
+    np.testing.assert_array_equal(s1.U, s2.U)
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "sketch"])
+def test_same_factors_on_any_thread_count(problem, solver):
+    M, mask, X = problem  # 24k entries x rank 10: the parallel path
+    kw = dict(solver=solver, seed=5, maxiter=3, tol=1e-300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        a = altmin(X, 10, n_threads=1, **kw)
+        b = altmin(X, 10, n_threads=2, **kw)
+    # every line is solved by the same code from its own random stream
+    np.testing.assert_array_equal(a.U, b.U)
+    np.testing.assert_array_equal(a.V, b.V)
+
+
+def _core_args(X, rank, maxiter, tol, n_threads=1):
+    (indptr, indices, values), (t_indptr, t_indices, t_values) = _observations(X)
+    m, n = X.shape
+    U = np.linalg.qr(np.random.default_rng(0).standard_normal((m, rank)))[0]
+    V = np.zeros((n, rank))
+    e = np.empty(0, dtype=indices.dtype)
+    return (m, n, indptr, indices, values, t_indptr, t_indices, t_values, U, V, 0, 0.1, 3, 1e-10, 2.0, 0,
+            maxiter, tol, n_threads, e, e, np.empty(0), False, None)
+
+
+def test_gil_released():
+    M, mask, X = low_rank_problem(1500, 1000, 8, 0.05, seed=12)
+    args = _core_args(X, 8, 40, -1.0)  # ~0.3 s on one thread
+
+    def work():  # each call owns its factors (U, V are in/out)
+        a = list(args)
+        a[8], a[9] = a[8].copy(), a[9].copy()
+        _core.completion_altmin(*a)
+
+    assert_gil_released(work)
+
+
+def test_ctrl_c_interrupts():
+    M, mask, X = low_rank_problem(400, 300, 4, 0.1, seed=13)
+    # tol < 0 never converges: only Ctrl-C ends this
+    args = _core_args(X, 4, 10**12, -1.0)
+    assert_interruptible(lambda: _core.completion_altmin(*args))
+
+
+def test_gil_released_while_solving_load_independent():
+    """The main thread keeps running Python while a solve runs in another
+    thread (with the GIL held it would be blocked until the solve returned).
+    Unlike the timing contract above, this does not depend on free cores."""
+    import threading
+    import time
+
+    M, mask, X = low_rank_problem(1500, 1000, 8, 0.05, seed=14)
+    args = _core_args(X, 8, 150, -1.0)  # fixed sweeps, no callback: > 1 s of pure C++
+    th = threading.Thread(target=lambda: _core.completion_altmin(*args))
+    th.start()
+    time.sleep(0.05)
+    ticks = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.3:
+        ticks += 1  # pure-Python work: needs the GIL
+    still_solving = th.is_alive()
+    th.join()
+    assert still_solving, "the solve ended too early for this check"
+    assert ticks > 1000
