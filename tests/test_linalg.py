@@ -19,6 +19,7 @@ from itercore.linalg import (
     multicolor_ordering,
     sor,
     sor_sweep,
+    SORSmoother,
     ssor_pcg,
     ssor_preconditioner,
 )
@@ -99,6 +100,28 @@ def test_sor_sweeps_match_numpy(omega, sweep, rng):
     with pytest.warns(itercore.ConvergenceWarning, match="did not converge in 2 iterations"):
         x2, info = sor(A, b, x0, omega=omega, sweep=sweep, maxiter=2, ordering="natural")
     np.testing.assert_allclose(x2, ref_sor(A, x0, b, omega, sweep, 2), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("ordering", ["natural", "multicolor"])
+def test_smoother_equals_sor_sweep(ordering, rng):
+    A = random_spd(120, 0.05, 4)
+    b = rng.standard_normal(120)
+    x1 = rng.standard_normal(120)
+    x2 = x1.copy()
+    smooth = SORSmoother(A, omega=1.3, sweep="symmetric", ordering=ordering)
+    for _ in range(3):
+        smooth(x1, b, iterations=2)
+    sor_sweep(A, x2, b, omega=1.3, sweep="symmetric", iterations=6, ordering=ordering)
+    np.testing.assert_allclose(x1, x2, rtol=0, atol=1e-12)
+    assert smooth.shape == (120, 120)
+    with raises_naming(ValueError, "x", match="shape"):
+        smooth(np.zeros(5), b)
+    with raises_naming(ValueError, "b", match="shape"):
+        smooth(x1, np.ones(5))
+    with raises_naming(ValueError, "x", match="finite"):
+        smooth(np.full(120, np.nan), b)
+    with raises_naming(ValueError, "omega"):
+        SORSmoother(A, omega=2.0)
 
 
 def test_symmetric_sweep_depends_on_omega(rng):

@@ -42,6 +42,7 @@ __all__ = [
     "ssor_pcg",
     "ssor_preconditioner",
     "sor_sweep",
+    "SORSmoother",
     "multicolor_ordering",
     "MulticolorOrdering",
     "OmegaTuner",
@@ -448,7 +449,9 @@ def sor_sweep(A, x, b, *, omega=1.0, sweep="forward", iterations=1, ordering="na
     """Apply SOR sweeps to ``x`` in place (a smoother, as in ``pyamg.relaxation``).
 
     No residual is computed: this is the building block for multigrid
-    smoothing and for timing sweeps. Use :func:`sor` to solve.
+    smoothing and for timing sweeps. Use :func:`sor` to solve, and
+    :class:`SORSmoother` to sweep the same ``A`` many times (it validates and
+    prepares ``A`` once instead of on every call).
 
     Parameters
     ----------
@@ -474,23 +477,65 @@ def sor_sweep(A, x, b, *, omega=1.0, sweep="forward", iterations=1, ordering="na
     >>> x
     array([0.5    , 0.75   , 0.875  , 0.9375 , 0.96875])
     """
-    omega = _check_omega(omega)
-    check_choice(sweep, "sweep", tuple(_SWEEPS))
-    iterations = check_int(iterations, "iterations", lower=0)
-    if not isinstance(x, np.ndarray):
-        raise TypeError("x must be a numpy.ndarray (it is updated in place)")
-    system = _System(A, ordering, n_threads)
-    dtype = system.data.dtype
-    if x.dtype != dtype or not x.flags.c_contiguous or not x.flags.writeable:
-        raise TypeError(f"x must be a writeable C-contiguous {dtype} array to be updated in place, "
-                        f"got {x.dtype} (contiguous={x.flags.c_contiguous}, writeable={x.flags.writeable})")
-    if x.shape != (system.n,):
-        raise ValueError(f"x must have shape ({system.n},), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("x must contain only finite values (found NaN or inf)")
-    b = as_float_array(b, "b", ndim=1, shape=(system.n,), dtype=dtype)
-    bi, xi = system.to_internal(b), system.to_internal(x)
-    _core.linalg_sor_sweep(*system.args, system.inv_diag, system.diag_pos, bi, xi, omega, _SWEEPS[sweep], iterations,
-                           system.color_ptr, system.n_threads)
-    if system.plan is not None:
-        system.to_external(xi, x)
+    SORSmoother(A, omega=omega, sweep=sweep, ordering=ordering, n_threads=n_threads)(x, b, iterations)
+
+
+class SORSmoother:
+    """SOR sweeps on one matrix, validated and prepared once.
+
+    For multigrid smoothing and other repeated sweeps with the same ``A``:
+    the checks of ``A``, its inverse diagonal and (for a multicolour
+    ordering) the permuted copy are made here once, so each call costs only
+    the sweeps and O(n) checks of ``x`` and ``b``. ``A`` must not be
+    modified afterwards (build a new smoother instead).
+
+    Parameters
+    ----------
+    A : sparse matrix, shape (n, n)
+    omega : float
+        In (0, 2).
+    sweep : {"forward", "backward", "symmetric"}
+    ordering : {"natural", "multicolor"} or MulticolorOrdering
+    n_threads : int, optional
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from itercore.linalg import SORSmoother
+    >>> A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(5, 5), format="csr")
+    >>> smooth = SORSmoother(A, omega=1.0)
+    >>> x = np.zeros(5)
+    >>> smooth(x, np.ones(5), iterations=2)
+    >>> np.round(x, 4)
+    array([0.875 , 1.375 , 1.6562, 1.8125, 1.4062])
+    """
+
+    def __init__(self, A, *, omega=1.0, sweep="forward", ordering="natural", n_threads=None):
+        self.omega = _check_omega(omega)
+        self.sweep = check_choice(sweep, "sweep", tuple(_SWEEPS))
+        self._system = _System(A, ordering, n_threads)
+
+    @property
+    def shape(self):
+        return self._system.M.shape
+
+    def __call__(self, x, b, iterations=1):
+        """Apply ``iterations`` sweeps to ``x`` in place for the right-hand side ``b``."""
+        iterations = check_int(iterations, "iterations", lower=0)
+        system = self._system
+        if not isinstance(x, np.ndarray):
+            raise TypeError("x must be a numpy.ndarray (it is updated in place)")
+        dtype = system.data.dtype
+        if x.dtype != dtype or not x.flags.c_contiguous or not x.flags.writeable:
+            raise TypeError(f"x must be a writeable C-contiguous {dtype} array to be updated in place, "
+                            f"got {x.dtype} (contiguous={x.flags.c_contiguous}, writeable={x.flags.writeable})")
+        if x.shape != (system.n,):
+            raise ValueError(f"x must have shape ({system.n},), got {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("x must contain only finite values (found NaN or inf)")
+        b = as_float_array(b, "b", ndim=1, shape=(system.n,), dtype=dtype)
+        bi, xi = system.to_internal(b), system.to_internal(x)
+        _core.linalg_sor_sweep(*system.args, system.inv_diag, system.diag_pos, bi, xi, self.omega,
+                               _SWEEPS[self.sweep], iterations, system.color_ptr, system.n_threads)
+        if system.plan is not None:
+            system.to_external(xi, x)
