@@ -28,16 +28,11 @@ carray<double> copy_vec(const double* x, I64 n) {
   return out;
 }
 
-void check_len(const py::array& a, I64 n, const char* name) {
-  if (a.ndim() != 1 || a.shape(0) != static_cast<py::ssize_t>(n))
-    throw std::invalid_argument(std::string(name) + ": wrong length");
-}
-
 template <class Cols>
 py::dict lasso_common(const Cols& X, const carray<double>& y, carray<double>& w, double lambda, double tol,
                        I64 maxiter, bool greedy, bool newton, bool history, int n_threads, py::object callback) {
-  check_len(y, X.n, "y");
-  check_len(w, X.p, "w");
+  bind::check_length(y, X.n, "y");
+  bind::check_length(w, X.p, "w");
   bcd::LassoOptions opt;
   opt.lambda = lambda;
   opt.tol = tol;
@@ -82,8 +77,8 @@ void bind_index(py::module_& m) {
          const carray<I64>& block_idx, I64 block_size, double l1, py::object lower, double tol, I64 maxiter,
          I64 check_every, std::uint64_t seed, bool history, py::object callback) {
         auto A = bind::csr_view<double, Index>(n, n, indptr, indices, data);
-        check_len(b, n, "b");
-        check_len(x, n, "x");
+        bind::check_length(b, n, "b");
+        bind::check_length(x, n, "x");
         bcd::QuadraticOptions opt;
         opt.rule = bcd::rule_from_int(rule);
         opt.update = bcd::update_from_int(update);
@@ -91,7 +86,7 @@ void bind_index(py::module_& m) {
         if (opt.kind == bcd::BlockKind::fixed) {
           if (block_ptr.ndim() != 1 || block_ptr.shape(0) < 2) throw std::invalid_argument("blocks: an empty partition");
           opt.n_blocks = block_ptr.shape(0) - 1;
-          check_len(block_idx, n, "block_idx");
+          bind::check_length(block_idx, n, "block_idx");
           opt.block_ptr = block_ptr.data();
           opt.block_idx = block_idx.data();
         }
@@ -100,7 +95,7 @@ void bind_index(py::module_& m) {
         carray<double> low;
         if (!lower.is_none()) {
           low = lower.cast<carray<double>>();
-          check_len(low, n, "lower");
+          bind::check_length(low, n, "lower");
           opt.lower = low.data();
         }
         opt.tol = tol;
@@ -139,10 +134,10 @@ void bind_index(py::module_& m) {
          const carray<double>& b, const carray<double>& x, const carray<double>& g, int rule, int update,
          const carray<I64>& block_ptr, const carray<I64>& block_idx) {
         auto A = bind::csr_view<double, Index>(n, n, indptr, indices, data);
-        check_len(b, n, "b");
-        check_len(x, n, "x");
-        check_len(g, n, "g");
-        check_len(block_idx, n, "block_idx");
+        bind::check_length(b, n, "b");
+        bind::check_length(x, n, "x");
+        bind::check_length(g, n, "g");
+        bind::check_length(block_idx, n, "block_idx");
         bcd::QuadraticOptions opt;
         opt.rule = bcd::rule_from_int(rule);
         opt.update = bcd::update_from_int(update);
@@ -181,7 +176,7 @@ void bind_index(py::module_& m) {
          const carray<I64>& block, const carray<double>& rhs) {
         auto A = bind::csr_view<double, Index>(n, n, indptr, indices, data);
         const I64 m = block.shape(0);
-        check_len(rhs, m, "rhs");
+        bind::check_length(rhs, m, "rhs");
         for (I64 k = 0; k < m; ++k)
           if (block.data()[k] < 0 || block.data()[k] >= n) throw std::invalid_argument("block: index out of range");
         std::vector<double> diag(n, 0.0);
@@ -249,9 +244,9 @@ void register_bcd(py::module_& m) {
          I64 check_every, std::uint64_t seed, bool history, py::object callback) {
         if (xt.ndim() != 2) throw std::invalid_argument("xt must be 2-D");
         const I64 p = xt.shape(0), n = xt.shape(1);
-        check_len(y, n, "y");
+        bind::check_length(y, n, "y");
         if (W.ndim() != 2 || W.shape(0) != p || W.shape(1) != K) throw std::invalid_argument("W: wrong shape");
-        check_len(block_idx, p, "block_idx");
+        bind::check_length(block_idx, p, "block_idx");
         if (block_ptr.ndim() != 1 || block_ptr.shape(0) < 2) throw std::invalid_argument("blocks: an empty partition");
         bcd::SmoothOptions opt;
         opt.rule = bcd::rule_from_int(rule);

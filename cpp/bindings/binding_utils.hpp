@@ -22,6 +22,11 @@ namespace py = pybind11;
 template <class T>
 using carray = py::array_t<T, py::array::c_style>;
 
+/// A 1-D array of length n, or std::invalid_argument naming it (a Python-layer bug).
+inline void check_length(const py::array& a, py::ssize_t n, const char* name) {
+  if (a.ndim() != 1 || a.shape(0) != n) throw std::invalid_argument(std::string(name) + ": wrong length");
+}
+
 /// Borrow a CSR view from scipy-layout arrays (validated by the Python layer).
 template <class Scalar, class Index>
 CsrView<Scalar, Index> csr_view(Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices,

@@ -58,7 +58,7 @@ void bind_kernels(py::module_& m) {
       [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
          const carray<Scalar>& x, int n_threads) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
-        if (x.ndim() != 1 || x.shape(0) != static_cast<py::ssize_t>(cols)) throw std::invalid_argument("x: wrong length");
+        bind::check_length(x, cols, "x");
         carray<Scalar> y(static_cast<py::ssize_t>(rows));
         Scalar* yp = y.mutable_data();
         {
@@ -74,7 +74,7 @@ void bind_kernels(py::module_& m) {
       [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
          carray<Scalar> x, std::int64_t maxiter, double tol, int n_threads) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
-        if (x.ndim() != 1 || x.shape(0) != static_cast<py::ssize_t>(cols)) throw std::invalid_argument("x: wrong length");
+        bind::check_length(x, cols, "x");
         double eigenvalue = 0.0;
         SolveInfo info;
         Scalar* xp = x.mutable_data();

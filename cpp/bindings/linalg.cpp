@@ -33,10 +33,6 @@ carray<T> to_array(const std::vector<T>& v) {
   return out;
 }
 
-void check_len(const py::array& a, py::ssize_t n, const char* name) {
-  if (a.ndim() != 1 || a.shape(0) != n) throw std::invalid_argument(std::string(name) + ": wrong length");
-}
-
 template <class Scalar, class Index>
 void bind_relaxation(py::module_& m) {
   m.def(
@@ -62,10 +58,10 @@ void bind_relaxation(py::module_& m) {
          double omega, int sweep, double rtol, double atol, std::int64_t maxiter, int check_every, const carray<Index>& color_ptr,
          int n_threads, bool record_history, py::object callback) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
-        check_len(inv_diag, rows, "inv_diag");
-        check_len(diag_pos, rows, "diag_pos");
-        check_len(b, rows, "b");
-        check_len(x, rows, "x");
+        bind::check_length(inv_diag, rows, "inv_diag");
+        bind::check_length(diag_pos, rows, "diag_pos");
+        bind::check_length(b, rows, "b");
+        bind::check_length(x, rows, "x");
         SorOptions opt;
         opt.omega = omega;
         opt.sweep = static_cast<Sweep>(sweep);
@@ -100,10 +96,10 @@ void bind_relaxation(py::module_& m) {
          const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, const carray<Scalar>& b, carray<Scalar> x,
          double omega, int sweep, std::int64_t iterations, const carray<Index>& color_ptr, int n_threads) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
-        check_len(inv_diag, rows, "inv_diag");
-        check_len(diag_pos, rows, "diag_pos");
-        check_len(b, rows, "b");
-        check_len(x, rows, "x");
+        bind::check_length(inv_diag, rows, "inv_diag");
+        bind::check_length(diag_pos, rows, "diag_pos");
+        bind::check_length(b, rows, "b");
+        bind::check_length(x, rows, "x");
         const auto coloring = coloring_of(color_ptr);
         Scalar* xp = x.mutable_data();
         SolveInfo info;
@@ -133,9 +129,9 @@ void bind_relaxation(py::module_& m) {
          const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, double omega, const carray<Scalar>& r,
          const carray<Index>& color_ptr, int n_threads) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
-        check_len(inv_diag, rows, "inv_diag");
-        check_len(diag_pos, rows, "diag_pos");
-        check_len(r, rows, "r");
+        bind::check_length(inv_diag, rows, "inv_diag");
+        bind::check_length(diag_pos, rows, "diag_pos");
+        bind::check_length(r, rows, "r");
         carray<Scalar> z(static_cast<py::ssize_t>(rows));
         Scalar* zp = z.mutable_data();
         const auto coloring = coloring_of(color_ptr);
@@ -157,10 +153,10 @@ void bind_relaxation(py::module_& m) {
          double omega, double rtol, double atol, std::int64_t maxiter, const carray<Index>& color_ptr,
          int n_threads, bool record_history, py::object callback) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
-        check_len(inv_diag, rows, "inv_diag");
-        check_len(diag_pos, rows, "diag_pos");
-        check_len(b, rows, "b");
-        check_len(x, rows, "x");
+        bind::check_length(inv_diag, rows, "inv_diag");
+        bind::check_length(diag_pos, rows, "diag_pos");
+        bind::check_length(b, rows, "b");
+        bind::check_length(x, rows, "x");
         bind::Callback cb(std::move(callback));
         const auto coloring = coloring_of(color_ptr);
         Scalar* xp = x.mutable_data();

@@ -67,8 +67,8 @@ template <class Rows>
 py::dict run_step(const Rows& K, std::int64_t n, const carray<double>& gradL, double t, carray<double>& z,
                   double eta1, double eta2, const optimize::EalStepOptions& o) {
   const auto N = static_cast<py::ssize_t>(K.rows());
-  if (gradL.ndim() != 1 || gradL.shape(0) != N) throw std::invalid_argument("gradL: wrong length");
-  if (z.ndim() != 1 || z.shape(0) != N) throw std::invalid_argument("z: wrong length");
+  bind::check_length(gradL, N, "gradL");
+  bind::check_length(z, N, "z");
   const double* gp = gradL.data();
   double* zp = z.mutable_data();
   optimize::EalStepInfo s;

@@ -33,8 +33,8 @@ SketchOptions sketch_options(int method, std::int64_t block_size, double target,
 template <class Scalar, class Rows>
 py::dict run(const Rows& rows, const carray<Scalar>& b, carray<Scalar>& x, const SketchOptions& opt,
              py::object callback) {
-  if (b.ndim() != 1 || b.shape(0) != static_cast<py::ssize_t>(rows.rows())) throw std::invalid_argument("b: wrong length");
-  if (x.ndim() != 1 || x.shape(0) != static_cast<py::ssize_t>(rows.cols())) throw std::invalid_argument("x: wrong length");
+  bind::check_length(b, static_cast<py::ssize_t>(rows.rows()), "b");
+  bind::check_length(x, static_cast<py::ssize_t>(rows.cols()), "x");
   bind::Callback cb(std::move(callback));
   const py::ssize_t n = x.shape(0);
   linalg::SketchMonitor<Scalar> monitor = nullptr;
