@@ -940,11 +940,33 @@ def test_softmax_sparse_equals_dense():
 
 
 def test_smooth_threads_do_not_change_the_answer():
-    Xs, rng = _sparse_design(3000, 400, 0.1, 42)  # 120000 stored entries: above the threading threshold
-    y = (Xs @ rng.standard_normal(400) > 0).astype(int)
-    prob = bcd.Logistic(Xs, y, l1=0.01)
+    rng = np.random.default_rng(42)
+    X = rng.standard_normal((2000, 500))  # 10^6 entries: at the threading threshold
+    y = (X[:, :10].sum(1) > 0).astype(int)
+    prob = bcd.Logistic(X, y, l1=0.01)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a = bcd.minimize(prob, rule="gsl", maxiter=60, tol=0.0, n_threads=1)
-        b = bcd.minimize(prob, rule="gsl", maxiter=60, tol=0.0, n_threads=2)
+        a = bcd.minimize(prob, rule="gsl", maxiter=30, tol=0.0, n_threads=1)
+        b = bcd.minimize(prob, rule="gsl", maxiter=30, tol=0.0, n_threads=2)
     assert np.array_equal(a.x, b.x) and a.gap == b.gap
+
+
+def test_l1_logistic_active_set_newton_converges_in_fewer_sweeps(l1_logistic, l1_logistic_gradient_solution):
+    X, y, ys = l1_logistic
+    prob = bcd.Logistic(X, y, l1=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = bcd.minimize(prob, rule="cyclic", update="gradient", blocks="order", tol=1e-10, maxiter=20000,
+                             active_set_newton=False)
+    fast = bcd.minimize(prob, rule="cyclic", update="gradient", blocks="order", tol=1e-10, maxiter=20000)
+    assert plain.n_newton == 0 and fast.n_newton >= 1
+    assert fast.success and fast.nit < plain.nit / 3, (fast.nit, plain.nit)
+    ref = l1_logistic_gradient_solution
+    assert abs(fast.fun - ref.fun) <= 1e-10 and np.array_equal(fast.x != 0, ref.x != 0)
+    # least squares on X: the Newton step on the identified support is the exact solve
+    rng = np.random.default_rng(9)
+    A = rng.standard_normal((60, 15))
+    b = A[:, :3] @ np.array([1.0, -1.0, 2.0]) + 0.05 * rng.standard_normal(60)
+    ls = bcd.minimize(bcd.LeastSquares(A, b, l1=0.05), update="matrix", rule="cyclic", blocks="order", tol=1e-14)
+    assert ls.success and ls.n_newton >= 1
+    assert np.max(np.abs(ls.x - bcd.lasso(A, b, 0.05, tol=1e-15).x)) <= 1e-10

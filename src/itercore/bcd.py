@@ -367,7 +367,8 @@ def _partition(q, blocks, block_size, lattice_shape):
 # --- the driver -----------------------------------------------------------------
 
 def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, update="gradient", tol=1e-8,
-             maxiter=None, callback=None, seed=None, n_threads=None, history=False, lattice_shape=None):
+             maxiter=None, callback=None, seed=None, n_threads=None, history=False, lattice_shape=None,
+             active_set_newton=True):
     """Minimise a problem by block coordinate descent.
 
     Parameters
@@ -410,7 +411,8 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
         ``||A x - b|| / ||b||`` (the gradient over ``||b||``); with L1 or bounds
         the norm of the proximal-gradient mapping (scaled by the diagonal)
         over ``||b||``. Logistic / Softmax: the largest entry of the gradient
-        (of the proximal-gradient mapping with L1) in absolute value.
+        (of the proximal-gradient mapping) in absolute value; with L1, the
+        relative duality gap (see Returns).
     maxiter : int, optional
         Block updates (default 1000 sweeps' worth: ``1000 * n / block size``;
         10000 for greedy forests).
@@ -427,14 +429,24 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
         O(n) per iteration).
     lattice_shape : (int, int), optional
         Grid shape for ``blocks="red-black"`` / ``"lattice"``.
+    active_set_newton : bool, default True
+        L1 :class:`Logistic` / :class:`LeastSquares` on X: once the signs of
+        the iterate are unchanged over a sweep, try a Newton step on the
+        active set (kept when the objective drops; ``result.n_newton`` counts
+        them). After the active set is identified this converges
+        superlinearly.
 
     Returns
     -------
     OptimizeResult
         ``x``, ``fun``, ``nit`` (block updates), ``optimality``, ``success``,
-        ``status``, ``message`` and ``history`` when asked. For
-        :class:`LeastSquares` with ``l1 > 0`` also ``gap``, the relative
-        duality gap of the returned ``x`` (see :func:`lasso`).
+        ``status``, ``message`` and ``history`` when asked. With ``l1 > 0``
+        (:class:`Logistic`, :class:`LeastSquares`) also ``gap``, the duality
+        gap of the returned ``x`` in the objective's scaling, a certificate:
+        ``fun - min f <= gap``. For :class:`Logistic` with ``l1 > 0`` and
+        :class:`LeastSquares` with ``l1 > 0`` and ``update="matrix"`` or
+        ``"newton"``, ``optimality`` is that gap over ``f(0)`` (``log 2``,
+        ``||y||^2 / (2 n)``) and ``tol`` bounds it.
 
     Examples
     --------
@@ -457,11 +469,11 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
     check_n_threads(n_threads)
     if isinstance(problem, (Logistic, Softmax)):
         return _minimize_smooth(problem, x0, rule, blocks, block_size, update, tol, maxiter, callback, seed, history,
-                                n_threads)
+                                n_threads, active_set_newton)
     if isinstance(problem, LeastSquares) and problem.l1 > 0 and update in ("matrix", "newton"):
         # proximal matrix updates work on X (the smooth core, squared loss), certified by the duality gap
         return _minimize_smooth(_SquaresOnX(problem), x0, rule, blocks, block_size, update, tol, maxiter, callback,
-                                seed, history, n_threads)
+                                seed, history, n_threads, active_set_newton)
     if isinstance(problem, Quadratic):
         q = problem
     elif isinstance(problem, LeastSquares):
@@ -536,7 +548,7 @@ _LOSS_CODE = {Logistic: 0, Softmax: 1, _SquaresOnX: 2}
 
 
 def _minimize_smooth(problem, x0, rule, blocks, block_size, update, tol, maxiter, callback, seed, history,
-                     n_threads):
+                     n_threads, active_set_newton=True):
     """Logistic / Softmax / LeastSquares on X: fixed feature blocks, scores kept up to date."""
     name = getattr(problem, "name", type(problem).__name__)
     if update == "message-passing":
@@ -562,7 +574,8 @@ def _minimize_smooth(problem, x0, rule, blocks, block_size, update, tol, maxiter
     if callback is not None:
         cb = (lambda w: callback(w.ravel())) if K == 1 else callback
     args = (problem.y, W, K, _LOSS_CODE[type(problem)], _RULE_CODE[rule], _UPDATE_CODE[update], ptr, idx,
-            problem.l1, problem.l2, tol, maxiter, check_every, useed, bool(history), check_n_threads(n_threads), cb)
+            problem.l1, problem.l2, tol, maxiter, check_every, useed, bool(history), check_n_threads(n_threads),
+            bool(active_set_newton), cb)
     Xt = problem.Xt
     if sp.issparse(Xt):
         info = _core.bcd_smooth_sparse(problem.n, p, Xt.indptr, Xt.indices, Xt.data, *args)
@@ -575,6 +588,7 @@ def _minimize_smooth(problem, x0, rule, blocks, block_size, update, tol, maxiter
     res.fun = float(info["fun"])
     if gap_mode:
         res.gap = float(info["gap"])
+        res.n_newton = int(info["newton_steps"])
     if history:
         res.history = info["history"]
     return res
