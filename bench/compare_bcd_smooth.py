@@ -43,6 +43,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
+    warnings.simplefilter("ignore", FutureWarning)  # scikit-learn >= 1.8: penalty= deprecated
+    warnings.simplefilter("ignore", UserWarning)
     rng = np.random.default_rng(0)
     n, p, dens = 20000, 2000, 0.005
     Xs = sp.random(n, p, density=dens, random_state=rng, format="csc")
