@@ -253,17 +253,18 @@ class SmoothBCD {
             const double w = W[idx[q] * K_ + c];
             slope += opt_.l1 * (std::abs(w + D(q, c)) - std::abs(w));
           }
+      const bool search = opt_.update == Update::newton;
       for (int ls = 0; ls < 30; ++ls) {
-        apply_step(idx, m, D, t, W);
-        f = loss_sum_ / double(n_) + pen_;
+        apply_step(idx, m, D, t, W, search);
+        f = search ? loss_sum_ / double(n_) + pen_ : f_old;
         // Armijo, with slack for rounding once the block is (nearly) optimal
         const double slack = 8.0 * std::numeric_limits<double>::epsilon() * std::abs(f_old);
         if (opt_.update != Update::newton || f <= f_old + 1e-4 * t * slope + slack || !std::isfinite(f_old)) break;
-        apply_step(idx, m, D, -t, W);  // undo and halve
+        apply_step(idx, m, D, -t, W, search);  // undo and halve
         t *= 0.5;
       }
       if (!std::isfinite(f)) {
-        apply_step(idx, m, D, -t, W);
+        apply_step(idx, m, D, -t, W, search);
         f = exact_objective(W);
         info.status = Status::non_finite;
         break;
@@ -339,14 +340,19 @@ class SmoothBCD {
     if (!opt_.active_newton || !gap_mode_ || it - last_newton_check_ < opt_.n_blocks) return false;
     last_newton_check_ = it;
     std::vector<signed char> sg(p_);
-    std::int64_t nz = 0;
+    std::int64_t nz = 0, entries = 0;
     for (std::int64_t j = 0; j < p_; ++j) {
       sg[j] = W[j] > 0.0 ? 1 : (W[j] < 0.0 ? -1 : 0);
-      nz += sg[j] != 0;
+      if (sg[j] != 0) {
+        ++nz;
+        entries += X_.nnz(j);
+      }
     }
     const bool same = sg == signs_;
     signs_.swap(sg);
-    return same && nz > 0 && nz <= opt_.max_active;
+    // the Hessian on S costs ~ |S| nnz(X_S) / 2: at most ~20 full gradients' worth
+    const bool affordable = double(nz) * double(entries) <= 40.0 * double(stored_entries(X_)) + 1e6;
+    return same && nz > 0 && nz <= opt_.max_active && affordable;
   }
 
   /// One Newton step on the active set S = {j : w_j != 0} with signs fixed:
@@ -437,7 +443,10 @@ class SmoothBCD {
     return d;
   }
 
-  void apply_step(const std::int64_t* idx, std::int64_t m, const Mat& D, double t, double* W) {
+  /// W_b += t D and the scores, derivatives (and, with `need_loss`, the row
+  /// losses and their sum) of the touched rows. Updates without a line search
+  /// skip the losses (a log per row); checks re-sum them from scratch.
+  void apply_step(const std::int64_t* idx, std::int64_t m, const Mat& D, double t, double* W, bool need_loss = true) {
     for (std::int64_t q = 0; q < m; ++q)
       for (std::int64_t c = 0; c < K_; ++c) {
         const double d = t * D(q, c);
@@ -448,7 +457,17 @@ class SmoothBCD {
         pen_ += 0.5 * opt_.l2 * (w * w - old * old) + opt_.l1 * (std::abs(w) - std::abs(old));
         X_.axpy(idx[q], d, &Z_[c * n_]);
       }
-    if (all_rows_) {
+    if (!need_loss && opt_.loss == SmoothLoss::logistic) {
+      const double inv = 1.0 / double(n_);
+      auto deriv = [&](std::int64_t i) {
+        const double yz = y_[i] * Z_[i];
+        const double e = std::exp(-std::abs(yz));
+        R_[i] = -y_[i] * (yz > 0 ? e / (1.0 + e) : 1.0 / (1.0 + e)) * inv;
+      };
+      if (all_rows_) for (std::int64_t i = 0; i < n_; ++i) deriv(i);
+      else for (std::int64_t i : rows_) deriv(i);
+      loss_stale_ = true;
+    } else if (all_rows_) {
       loss_sum_ = 0.0;
       for (std::int64_t i = 0; i < n_; ++i) loss_sum_ += refresh_row(i);
     } else {
@@ -465,9 +484,10 @@ class SmoothBCD {
     double l;
     if (opt_.loss == SmoothLoss::logistic) {
       const double yz = y_[i] * Z_[i];
-      // log(1 + exp(-yz)) computed stably
-      l = yz > 0 ? std::log1p(std::exp(-yz)) : -yz + std::log1p(std::exp(yz));
-      R_[i] = -y_[i] / (1.0 + std::exp(yz)) * inv;
+      // log(1 + exp(-yz)) and sigmoid(-yz) stably, from one exponential
+      const double e = std::exp(-std::abs(yz));
+      l = std::log1p(e) + (yz > 0 ? 0.0 : -yz);
+      R_[i] = -y_[i] * (yz > 0 ? e / (1.0 + e) : 1.0 / (1.0 + e)) * inv;
     } else if (opt_.loss == SmoothLoss::squares) {
       const double r = Z_[i] - y_[i];
       l = 0.5 * r * r;
@@ -488,6 +508,7 @@ class SmoothBCD {
 
   /// Refreshes every row and the penalty from scratch; returns the objective.
   double exact_objective(const double* W) {
+    loss_stale_ = false;
     loss_sum_ = 0.0;
     for (std::int64_t i = 0; i < n_; ++i) loss_sum_ += refresh_row(i);
     double l2 = 0.0, l1 = 0.0;
@@ -538,7 +559,8 @@ class SmoothBCD {
         // -F*(-u) = -1/n sum h*(c s_i), h*(a) = a log a + (1 - a) log(1 - a), s_i = sigmoid(-y_i z_i)
         for (std::int64_t i = 0; i < n_; ++i) {
           const double yz = y_[i] * Z_[i];
-          const double s = 1.0 / (1.0 + std::exp(yz)), s1 = 1.0 / (1.0 + std::exp(-yz));
+          const double e = std::exp(-std::abs(yz)), lo = e / (1.0 + e), hi = 1.0 / (1.0 + e);
+          const double s = yz > 0 ? lo : hi, s1 = yz > 0 ? hi : lo;  // sigmoid(-yz), sigmoid(yz)
           const double a = c * s, a1 = s1 + s * (1.0 - c);  // 1 - a without cancellation
           d -= xlogx(a) + xlogx(a1);
         }
@@ -616,7 +638,7 @@ class SmoothBCD {
   double curv_ = 0.25;
   double objective_ = 0.0, gap_ = 0.0, p0_ = 0.0;
   double loss_sum_ = 0.0, pen_ = 0.0;
-  bool gap_mode_ = false, all_rows_ = true;
+  bool gap_mode_ = false, all_rows_ = true, loss_stale_ = false;
   std::int64_t newton_steps_ = 0, last_newton_check_ = 0;
   std::vector<signed char> signs_;
   std::vector<double> L_, cumL_, Z_, R_, G_, li_, buf_, buf2_;
