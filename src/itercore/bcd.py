@@ -379,7 +379,13 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
         of its features) and the updates ``gradient`` (step ``1/L_b``),
         ``matrix`` (the block Hessian bound ``c X_b^T X_b / n + l2 I`` with
         ``c = 1/4`` logistic, ``1/2`` softmax) and, for Logistic, ``newton``
-        (the exact block Hessian with Armijo backtracking).
+        (the exact block Hessian with Armijo backtracking). With ``l1 > 0``
+        ``matrix`` and ``newton`` are proximal: the block subproblem
+        ``min_d g^T d + 1/2 d^T H d + l1 ||x_b + d||_1`` is solved by
+        coordinate passes (Newton with an Armijo search on the composite
+        objective). :class:`LeastSquares` with ``l1 > 0`` and ``update``
+        ``"matrix"`` / ``"newton"`` is solved the same way on ``X`` (not its
+        Gram matrix), with fixed feature blocks and the lasso duality gap.
     x0 : (n,) array_like, optional
         Start (zeros by default).
     rule : {"cyclic", "random", "lipschitz", "gs", "gsl", "gsq"}
