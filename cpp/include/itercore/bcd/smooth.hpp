@@ -496,11 +496,15 @@ class SmoothBCD {
       double mx = Z_[i];
       for (std::int64_t c = 1; c < K_; ++c) mx = std::max(mx, Z_[c * n_ + i]);
       double se = 0.0;
-      for (std::int64_t c = 0; c < K_; ++c) se += std::exp(Z_[c * n_ + i] - mx);
+      for (std::int64_t c = 0; c < K_; ++c) {
+        const double e = std::exp(Z_[c * n_ + i] - mx);
+        R_[c * n_ + i] = e;  // one exponential per class, normalised below
+        se += e;
+      }
       const std::int64_t yi = static_cast<std::int64_t>(y_[i]);
       l = mx + std::log(se) - Z_[yi * n_ + i];
-      for (std::int64_t c = 0; c < K_; ++c)
-        R_[c * n_ + i] = (std::exp(Z_[c * n_ + i] - mx) / se - (c == yi ? 1.0 : 0.0)) * inv;
+      const double is = 1.0 / se;
+      for (std::int64_t c = 0; c < K_; ++c) R_[c * n_ + i] = (R_[c * n_ + i] * is - (c == yi ? 1.0 : 0.0)) * inv;
     }
     li_[i] = l;
     return l;
