@@ -970,3 +970,24 @@ def test_l1_logistic_active_set_newton_converges_in_fewer_sweeps(l1_logistic, l1
     ls = bcd.minimize(bcd.LeastSquares(A, b, l1=0.05), update="matrix", rule="cyclic", blocks="order", tol=1e-14)
     assert ls.success and ls.n_newton >= 1
     assert np.max(np.abs(ls.x - bcd.lasso(A, b, 0.05, tol=1e-15).x)) <= 1e-10
+
+
+def test_sparse_smooth_contract():
+    Xs, rng = _sparse_design(400, 60, 0.1, 43)
+    y = (Xs @ rng.standard_normal(60) > 0).astype(int)
+    bad = Xs.copy()
+    bad.data[0] = np.nan
+    with raises_naming(ValueError, "X", match="finite"):
+        bcd.Logistic(bad, y)
+    with raises_naming(ValueError, "X"):
+        bcd.Softmax(sp.csr_array((0, 5)), np.zeros(0, dtype=int))
+    assert_interruptible(lambda: bcd.minimize(bcd.Logistic(Xs, y, l1=1e-4), rule="cyclic", update="newton",
+                                              block_size=2, tol=0.0, maxiter=10**12, active_set_newton=False))
+    seen = []
+
+    def cb(w):
+        seen.append(w.shape)
+        raise StopIteration
+
+    r = bcd.minimize(bcd.Softmax(Xs, rng.integers(0, 3, 400)), callback=cb)
+    assert seen == [(60, 3)] and r.status == "callback_stop"
