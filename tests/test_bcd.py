@@ -723,8 +723,8 @@ def test_logistic_softmax_errors_and_contract():
         bcd.minimize(lg, blocks="greedy-forest")
     with raises_naming(ValueError, "y", match="two distinct"):
         bcd.Logistic(X, np.arange(40))
-    with raises_naming(ValueError, "update"):
-        bcd.minimize(bcd.Logistic(X, y, l1=0.1), update="newton")
+    with raises_naming(ValueError, "blocks"):  # proximal matrix updates on X take fixed feature blocks
+        bcd.minimize(bcd.LeastSquares(X, y, l1=0.1), update="matrix", blocks="variable")
     with raises_naming(ValueError, "update"):
         bcd.minimize(bcd.Softmax(X, y), update="newton")
     with raises_naming(TypeError, "Y"):
@@ -760,3 +760,234 @@ def test_logistic_softmax_errors_and_contract():
         b = bcd.minimize(lg, rule="random", seed=1, maxiter=7)
         c = bcd.minimize(lg, rule="random", seed=2, maxiter=7)
     assert np.array_equal(a.x, b.x) and not np.array_equal(a.x, c.x)
+
+
+# --- L1 logistic: duality gap, proximal matrix / Newton updates, sparse X ----------------
+
+def _logistic_parts(X, ys, w, l1, l2):
+    """Primal value and the duality gap of ``w``, computed independently of the core."""
+    n = len(ys)
+    z = X @ w
+    primal = np.mean(np.logaddexp(0.0, -ys * z)) + 0.5 * l2 * w @ w + l1 * np.abs(w).sum()
+    s = 1.0 / (1.0 + np.exp(ys * z))  # sigmoid(-y z): the dual variable is u = y s / n
+    v = X.T @ (ys * s) / n  # X^T u, the negative loss gradient
+
+    def dual(c):
+        a = c * s
+        ent = np.where(a > 0, a * np.log(np.where(a > 0, a, 1.0)), 0.0)
+        ent += np.where(a < 1, (1 - a) * np.log(np.where(a < 1, 1 - a, 1.0)), 0.0)
+        d = -np.mean(ent)
+        if l2 > 0:
+            d -= np.sum(np.maximum(c * np.abs(v) - l1, 0.0) ** 2) / (2 * l2)
+        elif np.abs(c * v).max() > l1 * (1 + 1e-12):
+            return -np.inf
+        return d
+
+    cmax = min(1.0, l1 / np.abs(v).max()) if np.abs(v).max() > 0 else 1.0
+    return primal, primal - max(dual(cmax), dual(1.0))
+
+
+def _l1_logistic_reference(X, ys, l1, l2):
+    """min loss(u - v) + l1 sum(u + v) + l2/2 ||u - v||^2 over u, v >= 0 by L-BFGS-B (smooth, bounded)."""
+    from scipy.optimize import minimize as sp_minimize
+
+    n, p = X.shape
+
+    def fg(uv):
+        w = uv[:p] - uv[p:]
+        z = X @ w
+        f = np.mean(np.logaddexp(0.0, -ys * z)) + 0.5 * l2 * w @ w + l1 * uv.sum()
+        g = X.T @ (-ys / (1.0 + np.exp(ys * z))) / n + l2 * w
+        return f, np.concatenate([g + l1, -g + l1])
+
+    r = sp_minimize(fg, np.zeros(2 * p), jac=True, method="L-BFGS-B", bounds=[(0, None)] * (2 * p),
+                    options={"ftol": 1e-16, "gtol": 1e-12, "maxiter": 50000, "maxcor": 30})
+    return r.fun, r.x[:p] - r.x[p:]
+
+
+@pytest.fixture(scope="module")
+def l1_logistic(breast_cancer):
+    X, y = breast_cancer
+    X = X[:, [0, 1, 4, 7, 8, 10, 20, 21, 27, 30]]
+    return X, y, np.where(y == 1, 1.0, -1.0)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_logistic_l1_gap_is_a_certificate(l1_logistic, l2):
+    X, y, ys = l1_logistic
+    l1 = 0.01
+    fstar, _ = _l1_logistic_reference(X, ys, l1, l2)
+    prob = bcd.Logistic(X, y, l1=l1, l2=l2)
+    for maxiter in (3, 40, None):  # loose iterates too: the gap must bound f - f* everywhere
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            kw = dict(update="gradient") if maxiter else dict(update="newton", block_size=5)
+            res = bcd.minimize(prob, rule="cyclic", blocks="order", tol=1e-12, maxiter=maxiter, **kw)
+        fun, gap = _logistic_parts(X, ys, res.x, l1, l2)
+        assert abs(res.fun - fun) <= 1e-13
+        assert abs(res.gap - gap) <= 1e-12 + 1e-9 * gap
+        assert res.gap >= 0 and abs(res.optimality - res.gap / np.log(2)) <= 1e-15
+        assert res.fun - fstar <= res.gap + 1e-12
+        if maxiter == 3:
+            assert res.gap > 1e-6  # far from the optimum: a real gap, not zero
+    assert res.success and res.gap <= 1e-12 * np.log(2)
+    assert res.fun <= fstar + 1e-12
+
+
+@pytest.fixture(scope="module")
+def l1_logistic_gradient_solution(l1_logistic):
+    X, y, ys = l1_logistic
+    return bcd.minimize(bcd.Logistic(X, y, l1=0.01), rule="cyclic", update="gradient", blocks="order", tol=1e-13,
+                        maxiter=10**6)
+
+
+@pytest.mark.parametrize("update, rule, block_size", [
+    ("matrix", "cyclic", 3), ("newton", "cyclic", 3), ("newton", "gsl", 5), ("matrix", "gsq", 2), ("newton", "gs", 10)])
+def test_logistic_l1_prox_matrix_newton_reach_the_gradient_optimum(l1_logistic, l1_logistic_gradient_solution,
+                                                                   update, rule, block_size):
+    X, y, ys = l1_logistic
+    l1 = 0.01
+    prob = bcd.Logistic(X, y, l1=l1)
+    ref = l1_logistic_gradient_solution
+    res = bcd.minimize(prob, rule=rule, update=update, blocks="sorted", block_size=block_size, tol=1e-13,
+                       maxiter=10**6)
+    assert ref.success and res.success
+    assert abs(res.fun - ref.fun) <= 1e-12
+    assert np.max(np.abs(res.x - ref.x)) <= 1e-5
+    assert np.array_equal(res.x != 0, ref.x != 0)
+    if update == "newton" and block_size == 10:  # one block: proximal Newton converges in a few steps
+        assert res.nit <= 20
+
+
+def test_logistic_l1_matches_sklearn_liblinear(l1_logistic):
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, ys = l1_logistic
+    n = len(y)
+    l1 = 0.005
+    res = bcd.minimize(bcd.Logistic(X, y, l1=l1), rule="gsl", update="newton", blocks="sorted", block_size=5,
+                       tol=1e-12)
+    # liblinear minimises ||w||_1 + C sum log(1 + exp(-y x^T w)): C = 1 / (n l1) is our scaling
+    with warnings.catch_warnings():  # scikit-learn >= 1.8 deprecates penalty= in favour of l1_ratio=
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        sk = LogisticRegression(penalty="l1", solver="liblinear", C=1.0 / (n * l1), fit_intercept=False, tol=1e-10,
+                                max_iter=10000).fit(X, y)
+    sk_fun = bcd.Logistic(X, y, l1=l1).fun(sk.coef_.ravel())
+    assert res.fun <= sk_fun + 1e-12
+    assert sk_fun - res.fun <= 1e-6
+    assert sk_fun >= res.fun - res.gap  # the certificate bounds every point
+
+
+def test_least_squares_l1_matrix_newton_updates_match_lasso():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((80, 25))
+    y = X[:, :3] @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(80)
+    alpha = 0.05
+    ref = bcd.lasso(X, y, alpha, tol=1e-14)
+    fun0, gap0 = _gap(X, y, ref.x, alpha)
+    for update, Xin in (("matrix", X), ("newton", sp.csr_array(X))):
+        res = bcd.minimize(bcd.LeastSquares(Xin, y, l1=alpha), rule="gsq", blocks="sorted", block_size=4,
+                           update=update, tol=1e-13)
+        assert res.success
+        assert np.max(np.abs(res.x - ref.x)) <= 1e-8
+        fun, gap = _gap(X, y, res.x, alpha)
+        assert abs(res.fun - fun) <= 1e-12 and abs(res.gap - gap) <= 1e-12
+        assert res.optimality <= 1e-13
+
+
+def _sparse_design(n, p, density, seed):
+    rng = np.random.default_rng(seed)
+    Xs = sp.random(n, p, density=density, random_state=rng, format="csc")
+    Xs.data = rng.standard_normal(Xs.nnz)
+    return Xs, rng
+
+
+@pytest.mark.parametrize("kw", [
+    dict(l2=0.01, update="gradient", rule="gsl", block_size=1),
+    dict(l2=0.01, update="newton", rule="cyclic", block_size=4),
+    dict(l1=0.02, update="gradient", rule="cyclic", block_size=1),
+    dict(l1=0.02, l2=0.001, update="matrix", rule="gsq", block_size=3),
+    dict(l1=0.02, update="newton", rule="random", block_size=4),
+])
+def test_logistic_sparse_equals_dense(kw):
+    Xs, rng = _sparse_design(200, 30, 0.1, 40)
+    y = (Xs @ rng.standard_normal(30) + 0.3 * rng.standard_normal(200) > 0).astype(int)
+    kw = dict(kw)
+    l1, l2 = kw.pop("l1", 0.0), kw.pop("l2", 0.0)
+    out = []
+    for Xin in (Xs, Xs.toarray(), Xs.tocsr(), sp.csc_array(Xs.astype(np.float32))):
+        out.append(bcd.minimize(bcd.Logistic(Xin, y, l1=l1, l2=l2), blocks="sorted", tol=1e-12, seed=3,
+                                maxiter=10**6, **kw))
+    d = out[1]
+    assert d.success
+    for r in (out[0], out[2]):
+        assert r.success and abs(r.fun - d.fun) <= 1e-12 and np.max(np.abs(r.x - d.x)) <= 1e-10
+        assert abs(r.optimality - d.optimality) <= 1e-10
+    assert out[3].x.dtype == np.float32
+
+
+def test_softmax_sparse_equals_dense():
+    Xs, rng = _sparse_design(150, 20, 0.15, 41)
+    y = np.argmax(Xs @ rng.standard_normal((20, 4)), axis=1)
+    for kw in (dict(update="matrix", rule="cyclic", block_size=3), dict(update="gradient", rule="gsq", block_size=2)):
+        a = bcd.minimize(bcd.Softmax(Xs, y, l2=0.01), blocks="sorted", tol=1e-10, maxiter=10**6, **kw)
+        b = bcd.minimize(bcd.Softmax(Xs.toarray(), y, l2=0.01), blocks="sorted", tol=1e-10, maxiter=10**6, **kw)
+        assert a.success and b.success and a.x.shape == (20, 4)
+        assert np.max(np.abs(a.x - b.x)) <= 1e-10 and abs(a.fun - b.fun) <= 1e-12
+        assert abs(a.fun - bcd.Softmax(Xs, y, l2=0.01).fun(a.x)) <= 1e-12
+
+
+def test_smooth_threads_do_not_change_the_answer():
+    rng = np.random.default_rng(42)
+    X = rng.standard_normal((2000, 500))  # 10^6 entries: at the threading threshold
+    y = (X[:, :10].sum(1) > 0).astype(int)
+    prob = bcd.Logistic(X, y, l1=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = bcd.minimize(prob, rule="gsl", maxiter=30, tol=0.0, n_threads=1)
+        b = bcd.minimize(prob, rule="gsl", maxiter=30, tol=0.0, n_threads=2)
+    assert np.array_equal(a.x, b.x) and a.gap == b.gap
+
+
+def test_l1_logistic_active_set_newton_converges_in_fewer_sweeps(l1_logistic, l1_logistic_gradient_solution):
+    X, y, ys = l1_logistic
+    prob = bcd.Logistic(X, y, l1=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = bcd.minimize(prob, rule="cyclic", update="gradient", blocks="order", tol=1e-10, maxiter=20000,
+                             active_set_newton=False)
+    fast = bcd.minimize(prob, rule="cyclic", update="gradient", blocks="order", tol=1e-10, maxiter=20000)
+    assert plain.n_newton == 0 and fast.n_newton >= 1
+    assert fast.success and fast.nit < plain.nit / 3, (fast.nit, plain.nit)
+    ref = l1_logistic_gradient_solution
+    assert abs(fast.fun - ref.fun) <= 1e-10 and np.array_equal(fast.x != 0, ref.x != 0)
+    # least squares on X: the Newton step on the identified support is the exact solve
+    rng = np.random.default_rng(9)
+    A = rng.standard_normal((60, 15))
+    b = A[:, :3] @ np.array([1.0, -1.0, 2.0]) + 0.05 * rng.standard_normal(60)
+    ls = bcd.minimize(bcd.LeastSquares(A, b, l1=0.05), update="matrix", rule="cyclic", blocks="order", tol=1e-14)
+    assert ls.success and ls.n_newton >= 1
+    assert np.max(np.abs(ls.x - bcd.lasso(A, b, 0.05, tol=1e-15).x)) <= 1e-10
+
+
+def test_sparse_smooth_contract():
+    Xs, rng = _sparse_design(400, 60, 0.1, 43)
+    y = (Xs @ rng.standard_normal(60) > 0).astype(int)
+    bad = Xs.copy()
+    bad.data[0] = np.nan
+    with raises_naming(ValueError, "X", match="finite"):
+        bcd.Logistic(bad, y)
+    with raises_naming(ValueError, "X"):
+        bcd.Softmax(sp.csr_array((0, 5)), np.zeros(0, dtype=int))
+    assert_interruptible(lambda: bcd.minimize(bcd.Logistic(Xs, y, l1=1e-4), rule="cyclic", update="newton",
+                                              block_size=2, tol=0.0, maxiter=10**12, active_set_newton=False))
+    seen = []
+
+    def cb(w):
+        seen.append(w.shape)
+        raise StopIteration
+
+    r = bcd.minimize(bcd.Softmax(Xs, rng.integers(0, 3, 400)), callback=cb)
+    assert seen == [(60, 3)] and r.status == "callback_stop"

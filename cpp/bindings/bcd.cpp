@@ -68,6 +68,68 @@ py::dict lasso_common(const Cols& X, const carray<double>& y, carray<double>& w,
   return d;
 }
 
+/// Logistic / softmax / squares BCD on dense or sparse columns (bcd_smooth_*).
+template <class Cols>
+py::dict smooth_common(const Cols& X, const carray<double>& y, carray<double>& W, I64 K, int loss, int rule,
+                       int update, const carray<I64>& block_ptr, const carray<I64>& block_idx, double l1, double l2,
+                       double tol, I64 maxiter, I64 check_every, std::uint64_t seed, bool history, int n_threads,
+                       bool active_newton, py::object callback) {
+  const I64 p = X.p, n = X.n;
+  bind::check_length(y, n, "y");
+  if (W.ndim() != 2 || W.shape(0) != p || W.shape(1) != K) throw std::invalid_argument("W: wrong shape");
+  bind::check_length(block_idx, p, "block_idx");
+  if (block_ptr.ndim() != 1 || block_ptr.shape(0) < 2) throw std::invalid_argument("blocks: an empty partition");
+  if (loss < 0 || loss > 2) throw std::invalid_argument("loss: unknown code");
+  bcd::SmoothOptions opt;
+  opt.loss = static_cast<bcd::SmoothLoss>(loss);
+  opt.rule = bcd::rule_from_int(rule);
+  opt.update = bcd::update_from_int(update);
+  opt.block_ptr = block_ptr.data();
+  opt.block_idx = block_idx.data();
+  opt.n_blocks = block_ptr.shape(0) - 1;
+  for (I64 q = 0; q < p; ++q)
+    if (block_idx.data()[q] < 0 || block_idx.data()[q] >= p) throw std::invalid_argument("blocks: bad index");
+  opt.l1 = l1;
+  opt.l2 = l2;
+  opt.tol = tol;
+  opt.maxiter = maxiter;
+  opt.check_every = check_every;
+  opt.seed = seed;
+  opt.history = history;
+  opt.n_threads = n_threads;
+  opt.active_newton = active_newton;
+  bind::Callback cb(callback);
+  SolveInfo info;
+  double fun = 0.0, gap = 0.0, p0 = 0.0;
+  I64 newton_steps = 0;
+  double* wp = W.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    bcd::SmoothBCD<Cols> solver(X, y.data(), K, opt);
+    Control control = bind::python_control();
+    std::function<bool(I64, const double*, double)> mon;
+    if (cb.active())
+      mon = [&](I64, const double* wc, double) {
+        py::gil_scoped_acquire gil;
+        carray<double> copy({static_cast<py::ssize_t>(p), static_cast<py::ssize_t>(K)});
+        std::copy(wc, wc + p * K, copy.mutable_data());
+        return cb(copy);
+      };
+    info = solver.solve(wp, &control, mon);
+    fun = solver.objective();
+    gap = solver.gap();
+    p0 = solver.objective_at_zero();
+    newton_steps = solver.newton_steps();
+  }
+  bind::raise_if_interrupted(info, &cb);
+  py::dict d = bind::info_dict(info);
+  d["fun"] = fun;
+  d["gap"] = gap;
+  d["p0"] = p0;
+  d["newton_steps"] = newton_steps;
+  return d;
+}
+
 template <class Index>
 void bind_index(py::module_& m) {
   m.def(
@@ -215,6 +277,26 @@ void bind_index(py::module_& m) {
       py::arg("data").noconvert(), py::arg("y").noconvert(), py::arg("w").noconvert(), py::arg("lam"),
       py::arg("tol"), py::arg("maxiter"), py::arg("greedy"), py::arg("newton"), py::arg("history"),
       py::arg("n_threads"), py::arg("callback"));
+
+  m.def(
+      "bcd_smooth_sparse",
+      [](Index n, Index p, const carray<Index>& indptr, const carray<Index>& indices, const carray<double>& data,
+         const carray<double>& y, carray<double> W, I64 K, int loss, int rule, int update,
+         const carray<I64>& block_ptr, const carray<I64>& block_idx, double l1, double l2, double tol, I64 maxiter,
+         I64 check_every, std::uint64_t seed, bool history, int n_threads, bool active_newton,
+         py::object callback) {
+        bcd::SparseColumns<double, Index> X;
+        X.xt = bind::csr_view<double, Index>(p, n, indptr, indices, data);
+        X.n = n;
+        X.p = p;
+        return smooth_common(X, y, W, K, loss, rule, update, block_ptr, block_idx, l1, l2, tol, maxiter, check_every,
+                             seed, history, n_threads, active_newton, callback);
+      },
+      py::arg("n"), py::arg("p"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
+      py::arg("data").noconvert(), py::arg("y").noconvert(), py::arg("W").noconvert(), py::arg("K"), py::arg("loss"),
+      py::arg("rule"), py::arg("update"), py::arg("block_ptr").noconvert(), py::arg("block_idx").noconvert(),
+      py::arg("l1"), py::arg("l2"), py::arg("tol"), py::arg("maxiter"), py::arg("check_every"), py::arg("seed"),
+      py::arg("history"), py::arg("n_threads"), py::arg("active_newton"), py::arg("callback"));
 }
 
 }  // namespace
@@ -239,56 +321,20 @@ void register_bcd(py::module_& m) {
 
   m.def(
       "bcd_smooth_dense",
-      [](const carray<double>& xt, const carray<double>& y, carray<double> W, I64 K, int rule, int update,
+      [](const carray<double>& xt, const carray<double>& y, carray<double> W, I64 K, int loss, int rule, int update,
          const carray<I64>& block_ptr, const carray<I64>& block_idx, double l1, double l2, double tol, I64 maxiter,
-         I64 check_every, std::uint64_t seed, bool history, py::object callback) {
+         I64 check_every, std::uint64_t seed, bool history, int n_threads, bool active_newton,
+         py::object callback) {
         if (xt.ndim() != 2) throw std::invalid_argument("xt must be 2-D");
-        const I64 p = xt.shape(0), n = xt.shape(1);
-        bind::check_length(y, n, "y");
-        if (W.ndim() != 2 || W.shape(0) != p || W.shape(1) != K) throw std::invalid_argument("W: wrong shape");
-        bind::check_length(block_idx, p, "block_idx");
-        if (block_ptr.ndim() != 1 || block_ptr.shape(0) < 2) throw std::invalid_argument("blocks: an empty partition");
-        bcd::SmoothOptions opt;
-        opt.rule = bcd::rule_from_int(rule);
-        opt.update = bcd::update_from_int(update);
-        opt.block_ptr = block_ptr.data();
-        opt.block_idx = block_idx.data();
-        opt.n_blocks = block_ptr.shape(0) - 1;
-        for (I64 q = 0; q < p; ++q)
-          if (block_idx.data()[q] < 0 || block_idx.data()[q] >= p) throw std::invalid_argument("blocks: bad index");
-        opt.l1 = l1;
-        opt.l2 = l2;
-        opt.tol = tol;
-        opt.maxiter = maxiter;
-        opt.check_every = check_every;
-        opt.seed = seed;
-        opt.history = history;
-        bind::Callback cb(callback);
-        SolveInfo info;
-        double fun = 0.0;
-        double* wp = W.mutable_data();
-        {
-          py::gil_scoped_release nogil;
-          bcd::SmoothBCD<double> solver(xt.data(), n, p, y.data(), K, opt);
-          Control control = bind::python_control();
-          std::function<bool(I64, const double*, double)> mon;
-          if (cb.active())
-            mon = [&](I64, const double* wc, double) {
-              py::gil_scoped_acquire gil;
-              carray<double> copy({static_cast<py::ssize_t>(p), static_cast<py::ssize_t>(K)});
-              std::copy(wc, wc + p * K, copy.mutable_data());
-              return cb(copy);
-            };
-          info = solver.solve(wp, &control, mon);
-          fun = solver.objective();
-        }
-        bind::raise_if_interrupted(info, &cb);
-        py::dict d = bind::info_dict(info);
-        d["fun"] = fun;
-        return d;
+        bcd::DenseColumns<double> X;
+        X.xt = xt.data();
+        X.p = xt.shape(0);
+        X.n = xt.shape(1);
+        return smooth_common(X, y, W, K, loss, rule, update, block_ptr, block_idx, l1, l2, tol, maxiter, check_every,
+                             seed, history, n_threads, active_newton, callback);
       },
-      py::arg("xt").noconvert(), py::arg("y").noconvert(), py::arg("W").noconvert(), py::arg("K"), py::arg("rule"),
-      py::arg("update"), py::arg("block_ptr").noconvert(), py::arg("block_idx").noconvert(), py::arg("l1"),
-      py::arg("l2"), py::arg("tol"), py::arg("maxiter"), py::arg("check_every"), py::arg("seed"),
-      py::arg("history"), py::arg("callback"));
+      py::arg("xt").noconvert(), py::arg("y").noconvert(), py::arg("W").noconvert(), py::arg("K"), py::arg("loss"),
+      py::arg("rule"), py::arg("update"), py::arg("block_ptr").noconvert(), py::arg("block_idx").noconvert(),
+      py::arg("l1"), py::arg("l2"), py::arg("tol"), py::arg("maxiter"), py::arg("check_every"), py::arg("seed"),
+      py::arg("history"), py::arg("n_threads"), py::arg("active_newton"), py::arg("callback"));
 }

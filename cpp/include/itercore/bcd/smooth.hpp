@@ -1,15 +1,26 @@
 #pragma once
-/// Block coordinate descent for (multinomial) logistic regression on dense X:
+/// Block coordinate descent for smooth losses of a linear model, dense or sparse X:
 ///
 ///   f(W) = 1/n sum_i loss(x_i^T W, y_i) + l2/2 ||W||^2 + l1 ||W||_1,
 ///
-/// with W of shape p x K (K = 1: binary logistic, loss log(1 + exp(-y z)),
-/// y in {-1, +1}; K >= 2: softmax, loss logsumexp(z) - z_{y}). A block is a
-/// set of features (all K of their weights). The scores Z = X W (n x K) are
-/// kept up to date after each block update in O(n |b| K), so a block gradient
-/// G_b = X_b^T R / n + l2 W_b (R the loss derivative at Z) costs O(n |b| K).
-/// Greedy rules score every block and so need the full gradient, O(n p K), per
-/// iteration: they pay when an iteration's progress matters more than its cost.
+/// with W of shape p x K: binary logistic (K = 1, loss log(1 + exp(-y z)),
+/// y in {-1, +1}), softmax (K >= 2, loss logsumexp(z) - z_y) or squares
+/// (K = 1, loss (z - y)^2 / 2). A block is a set of features (all K of their
+/// weights). The scores Z = X W, the loss derivative R and the per-row losses
+/// are kept up to date after each block update in time proportional to the
+/// stored entries of the block's columns (the rows they touch), so a block
+/// gradient G_b = X_b^T R + l2 W_b costs O(nnz(X_b) K) on sparse X. Greedy
+/// rules score every block and so need the full gradient, O(nnz(X) K), per
+/// iteration (threaded over columns on large X).
+///
+/// With L1 (K = 1) the `matrix` and `newton` updates solve the proximal block
+/// subproblem min_d g^T d + 1/2 d^T H d + l1 ||w_b + d||_1 by coordinate passes
+/// on the small quadratic (H the Hessian bound: descent without a line search;
+/// or the exact Hessian with an Armijo search on the composite objective), and
+/// `optimality` is the relative duality gap, a certificate. Once the signs of W
+/// settle (the active set is identified), a Newton step on the active set, with
+/// a projected Armijo search, converges superlinearly (Nutini, Laradji &
+/// Schmidt 2022, section 6).
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
@@ -22,64 +33,123 @@
 #include <stdexcept>
 #include <vector>
 
+#include "itercore/bcd/lasso.hpp"
 #include "itercore/bcd/rules.hpp"
+#include "itercore/common/csr.hpp"
 #include "itercore/common/interrupt.hpp"
 #include "itercore/common/random.hpp"
 #include "itercore/common/status.hpp"
+#include "itercore/common/threads.hpp"
 
 namespace itercore::bcd {
 
+/// The loss of a linear model.
+enum class SmoothLoss : int { logistic = 0, softmax = 1, squares = 2 };
+
 struct SmoothOptions {
+  SmoothLoss loss = SmoothLoss::logistic;
   Rule rule = Rule::gsl;
   Update update = Update::gradient;
   const std::int64_t* block_ptr = nullptr;  ///< fixed feature blocks, CSR-style
   const std::int64_t* block_idx = nullptr;
   std::int64_t n_blocks = 0;
   double l1 = 0.0, l2 = 0.0;
-  double tol = 1e-8;         ///< on the infinity norm of the (proximal) gradient mapping
+  double tol = 1e-8;         ///< on the relative duality gap (L1) or the (proximal) gradient mapping
   std::int64_t maxiter = 1000;
   std::int64_t check_every = 1;
   std::uint64_t seed = 0;
   bool history = false;      ///< objective per check
+  int n_threads = 1;         ///< threads for full-gradient recomputations on large X
+  int inner_passes = 100;    ///< coordinate passes on a proximal block subproblem
+  /// With L1 (K = 1): once the signs of W are the same at two checks a sweep
+  /// apart, try a Newton step on the active set (kept when the objective drops).
+  bool active_newton = true;
+  std::int64_t max_active = 2000;  ///< no active-set Newton on larger supports (dense |S|^2 Hessian)
 };
 
-/// The solver. `xt` is X^T (p x n, C order); `y` holds +-1 (K = 1) or class ids (K >= 2).
-template <class Scalar>
+/// Visits the stored entries (row, value) of column j of a dense X.
+template <class S, class F>
+inline void for_column(const DenseColumns<S>& X, std::int64_t j, F&& f) {
+  const S* c = X.xt + j * X.n;
+  for (std::int64_t i = 0; i < X.n; ++i) f(i, double(c[i]));
+}
+/// Visits the stored entries (row, value) of column j of a sparse X.
+template <class S, class I, class F>
+inline void for_column(const SparseColumns<S, I>& X, std::int64_t j, F&& f) {
+  for (I q = X.xt.indptr[j]; q < X.xt.indptr[j + 1]; ++q) f(std::int64_t(X.xt.indices[q]), double(X.xt.data[q]));
+}
+/// Column j of a dense X dotted with v: Eigen's vectorised reduction (the plain
+/// loop in DenseColumns::dot cannot be vectorised without reassociation).
+template <class S>
+inline double column_dot(const DenseColumns<S>& X, std::int64_t j, const double* v) {
+  using V = Eigen::Matrix<S, Eigen::Dynamic, 1>;
+  return Eigen::Map<const V>(X.xt + j * X.n, X.n).template cast<double>().dot(Eigen::Map<const Eigen::VectorXd>(v, X.n));
+}
+template <class S, class I>
+inline double column_dot(const SparseColumns<S, I>& X, std::int64_t j, const double* v) {
+  return X.dot(j, v);
+}
+template <class S>
+constexpr bool is_dense_columns(const DenseColumns<S>*) { return true; }
+template <class S, class I>
+constexpr bool is_dense_columns(const SparseColumns<S, I>*) { return false; }
+template <class S>
+inline std::int64_t stored_entries(const DenseColumns<S>& X) { return X.n * X.p; }
+template <class S, class I>
+inline std::int64_t stored_entries(const SparseColumns<S, I>& X) { return X.xt.nnz(); }
+
+/// The solver over a column-access type (DenseColumns or SparseColumns);
+/// `y` holds +-1 (logistic), class ids (softmax) or targets (squares).
+template <class Cols>
 class SmoothBCD {
  public:
   using Mat = Eigen::MatrixXd;
   using Vec = Eigen::VectorXd;
 
-  SmoothBCD(const Scalar* xt, std::int64_t n, std::int64_t p, const double* y, std::int64_t K, const SmoothOptions& opt)
-      : xt_(xt), n_(n), p_(p), K_(K), y_(y), opt_(opt) {
-    if (K < 1) throw std::invalid_argument("K must be >= 1");
-    if (K > 1 && (opt.l1 > 0.0)) throw std::invalid_argument("l1: not available for Softmax");
-    if (opt.l1 > 0.0 && opt.update != Update::gradient) throw std::invalid_argument("update: L1 needs update='gradient'");
-    if (K > 1 && opt.update == Update::newton) throw std::invalid_argument("update: 'newton' is for Logistic; use 'matrix'");
+  SmoothBCD(const Cols& X, const double* y, std::int64_t K, const SmoothOptions& opt)
+      : X_(X), n_(X.n), p_(X.p), K_(K), y_(y), opt_(opt) {
+    const bool softmax = opt.loss == SmoothLoss::softmax;
+    if (K < 1 || (softmax && K < 2) || (!softmax && K != 1)) throw std::invalid_argument("K: does not match the loss");
+    if (softmax && opt.l1 > 0.0) throw std::invalid_argument("l1: not available for Softmax");
+    if (opt.loss != SmoothLoss::logistic && opt.update == Update::newton) {
+      if (softmax) throw std::invalid_argument("update: 'newton' is for Logistic; use 'matrix'");
+      opt_.update = Update::matrix;  // squares: the bound is the exact Hessian
+    }
     if (opt.update == Update::message_passing) throw std::invalid_argument("update: message-passing needs a Quadratic problem");
     if (opt.maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
     if (opt.check_every < 1) throw std::invalid_argument("check_every must be >= 1");
+    if (opt.inner_passes < 1) throw std::invalid_argument("inner_passes must be >= 1");
     const std::int64_t nb = opt.n_blocks;
-    if (nb < 1 || opt.block_ptr[0] != 0 || opt.block_ptr[nb] != p) throw std::invalid_argument("blocks: bad partition");
-    // curvature bound of the loss: 1/4 (logistic), 1/2 (softmax: diag(p) - p p^T <= I/2)
-    curv_ = K == 1 ? 0.25 : 0.5;
+    if (nb < 1 || opt.block_ptr[0] != 0 || opt.block_ptr[nb] != p_) throw std::invalid_argument("blocks: bad partition");
+    // curvature bound of the loss: 1/4 (logistic), 1/2 (softmax: diag(p) - p p^T <= I/2), 1 (squares, exact)
+    curv_ = opt.loss == SmoothLoss::logistic ? 0.25 : (softmax ? 0.5 : 1.0);
+    gap_mode_ = opt.l1 > 0.0 && !softmax;
+    buf_.assign(n_, 0.0);
+    mark_.assign(n_, 0);
     L_.resize(nb);
-    const bool need_chol = opt.update == Update::matrix || opt.rule == Rule::gsq;
+    const bool prox_matrix = opt_.update == Update::matrix && opt.l1 > 0.0;
+    const bool need_chol = (opt_.update == Update::matrix && !prox_matrix) || opt.rule == Rule::gsq;
     if (need_chol) chol_.resize(nb);
+    if (prox_matrix) Mb_.resize(nb);
+    const double c = curv_ / double(n_);
     for (std::int64_t k = 0; k < nb; ++k) {
       const std::int64_t m = bsize(k);
-      const Mat Xb = block_cols(k);
-      Mat M = Xb.transpose() * Xb * (curv_ / double(n_));
+      Mat M = weighted_gram(opt.block_idx + opt.block_ptr[k], m, [c](std::int64_t) { return c; });
       M.diagonal().array() += opt.l2;
       // the largest eigenvalue of the bound (the block Lipschitz constant)
-      Eigen::SelfAdjointEigenSolver<Mat> es(M, Eigen::EigenvaluesOnly);
-      L_[k] = std::max(es.eigenvalues()(m - 1), 1e-300);
+      if (m == 1) {
+        L_[k] = std::max(M(0, 0), 1e-300);
+      } else {
+        Eigen::SelfAdjointEigenSolver<Mat> es(M, Eigen::EigenvaluesOnly);
+        L_[k] = std::max(es.eigenvalues()(m - 1), 1e-300);
+      }
       if (need_chol) chol_[k].compute(M);
+      if (prox_matrix) Mb_[k] = M;
     }
     if (opt.rule == Rule::lipschitz) {
-      double c = 0.0;
+      double s = 0.0;
       cumL_.resize(nb);
-      for (std::int64_t k = 0; k < nb; ++k) cumL_[k] = (c += L_[k]);
+      for (std::int64_t k = 0; k < nb; ++k) cumL_[k] = (s += L_[k]);
     }
   }
 
@@ -92,31 +162,33 @@ class SmoothBCD {
     Z_.assign(n_ * K_, 0.0);
     for (std::int64_t j = 0; j < p_; ++j)
       for (std::int64_t c = 0; c < K_; ++c)
-        if (W[j * K_ + c] != 0.0) axpy_col(j, W[j * K_ + c], c);
-    R_.resize(n_ * K_);
+        if (W[j * K_ + c] != 0.0) X_.axpy(j, W[j * K_ + c], &Z_[c * n_]);
+    R_.assign(n_ * K_, 0.0);
+    li_.assign(n_, 0.0);
     G_.resize(p_ * K_);
-    double f = loss_and_derivative() + penalty(W);
+    double f = exact_objective(W);
     full_gradient(W);
-    double meas = optimality(W);
+    double meas = optimality(W, f);
     info.residual = meas;
     if (opt_.history) info.history.push_back(f);
     if (!std::isfinite(meas) || !std::isfinite(f)) {
       info.status = Status::non_finite;
+      objective_ = f;
       return info;
     }
     if (meas <= opt_.tol) {
       info.status = Status::converged;
+      objective_ = f;
       return info;
     }
     std::int64_t cursor = 0;
     const std::int64_t nb = opt_.n_blocks;
-    std::vector<double> oldW;
     for (std::int64_t it = 0; it < opt_.maxiter; ++it) {
       if (control && control->poll()) {
         info.status = Status::interrupted;
         break;
       }
-      // R is current (loss_and_derivative after the last update)
+      // R is current (rows refreshed after the last update)
       std::int64_t k;
       switch (opt_.rule) {
         case Rule::cyclic: k = cursor; cursor = (cursor + 1) % nb; break;
@@ -130,6 +202,7 @@ class SmoothBCD {
       }
       const std::int64_t m = bsize(k);
       const std::int64_t* idx = opt_.block_idx + opt_.block_ptr[k];
+      collect_rows(idx, m);
       Mat Gb(m, K_);
       for (std::int64_t q = 0; q < m; ++q)
         for (std::int64_t c = 0; c < K_; ++c) Gb(q, c) = block_grad(idx[q], c, W);
@@ -138,30 +211,32 @@ class SmoothBCD {
         for (std::int64_t q = 0; q < m; ++q)
           for (std::int64_t c = 0; c < K_; ++c) {
             const double w = W[idx[q] * K_ + c];
-            double z = w - Gb(q, c) / L_[k];
-            if (opt_.l1 > 0.0) {
-              const double t = opt_.l1 / L_[k];
-              z = z > t ? z - t : (z < -t ? z + t : 0.0);
-            }
-            D(q, c) = z - w;
+            D(q, c) = soft(w - Gb(q, c) / L_[k], opt_.l1 / L_[k]) - w;
           }
       } else if (opt_.update == Update::matrix) {
-        D = -chol_[k].solve(Gb);
+        if (opt_.l1 > 0.0) D = prox_subproblem(Mb_[k], Gb, W, idx);
+        else D = -chol_[k].solve(Gb);
       } else {  // Newton on the block (logistic), then backtracking below
-        Mat Xb = block_cols(k);
-        Vec h(n_);
-        for (std::int64_t i = 0; i < n_; ++i) {
+        const double inv = 1.0 / double(n_);
+        auto hrow = [&](std::int64_t i) {
           const double s = 1.0 / (1.0 + std::exp(-Z_[i]));
-          h[i] = s * (1.0 - s) / double(n_);
-        }
-        Mat H = Xb.transpose() * h.asDiagonal() * Xb;
+          buf2_[i] = s * (1.0 - s) * inv;
+        };
+        buf2_.resize(n_);
+        if (all_rows_) for (std::int64_t i = 0; i < n_; ++i) hrow(i);
+        else for (std::int64_t i : rows_) hrow(i);
+        Mat H = weighted_gram(idx, m, [&](std::int64_t i) { return buf2_[i]; });
         H.diagonal().array() += opt_.l2 + 1e-12;
-        Eigen::LLT<Mat> f2(H);
-        if (f2.info() != Eigen::Success) {
-          info.status = Status::breakdown;
-          break;
+        if (opt_.l1 > 0.0) {
+          D = prox_subproblem(H, Gb, W, idx);
+        } else {
+          Eigen::LLT<Mat> f2(H);
+          if (f2.info() != Eigen::Success) {
+            info.status = Status::breakdown;
+            break;
+          }
+          D = -f2.solve(Gb);
         }
-        D = -f2.solve(Gb);
       }
       if (!D.allFinite()) {
         info.status = Status::non_finite;
@@ -170,33 +245,51 @@ class SmoothBCD {
       // apply with backtracking (Newton) / as is (the bounds guarantee descent)
       double t = 1.0;
       const double f_old = f;
-      oldW.assign(W, W + p_ * K_);
+      // decrease predicted by the model's linear part (composite with L1: Tseng & Yun's Armijo rule)
       double slope = (Gb.array() * D.array()).sum();
+      if (opt_.l1 > 0.0)
+        for (std::int64_t q = 0; q < m; ++q)
+          for (std::int64_t c = 0; c < K_; ++c) {
+            const double w = W[idx[q] * K_ + c];
+            slope += opt_.l1 * (std::abs(w + D(q, c)) - std::abs(w));
+          }
+      const bool search = opt_.update == Update::newton;
       for (int ls = 0; ls < 30; ++ls) {
-        apply_step(idx, m, D, t, W);
-        f = loss_and_derivative() + penalty(W);
+        apply_step(idx, m, D, t, W, search);
+        f = search ? loss_sum_ / double(n_) + pen_ : f_old;
         // Armijo, with slack for rounding once the block is (nearly) optimal
         const double slack = 8.0 * std::numeric_limits<double>::epsilon() * std::abs(f_old);
         if (opt_.update != Update::newton || f <= f_old + 1e-4 * t * slope + slack || !std::isfinite(f_old)) break;
-        apply_step(idx, m, D, -t, W);  // undo and halve
+        apply_step(idx, m, D, -t, W, search);  // undo and halve
         t *= 0.5;
       }
       if (!std::isfinite(f)) {
-        apply_step(idx, m, D, -t, W);
-        std::copy(oldW.begin(), oldW.end(), W);
-        f = loss_and_derivative() + penalty(W);
+        apply_step(idx, m, D, -t, W, search);
+        f = exact_objective(W);
         info.status = Status::non_finite;
         break;
       }
       info.iterations = it + 1;
       if ((it + 1) % opt_.check_every == 0 || it + 1 == opt_.maxiter) {
+        f = exact_objective(W);  // re-sum the running totals: no drift
         full_gradient(W);
-        meas = optimality(W);
+        meas = optimality(W, f);
         info.residual = meas;
         if (opt_.history) info.history.push_back(f);
         if (!std::isfinite(meas)) {
           info.status = Status::non_finite;
           break;
+        }
+        if (meas > opt_.tol && active_newton_ready(W, it + 1) && active_set_newton(W, f)) {
+          ++newton_steps_;
+          f = exact_objective(W);
+          full_gradient(W);
+          meas = optimality(W, f);
+          info.residual = meas;
+          if (!std::isfinite(meas)) {
+            info.status = Status::non_finite;
+            break;
+          }
         }
         if (meas <= opt_.tol) {
           info.status = Status::converged;
@@ -208,88 +301,240 @@ class SmoothBCD {
         }
       }
     }
-    objective_ = f;
+    objective_ = exact_objective(W);
     if (info.status != Status::converged) {
-      loss_and_derivative();
       full_gradient(W);
-      info.residual = optimality(W);
+      info.residual = optimality(W, objective_);
     }
     return info;
   }
 
   double objective() const { return objective_; }
+  /// Accepted Newton steps on the active set.
+  std::int64_t newton_steps() const { return newton_steps_; }
+  /// The last duality gap computed (L1 logistic / squares; 0 otherwise), in the objective's scaling.
+  double gap() const { return gap_; }
+  /// The objective at W = 0 (the gap is relative to it).
+  double objective_at_zero() const { return p0_; }
 
  private:
   std::int64_t bsize(std::int64_t k) const { return opt_.block_ptr[k + 1] - opt_.block_ptr[k]; }
 
-  Mat block_cols(std::int64_t k) const {
-    const std::int64_t m = bsize(k);
-    Mat Xb(n_, m);
-    for (std::int64_t q = 0; q < m; ++q) {
-      const Scalar* col = xt_ + opt_.block_idx[opt_.block_ptr[k] + q] * n_;
-      for (std::int64_t i = 0; i < n_; ++i) Xb(i, q) = double(col[i]);
+  static double soft(double z, double t) { return z > t ? z - t : (z < -t ? z + t : 0.0); }
+
+  /// M = X_b^T diag(h) X_b for the block's columns (h(i) a callable), in O(m^2 nnz / p).
+  template <class H>
+  Mat weighted_gram(const std::int64_t* idx, std::int64_t m, H&& h) {
+    Mat M(m, m);
+    for (std::int64_t b = 0; b < m; ++b) {
+      for_column(X_, idx[b], [&](std::int64_t i, double v) { buf_[i] = v * h(i); });
+      for (std::int64_t a = 0; a <= b; ++a) M(a, b) = M(b, a) = column_dot(X_, idx[a], buf_.data());
+      for_column(X_, idx[b], [&](std::int64_t i, double) { buf_[i] = 0.0; });
     }
-    return Xb;
+    return M;
   }
 
-  void axpy_col(std::int64_t j, double a, std::int64_t c) {
-    const Scalar* col = xt_ + j * n_;
-    for (std::int64_t i = 0; i < n_; ++i) Z_[i * K_ + c] += a * double(col[i]);
+  /// True when an active-set Newton step is due: L1, K = 1, the sign pattern of
+  /// W unchanged since the previous check at least a sweep ago.
+  bool active_newton_ready(const double* W, std::int64_t it) {
+    if (!opt_.active_newton || !gap_mode_ || it - last_newton_check_ < opt_.n_blocks) return false;
+    last_newton_check_ = it;
+    std::vector<signed char> sg(p_);
+    std::int64_t nz = 0, entries = 0;
+    for (std::int64_t j = 0; j < p_; ++j) {
+      sg[j] = W[j] > 0.0 ? 1 : (W[j] < 0.0 ? -1 : 0);
+      if (sg[j] != 0) {
+        ++nz;
+        entries += X_.nnz(j);
+      }
+    }
+    const bool same = sg == signs_;
+    signs_.swap(sg);
+    // the Hessian on S costs ~ |S| nnz(X_S) / 2: at most ~20 full gradients' worth
+    const bool affordable = double(nz) * double(entries) <= 40.0 * double(stored_entries(X_)) + 1e6;
+    return same && nz > 0 && nz <= opt_.max_active && affordable;
   }
 
-  void apply_step(const std::int64_t* idx, std::int64_t m, const Mat& D, double t, double* W) {
+  /// One Newton step on the active set S = {j : w_j != 0} with signs fixed:
+  /// d = -H_SS^{-1} (G_S + l1 sign(w_S)), then an Armijo search on the
+  /// objective over w_S + t d projected onto the orthant of w_S (weights that
+  /// would change sign become 0). Returns false (W unchanged) when no step helps.
+  bool active_set_newton(double* W, double f) {
+    std::vector<std::int64_t> S;
+    for (std::int64_t j = 0; j < p_; ++j)
+      if (W[j] != 0.0) S.push_back(j);
+    const std::int64_t m = static_cast<std::int64_t>(S.size());
+    collect_rows(S.data(), m);
+    const double inv = 1.0 / double(n_);
+    buf2_.resize(n_);
+    auto hrow = [&](std::int64_t i) {
+      if (opt_.loss == SmoothLoss::squares) {
+        buf2_[i] = inv;
+      } else {
+        const double s = 1.0 / (1.0 + std::exp(-Z_[i]));
+        buf2_[i] = s * (1.0 - s) * inv;
+      }
+    };
+    if (all_rows_) for (std::int64_t i = 0; i < n_; ++i) hrow(i);
+    else for (std::int64_t i : rows_) hrow(i);
+    Mat H = weighted_gram(S.data(), m, [&](std::int64_t i) { return buf2_[i]; });
+    H.diagonal().array() += opt_.l2 + 1e-12;
+    Mat g(m, 1);
+    for (std::int64_t q = 0; q < m; ++q) g(q, 0) = G_[S[q]] + opt_.l1 * (W[S[q]] > 0.0 ? 1.0 : -1.0);
+    Eigen::LLT<Mat> llt(H);
+    if (llt.info() != Eigen::Success) return false;
+    const Mat d = -llt.solve(g);
+    if (!d.allFinite()) return false;
+    Mat D(m, 1);
+    double t = 1.0;
+    for (int ls = 0; ls < 20; ++ls, t *= 0.5) {
+      double slope = 0.0;
+      for (std::int64_t q = 0; q < m; ++q) {
+        const double w = W[S[q]], wn = w + t * d(q, 0);
+        D(q, 0) = (wn > 0.0) == (w > 0.0) ? wn - w : -w;  // project onto the orthant
+        slope += g(q, 0) * D(q, 0);
+      }
+      if (!(slope < 0.0)) return false;
+      apply_step(S.data(), m, D, 1.0, W);
+      const double fn = loss_sum_ / double(n_) + pen_;
+      if (fn <= f + 1e-4 * slope) return true;
+      apply_step(S.data(), m, D, -1.0, W);  // undo
+    }
+    return false;
+  }
+
+  /// The rows the block's columns touch (all rows for dense X).
+  void collect_rows(const std::int64_t* idx, std::int64_t m) {
+    all_rows_ = is_dense_columns(static_cast<const Cols*>(nullptr));
+    if (all_rows_) return;
+    rows_.clear();
+    for (std::int64_t q = 0; q < m; ++q)
+      for_column(X_, idx[q], [&](std::int64_t i, double) {
+        if (!mark_[i]) {
+          mark_[i] = 1;
+          rows_.push_back(i);
+        }
+      });
+    for (std::int64_t i : rows_) mark_[i] = 0;
+  }
+
+  /// Approximately minimises g^T d + 1/2 d^T H d + l1 ||w_b + d||_1 (K = 1) by
+  /// coordinate passes from d = 0; every coordinate step decreases the model.
+  Mat prox_subproblem(const Mat& H, const Mat& g, const double* W, const std::int64_t* idx) {
+    const std::int64_t m = H.rows();
+    Vec d = Vec::Zero(m), Hd = Vec::Zero(m);
+    for (int pass = 0; pass < opt_.inner_passes; ++pass) {
+      double change = 0.0, scale = 0.0;
+      for (std::int64_t q = 0; q < m; ++q) {
+        const double h = H(q, q);
+        if (!(h > 0.0)) continue;
+        const double v = W[idx[q]] + d[q];
+        const double vn = soft(v - (g(q, 0) + Hd[q]) / h, opt_.l1 / h);
+        const double delta = vn - v;
+        if (delta != 0.0) {
+          d[q] += delta;
+          Hd += H.col(q) * delta;
+        }
+        change = std::max(change, std::abs(delta));
+        scale = std::max(scale, std::abs(vn));
+      }
+      if (change <= 1e-13 * scale) break;
+    }
+    return d;
+  }
+
+  /// W_b += t D and the scores, derivatives (and, with `need_loss`, the row
+  /// losses and their sum) of the touched rows. Updates without a line search
+  /// skip the losses (a log per row); checks re-sum them from scratch.
+  void apply_step(const std::int64_t* idx, std::int64_t m, const Mat& D, double t, double* W, bool need_loss = true) {
     for (std::int64_t q = 0; q < m; ++q)
       for (std::int64_t c = 0; c < K_; ++c) {
         const double d = t * D(q, c);
         if (d == 0.0) continue;
-        W[idx[q] * K_ + c] += d;
-        axpy_col(idx[q], d, c);
+        double& w = W[idx[q] * K_ + c];
+        const double old = w;
+        w += d;
+        pen_ += 0.5 * opt_.l2 * (w * w - old * old) + opt_.l1 * (std::abs(w) - std::abs(old));
+        X_.axpy(idx[q], d, &Z_[c * n_]);
       }
-  }
-
-  /// Mean loss at Z; fills R with its derivative (divided by n).
-  double loss_and_derivative() {
-    double s = 0.0;
-    const double inv = 1.0 / double(n_);
-    if (K_ == 1) {
-      for (std::int64_t i = 0; i < n_; ++i) {
+    if (!need_loss && opt_.loss == SmoothLoss::logistic) {
+      const double inv = 1.0 / double(n_);
+      auto deriv = [&](std::int64_t i) {
         const double yz = y_[i] * Z_[i];
-        // log(1 + exp(-yz)) computed stably
-        s += yz > 0 ? std::log1p(std::exp(-yz)) : -yz + std::log1p(std::exp(yz));
-        R_[i] = -y_[i] / (1.0 + std::exp(yz)) * inv;
-      }
+        const double e = std::exp(-std::abs(yz));
+        R_[i] = -y_[i] * (yz > 0 ? e / (1.0 + e) : 1.0 / (1.0 + e)) * inv;
+      };
+      if (all_rows_) for (std::int64_t i = 0; i < n_; ++i) deriv(i);
+      else for (std::int64_t i : rows_) deriv(i);
+      loss_stale_ = true;
+    } else if (all_rows_) {
+      loss_sum_ = 0.0;
+      for (std::int64_t i = 0; i < n_; ++i) loss_sum_ += refresh_row(i);
     } else {
-      for (std::int64_t i = 0; i < n_; ++i) {
-        const double* z = &Z_[i * K_];
-        double mx = z[0];
-        for (std::int64_t c = 1; c < K_; ++c) mx = std::max(mx, z[c]);
-        double se = 0.0;
-        for (std::int64_t c = 0; c < K_; ++c) se += std::exp(z[c] - mx);
-        const std::int64_t yi = static_cast<std::int64_t>(y_[i]);
-        s += mx + std::log(se) - z[yi];
-        for (std::int64_t c = 0; c < K_; ++c) R_[i * K_ + c] = (std::exp(z[c] - mx) / se - (c == yi ? 1.0 : 0.0)) * inv;
+      for (std::int64_t i : rows_) {
+        const double old = li_[i];
+        loss_sum_ += refresh_row(i) - old;
       }
     }
-    return s * inv;
   }
 
-  double penalty(const double* W) const {
+  /// Recomputes the loss of row i (stored in li_) and its derivative R (divided by n).
+  double refresh_row(std::int64_t i) {
+    const double inv = 1.0 / double(n_);
+    double l;
+    if (opt_.loss == SmoothLoss::logistic) {
+      const double yz = y_[i] * Z_[i];
+      // log(1 + exp(-yz)) and sigmoid(-yz) stably, from one exponential
+      const double e = std::exp(-std::abs(yz));
+      l = std::log1p(e) + (yz > 0 ? 0.0 : -yz);
+      R_[i] = -y_[i] * (yz > 0 ? e / (1.0 + e) : 1.0 / (1.0 + e)) * inv;
+    } else if (opt_.loss == SmoothLoss::squares) {
+      const double r = Z_[i] - y_[i];
+      l = 0.5 * r * r;
+      R_[i] = r * inv;
+    } else {
+      double mx = Z_[i];
+      for (std::int64_t c = 1; c < K_; ++c) mx = std::max(mx, Z_[c * n_ + i]);
+      double se = 0.0;
+      for (std::int64_t c = 0; c < K_; ++c) {
+        const double e = std::exp(Z_[c * n_ + i] - mx);
+        R_[c * n_ + i] = e;  // one exponential per class, normalised below
+        se += e;
+      }
+      const std::int64_t yi = static_cast<std::int64_t>(y_[i]);
+      l = mx + std::log(se) - Z_[yi * n_ + i];
+      const double is = 1.0 / se;
+      for (std::int64_t c = 0; c < K_; ++c) R_[c * n_ + i] = (R_[c * n_ + i] * is - (c == yi ? 1.0 : 0.0)) * inv;
+    }
+    li_[i] = l;
+    return l;
+  }
+
+  /// Refreshes every row and the penalty from scratch; returns the objective.
+  double exact_objective(const double* W) {
+    loss_stale_ = false;
+    loss_sum_ = 0.0;
+    for (std::int64_t i = 0; i < n_; ++i) loss_sum_ += refresh_row(i);
     double l2 = 0.0, l1 = 0.0;
     for (std::int64_t j = 0; j < p_ * K_; ++j) {
       l2 += W[j] * W[j];
       l1 += std::abs(W[j]);
     }
-    return 0.5 * opt_.l2 * l2 + opt_.l1 * l1;
+    pen_ = 0.5 * opt_.l2 * l2 + opt_.l1 * l1;
+    return loss_sum_ / double(n_) + pen_;
   }
 
   double block_grad(std::int64_t j, std::int64_t c, const double* W) const {
-    const Scalar* col = xt_ + j * n_;
-    double s = 0.0;
-    for (std::int64_t i = 0; i < n_; ++i) s += double(col[i]) * R_[i * K_ + c];
-    return s + opt_.l2 * W[j * K_ + c];
+    return column_dot(X_, j, &R_[c * n_]) + opt_.l2 * W[j * K_ + c];
   }
 
+  /// G = X^T R + l2 W, threaded over columns when X is large (>= 10^6 stored
+  /// entries times K: below that, on a loaded machine, fork/join and spinning
+  /// workers cost more than the product; measured 10x slower at 2 x 10^5).
   void full_gradient(const double* W) {
+    const int nt = resolve_threads(opt_.n_threads);
+    const bool par = nt > 1 && stored_entries(X_) * K_ >= 10 * kParallelNnz;
+#pragma omp parallel for num_threads(nt) if (par) schedule(dynamic, 16)
     for (std::int64_t j = 0; j < p_; ++j)
       for (std::int64_t c = 0; c < K_; ++c) G_[j * K_ + c] = block_grad(j, c, W);
   }
@@ -299,13 +544,67 @@ class SmoothBCD {
     const double g = G_[j * K_ + c];
     if (opt_.l1 <= 0.0) return g;
     const double w = W[j * K_ + c];
-    double z = w - g / L;
-    const double t = opt_.l1 / L;
-    z = z > t ? z - t : (z < -t ? z + t : 0.0);
-    return L * (w - z);
+    return L * (w - soft(w - g / L, opt_.l1 / L));
   }
 
-  double optimality(const double* W) const {
+  static double xlogx(double a) { return a > 0.0 ? a * std::log(a) : 0.0; }
+
+  /// Duality gap at W (G and the rows current). The dual point is the loss
+  /// derivative -R scaled by c in (0, 1] so that ||X^T u||_inf <= l1 (without l2;
+  /// with l2 the conjugate is finite everywhere and the better of c and 1 is kept).
+  double duality_gap(const double* W, double primal) {
+    double cinf = 0.0;  // ||X^T R||_inf
+    for (std::int64_t j = 0; j < p_; ++j) cinf = std::max(cinf, std::abs(G_[j] - opt_.l2 * W[j]));
+    const double cs = cinf > opt_.l1 ? opt_.l1 / cinf : 1.0;
+    const double inv = 1.0 / double(n_);
+    auto dual = [&](double c) {
+      double d = 0.0;
+      if (opt_.loss == SmoothLoss::logistic) {
+        // -F*(-u) = -1/n sum h*(c s_i), h*(a) = a log a + (1 - a) log(1 - a), s_i = sigmoid(-y_i z_i)
+        for (std::int64_t i = 0; i < n_; ++i) {
+          const double yz = y_[i] * Z_[i];
+          const double e = std::exp(-std::abs(yz)), lo = e / (1.0 + e), hi = 1.0 / (1.0 + e);
+          const double s = yz > 0 ? lo : hi, s1 = yz > 0 ? hi : lo;  // sigmoid(-yz), sigmoid(yz)
+          const double a = c * s, a1 = s1 + s * (1.0 - c);  // 1 - a without cancellation
+          d -= xlogx(a) + xlogx(a1);
+        }
+        d *= inv;
+      } else {  // squares: u = c (y - z) / n, -F*(-u) = u^T y - n/2 ||u||^2
+        double uy = 0.0, uu = 0.0;
+        for (std::int64_t i = 0; i < n_; ++i) {
+          const double r = y_[i] - Z_[i];
+          uy += r * y_[i];
+          uu += r * r;
+        }
+        d = (c * uy - 0.5 * c * c * uu) * inv;
+      }
+      if (opt_.l2 > 0.0) {
+        double s = 0.0;
+        for (std::int64_t j = 0; j < p_; ++j) {
+          const double e = std::max(c * std::abs(G_[j] - opt_.l2 * W[j]) - opt_.l1, 0.0);
+          s += e * e;
+        }
+        d -= s / (2.0 * opt_.l2);
+      }
+      return d;
+    };
+    double D = dual(cs);
+    if (opt_.l2 > 0.0 && cs < 1.0) D = std::max(D, dual(1.0));
+    return std::max(primal - D, 0.0);
+  }
+
+  double optimality(const double* W, double f) {
+    if (gap_mode_) {
+      if (opt_.loss == SmoothLoss::logistic) {
+        p0_ = std::log(2.0);
+      } else {
+        double s = 0.0;
+        for (std::int64_t i = 0; i < n_; ++i) s += y_[i] * y_[i];
+        p0_ = 0.5 * s / double(n_);
+      }
+      gap_ = duality_gap(W, f);
+      return gap_ / (p0_ > 0.0 ? p0_ : 1.0);
+    }
     double mx = 0.0;
     for (std::int64_t k = 0; k < opt_.n_blocks; ++k)
       for (std::int64_t q = opt_.block_ptr[k]; q < opt_.block_ptr[k + 1]; ++q)
@@ -336,14 +635,21 @@ class SmoothBCD {
     return best;
   }
 
-  const Scalar* xt_;
+  Cols X_;
   std::int64_t n_, p_, K_;
   const double* y_;
   SmoothOptions opt_;
   double curv_ = 0.25;
-  double objective_ = 0.0;
-  std::vector<double> L_, cumL_, Z_, R_, G_;
+  double objective_ = 0.0, gap_ = 0.0, p0_ = 0.0;
+  double loss_sum_ = 0.0, pen_ = 0.0;
+  bool gap_mode_ = false, all_rows_ = true, loss_stale_ = false;
+  std::int64_t newton_steps_ = 0, last_newton_check_ = 0;
+  std::vector<signed char> signs_;
+  std::vector<double> L_, cumL_, Z_, R_, G_, li_, buf_, buf2_;
+  std::vector<char> mark_;
+  std::vector<std::int64_t> rows_;
   std::vector<Eigen::LLT<Mat>> chol_;
+  std::vector<Mat> Mb_;
 };
 
 }  // namespace itercore::bcd
