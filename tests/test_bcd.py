@@ -278,7 +278,7 @@ def test_forest_pcg_label_propagation_equals_spsolve(blocks, omega):
     assert res.success
     assert np.max(np.abs(res.x - ref)) <= 1e-8
     assert np.linalg.norm(A @ res.x - y) <= 1e-12 * np.linalg.norm(y)
-    assert res.nit < 60  # CG iterations; plain BCD needs hundreds of sweeps here
+    assert res.nit < 100  # CG iterations; plain BCD needs hundreds of sweeps here
 
 
 def test_forest_pcg_random_graph_equals_spsolve_and_beats_bcd():

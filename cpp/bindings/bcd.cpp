@@ -194,9 +194,11 @@ void bind_index(py::module_& m) {
         double* xp = x.mutable_data();
         const double* bp = b.data();
         if (!apply_to.is_none()) {  // tests: x = M^{-1} b, no solve
-          py::gil_scoped_release nogil;
-          bcd::ForestPCG<double, Index> pcg(A, opt);
-          pcg.apply(bp, xp);
+          {
+            py::gil_scoped_release nogil;
+            bcd::ForestPCG<double, Index> pcg(A, opt);
+            pcg.apply(bp, xp);
+          }
           return py::dict();
         }
         {

@@ -120,6 +120,11 @@ class ForestPCG {
     up_idx_.clear();
     lo_val_.clear();
     up_val_.clear();
+    const std::size_t half = static_cast<std::size_t>(A.nnz()) / 2 + 1;  // off-block entries split ~evenly
+    lo_idx_.reserve(half);
+    up_idx_.reserve(half);
+    lo_val_.reserve(half);
+    up_val_.reserve(half);
     for (std::int64_t i = 0; i < n_; ++i) {
       const std::int64_t g = perm_[i];
       const std::int64_t bk = block_of[i];
@@ -157,6 +162,14 @@ class ForestPCG {
       const Scalar a = weight_[i] / w;
       ell_[i] = a / piv_[i];
       piv_[p] -= ell_[i] * a;
+    }
+    ipiv_.resize(n_);
+    dw_.resize(n_);
+    ww_.resize(n_);
+    for (std::int64_t i = 0; i < n_; ++i) {
+      ipiv_[i] = Scalar(1) / piv_[i];
+      dw_[i] = diag_[i] / w;
+      ww_[i] = weight_[i] / w;
     }
   }
 
@@ -205,37 +218,68 @@ class ForestPCG {
       forward(q.data(), r.data());
       upper_multiply(xp.data(), y.data());
       rz = residual_step(r.data(), z.data(), nullptr);
-      std::copy(z.begin(), z.end(), p.begin());
       return std::sqrt(s);
     };
     double rn = restart();
     info.residual = rn / scale;
     if (!std::isfinite(rn)) return finish(Status::non_finite);
     if (rn <= target) return finish(Status::converged);
+    // t = (Dw + U)^{-1} p; w = (Dw + L)^{-1} (p - (2 - w) Dw t); A' p = t + w.
+    // Each pass walks the blocks once; the forest products and solves of a
+    // block run while it is in cache.
+    std::vector<Scalar>& w = q;
+    Scalar beta = 0;
+    std::fill(p.begin(), p.end(), Scalar(0));
     for (std::int64_t it = 0; it < opt_.maxiter; ++it) {
       if (control && control->poll()) {
         backward(y.data(), xp.data());
         return finish(Status::interrupted);
       }
-      // q = A' p
-      backward(p.data(), t.data());
-      tree_multiply(t.data(), q.data());
-      for (std::int64_t i = 0; i < n; ++i) q[i] = p[i] - two_minus_w * q[i];
-      forward(q.data(), q.data());
-      for (std::int64_t i = 0; i < n; ++i) q[i] += t[i];
-      const double pq = dot(p.data(), q.data());
+      for (std::int64_t k = opt_.n_blocks - 1; k >= 0; --k) {  // backward pass
+        const std::int64_t s = start_[k], e = start_[k + 1];
+        for (std::int64_t i = s; i < e; ++i) {
+          const Scalar pi = z[i] + beta * p[i];
+          p[i] = pi;
+          Scalar v = pi;
+          for (std::int64_t c = up_ptr_[i]; c < up_ptr_[i + 1]; ++c) v -= up_val_[c] * t[up_idx_[c]];
+          t[i] = v;
+        }
+        tree_solve(s, e, t.data());
+        block_tree_multiply(s, e, t.data(), w.data());
+        for (std::int64_t i = s; i < e; ++i) w[i] = p[i] - two_minus_w * w[i];
+      }
+      double pq = 0.0;
+      for (std::int64_t k = 0; k < opt_.n_blocks; ++k) {  // forward pass
+        const std::int64_t s = start_[k], e = start_[k + 1];
+        for (std::int64_t i = s; i < e; ++i) {
+          Scalar v = w[i];
+          for (std::int64_t c = lo_ptr_[i]; c < lo_ptr_[i + 1]; ++c) v -= lo_val_[c] * w[lo_idx_[c]];
+          w[i] = v;
+        }
+        tree_solve(s, e, w.data());
+        for (std::int64_t i = s; i < e; ++i) pq += double(p[i]) * double(t[i] + w[i]);
+      }
       if (!(pq > 0.0) || !(rz > 0.0)) {
         info.iterations = it;
         backward(y.data(), xp.data());
         return finish(std::isfinite(pq) && std::isfinite(rz) ? Status::breakdown : Status::non_finite);
       }
       const Scalar alpha = Scalar(rz / pq);
-      for (std::int64_t i = 0; i < n; ++i) {
-        y[i] += alpha * p[i];
-        r[i] -= alpha * q[i];
+      double rz_new = 0.0, true_norm = 0.0;
+      for (std::int64_t k = 0; k < opt_.n_blocks; ++k) {  // update, z = Dw r, b - A x = (Dw + L) r
+        const std::int64_t s = start_[k], e = start_[k + 1];
+        for (std::int64_t i = s; i < e; ++i) {
+          y[i] += alpha * p[i];
+          r[i] -= alpha * (t[i] + w[i]);
+        }
+        block_tree_multiply(s, e, r.data(), z.data());
+        for (std::int64_t i = s; i < e; ++i) {
+          rz_new += double(r[i]) * double(z[i]);
+          Scalar v = z[i];
+          for (std::int64_t c = lo_ptr_[i]; c < lo_ptr_[i + 1]; ++c) v += lo_val_[c] * r[lo_idx_[c]];
+          true_norm += double(v) * double(v);
+        }
       }
-      double true_norm = 0.0;
-      const double rz_new = residual_step(r.data(), z.data(), &true_norm);
       rn = std::sqrt(true_norm);
       info.iterations = it + 1;
       info.residual = rn / scale;
@@ -256,10 +300,12 @@ class ForestPCG {
         for (std::int64_t i = 0; i < n; ++i) xo[perm_[i]] = xp[i];
         if (!monitor(it + 1, xo.data())) return finish(Status::callback_stop);
       }
-      if (restarted) continue;
-      const Scalar beta = Scalar(rz_new / rz);
+      if (restarted) {
+        beta = 0;  // restart() left z = Dw r and rz
+        continue;
+      }
+      beta = Scalar(rz_new / rz);
       rz = rz_new;
-      for (std::int64_t i = 0; i < n; ++i) p[i] = z[i] + beta * p[i];
     }
     backward(y.data(), xp.data());
     return finish(Status::max_iter);
@@ -360,30 +406,47 @@ class ForestPCG {
     return rz;
   }
 
-  /// In place: z <- (D/w)_{[s,e)}^{-1} z on one block (precomputed LDL^T of the forest).
+  /// In place: z <- (D/w)_{[s,e)}^{-1} z on one block (precomputed LDL^T of
+  /// the forest). Both passes are recurrences; when the parent is the
+  /// previous variable (a path, as in lattice rows) the running value stays
+  /// in a register instead of going through memory.
   void tree_solve(std::int64_t s, std::int64_t e, Scalar* z) const {
+    Scalar carry = 0;  // elimination update owed to z[i] by its child i + 1
     for (std::int64_t i = e - 1; i >= s; --i) {
+      const Scalar zi = z[i] - carry;
+      z[i] = zi;
+      carry = 0;
       const std::int64_t p = parent_[i];
-      if (p >= 0) z[p] -= ell_[i] * z[i];
+      if (p == i - 1) carry = ell_[i] * zi;
+      else if (p >= 0) z[p] -= ell_[i] * zi;
     }
+    Scalar prev = 0;  // the solved z[i - 1]
     for (std::int64_t i = s; i < e; ++i) {
       const std::int64_t p = parent_[i];
-      z[i] = z[i] / piv_[i] - (p >= 0 ? ell_[i] * z[p] : Scalar(0));
+      Scalar zi = z[i] * ipiv_[i];
+      if (p == i - 1) zi -= ell_[i] * prev;
+      else if (p >= 0) zi -= ell_[i] * z[p];
+      z[i] = zi;
+      prev = zi;
     }
   }
 
-  /// t = (D/w) z over all blocks (diagonal plus the tree edges).
-  void tree_multiply(const Scalar* z, Scalar* t) const {
-    const Scalar inv_w = Scalar(1.0 / opt_.omega);
-    for (std::int64_t i = 0; i < n_; ++i) t[i] = diag_[i] * z[i];
-    for (std::int64_t i = 0; i < n_; ++i) {
+  /// t = (D/w) z on the block [s, e) (diagonal plus its tree edges); one
+  /// pass, as every parent precedes its children.
+  void block_tree_multiply(std::int64_t s, std::int64_t e, const Scalar* z, Scalar* t) const {
+    for (std::int64_t i = s; i < e; ++i) {
       const std::int64_t p = parent_[i];
-      if (p < 0) continue;
-      t[i] += weight_[i] * z[p];
-      t[p] += weight_[i] * z[i];
+      Scalar v = dw_[i] * z[i];
+      if (p >= 0) {
+        v += ww_[i] * z[p];
+        t[p] += ww_[i] * z[i];
+      }
+      t[i] = v;
     }
-    for (std::int64_t i = 0; i < n_; ++i) t[i] *= inv_w;
   }
+
+  /// t = (D/w) z over all blocks.
+  void tree_multiply(const Scalar* z, Scalar* t) const { block_tree_multiply(0, n_, z, t); }
 
   /// y = A x in the renumbered space.
   void matvec(const Scalar* x, Scalar* y) const {
@@ -405,7 +468,7 @@ class ForestPCG {
   ForestPcgOptions opt_;
   std::vector<std::int64_t> perm_, iperm_, start_, parent_, lo_ptr_, up_ptr_;
   std::vector<Index> lo_idx_, up_idx_;
-  std::vector<Scalar> diag_, weight_, lo_val_, up_val_, piv_, ell_, work_;
+  std::vector<Scalar> diag_, weight_, lo_val_, up_val_, piv_, ell_, work_, ipiv_, dw_, ww_;
 };
 
 /// Partition into forests of consecutive variables: variables are taken in
