@@ -218,6 +218,11 @@ def lp_methods(N, cap_s):
 
 
 def bench_lp(sizes, target, repeats, cap_s, skip):
+    """Per N: each method once to find the tolerance that meets the target
+    (that run is also its warm-up), then `repeats` rounds that time every
+    method in turn (interleaved, so load changes on a shared machine hit all
+    methods alike); the median per method. Runs slower than cap_s are timed
+    once."""
     rows = []
     names = None
     for N in sizes:
@@ -225,6 +230,7 @@ def bench_lp(sizes, target, repeats, cap_s, skip):
         methods = lp_methods(N, cap_s)
         names = list(methods)
         row = {"N": N, "n": N * N}
+        timed = {}
         for name, fn in methods.items():
             if (name, N) in skip:
                 row[name] = None
@@ -243,12 +249,18 @@ def bench_lp(sizes, target, repeats, cap_s, skip):
             if not ok:
                 row[name] = (float("nan"), res)
                 continue
-            if once > cap_s:
-                row[name] = (once, res)  # a single timed run
-            else:
-                t, x = timeit(lambda: fn(A, b, tol), repeats)
-                row[name] = (t, np.linalg.norm(A @ x - b) / np.linalg.norm(b))
-            print(f"  lp N={N} {name}: {row[name][0]:.4f}s res {row[name][1]:.1e}", file=sys.stderr, flush=True)
+            row[name] = (once, res)  # a single timed run unless repeated below
+            if once <= cap_s:
+                timed[name] = (fn, tol, [])
+        for _ in range(repeats):
+            for name, (fn, tol, times) in timed.items():
+                t0 = time.perf_counter()
+                x = fn(A, b, tol)
+                times.append(time.perf_counter() - t0)
+                row[name] = (statistics.median(times), np.linalg.norm(A @ x - b) / np.linalg.norm(b))
+        for name in names:
+            if row.get(name):
+                print(f"  lp N={N} {name}: {row[name][0]:.4f}s res {row[name][1]:.1e}", file=sys.stderr, flush=True)
         rows.append(row)
     return rows, names
 
