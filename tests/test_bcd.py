@@ -700,6 +700,8 @@ def test_gil_released():
     q = bcd.Quadratic(A, y)
     _gil_checks(lambda: bcd.minimize(q, blocks="red-black", rule="cyclic", update="message-passing",
                                      lattice_shape=(120, 120), tol=0.0, maxiter=2500))
+    _gil_checks(lambda: bcd.minimize(q, blocks="ordered-forest", update="message-passing", accelerate="cg",
+                                     tol=0.0, maxiter=800))
     rng = np.random.default_rng(22)
     X = np.asfortranarray(rng.standard_normal((1000, 3000)))
     yy = X[:, :50] @ rng.standard_normal(50) + rng.standard_normal(1000)
@@ -714,6 +716,8 @@ def test_ctrl_c_interrupts():
     assert_interruptible(lambda: bcd.minimize(q, blocks="order", rule="cyclic", tol=0.0, maxiter=10**12))
     assert_interruptible(lambda: bcd.minimize(q, blocks="greedy-forest", update="message-passing", tol=0.0,
                                               maxiter=10**9))
+    assert_interruptible(lambda: bcd.minimize(q, blocks="ordered-forest", update="message-passing", accelerate="cg",
+                                              tol=0.0, maxiter=10**9))
     rng = np.random.default_rng(23)
     X = rng.standard_normal((300, 3000))
     yy = rng.standard_normal(300)
