@@ -9,8 +9,9 @@ that setting is then timed (1 warm-up + repeats, median).
 Label propagation on an N x N lattice: time to relative residual 1e-8
 (||A x - b|| / ||b||, recomputed here) for greedy-forest message passing, the
 two-tree lattice partition, red-black blocks, Gauss-Southwell coordinate
-descent, scipy cg and spsolve. Slow baselines are capped (reported as
-"> cap").
+descent, CG preconditioned by a symmetric forest-block sweep
+(bcd accelerate="cg", ordered forests = lattice rows), itercore.linalg's
+point SSOR-PCG, scipy cg and spsolve. Hopeless combinations are skipped.
 
 Also writes PNG plots under bench/results/: objective vs iterations for the
 rules x {gradient, matrix} updates on a least-squares problem, and forest vs
@@ -18,6 +19,7 @@ red-black vs coordinate blocks on the lattice.
 
     python bench/compare_bcd.py          # reduced grid (< ~8 min on 2 cores)
     python bench/compare_bcd.py --full   # the issue's whole grid
+    python bench/compare_bcd.py --part lp   # label propagation (and its plot) only
 """
 
 from __future__ import annotations
@@ -193,17 +195,34 @@ def lp_methods(N, cap_s):
     def spsolve(A, b, tol):
         return sla.spsolve(A.tocsc(), b)
 
+    def ssor_pcg(omega):
+        def run(A, b, tol):
+            from itercore.linalg import ssor_pcg as f
+            return f(A, b, rtol=tol, omega=omega, maxiter=100000)[0]
+        return run
+
     return {
         "greedy forest (MP)": bcd_run(blocks="greedy-forest", rule="gsl", update="message-passing"),
         "lattice 2 trees (MP)": bcd_run(blocks="lattice", rule="cyclic", update="message-passing"),
         "red-black": bcd_run(blocks="red-black", rule="cyclic", update="message-passing"),
         "GS coordinate": bcd_run(blocks="order", rule="gs", update="gradient"),
+        "forest PCG (rows, w=1)": bcd_run(blocks="ordered-forest", update="message-passing", accelerate="cg"),
+        "forest PCG (rows, w=1.4)": bcd_run(blocks="ordered-forest", update="message-passing", accelerate="cg",
+                                            omega=1.4),
+        "forest PCG (2 trees)": bcd_run(blocks="lattice", update="message-passing", accelerate="cg"),
+        "linalg ssor_pcg (w=1)": ssor_pcg(1.0),
+        "linalg ssor_pcg (w=1.6)": ssor_pcg(1.6),
         "scipy cg": cg,
         "scipy spsolve": spsolve,
     }
 
 
 def bench_lp(sizes, target, repeats, cap_s, skip):
+    """Per N: each method once to find the tolerance that meets the target
+    (that run is also its warm-up), then `repeats` rounds that time every
+    method in turn (interleaved, so load changes on a shared machine hit all
+    methods alike); the median per method. Runs slower than cap_s are timed
+    once."""
     rows = []
     names = None
     for N in sizes:
@@ -211,6 +230,7 @@ def bench_lp(sizes, target, repeats, cap_s, skip):
         methods = lp_methods(N, cap_s)
         names = list(methods)
         row = {"N": N, "n": N * N}
+        timed = {}
         for name, fn in methods.items():
             if (name, N) in skip:
                 row[name] = None
@@ -229,19 +249,25 @@ def bench_lp(sizes, target, repeats, cap_s, skip):
             if not ok:
                 row[name] = (float("nan"), res)
                 continue
-            if once > cap_s:
-                row[name] = (once, res)  # a single timed run
-            else:
-                t, x = timeit(lambda: fn(A, b, tol), repeats)
-                row[name] = (t, np.linalg.norm(A @ x - b) / np.linalg.norm(b))
-            print(f"  lp N={N} {name}: {row[name][0]:.4f}s res {row[name][1]:.1e}", file=sys.stderr, flush=True)
+            row[name] = (once, res)  # a single timed run unless repeated below
+            if once <= cap_s:
+                timed[name] = (fn, tol, [])
+        for _ in range(repeats):
+            for name, (fn, tol, times) in timed.items():
+                t0 = time.perf_counter()
+                x = fn(A, b, tol)
+                times.append(time.perf_counter() - t0)
+                row[name] = (statistics.median(times), np.linalg.norm(A @ x - b) / np.linalg.norm(b))
+        for name in names:
+            if row.get(name):
+                print(f"  lp N={N} {name}: {row[name][0]:.4f}s res {row[name][1]:.1e}", file=sys.stderr, flush=True)
         rows.append(row)
     return rows, names
 
 
 # --- plots ------------------------------------------------------------------------------
 
-def plots():
+def plots(part="all"):
     try:
         import matplotlib
 
@@ -252,6 +278,8 @@ def plots():
         return []
     os.makedirs(RESULTS, exist_ok=True)
     out = []
+    if part == "lp":
+        return out + lattice_plot(plt)
     rng = np.random.default_rng(0)
     n, p = 1000, 100
     X = rng.standard_normal((n, p)) * np.exp(rng.uniform(-2, 2, p))  # varied Lipschitz constants
@@ -274,7 +302,13 @@ def plots():
     fig.savefig(path, dpi=110)
     plt.close(fig)
     out.append(path)
+    if part == "lasso":
+        return out
+    return out + lattice_plot(plt)
 
+
+def lattice_plot(plt):
+    out = []
     N = 50
     A, b = lattice_lp(N, frac=0.02)
     q = bcd.Quadratic(A, b)
@@ -292,6 +326,8 @@ def plots():
         ("red-black", dict(blocks="red-black", update="message-passing", rule="cyclic"), 2),
         ("GS coordinate", dict(blocks="order", update="gradient", rule="gs"), n),
         ("cyclic coordinate", dict(blocks="order", update="gradient", rule="cyclic"), n),
+        # one CG iteration = a product with A and a symmetric sweep: counted as 2 sweeps
+        ("forest PCG (rows)", dict(blocks="ordered-forest", update="message-passing", accelerate="cg"), -2),
     ]:
         fs = [q.fun(np.zeros(n))]
         pos = [0.0]
@@ -307,10 +343,14 @@ def plots():
                 fs.append(q.fun(x))
                 maxiter += 1
         else:
-            def cb(xk, fs=fs, pos=pos):
+            step = -per_check if per_check < 0 else 1.0
+
+            def cb(xk, fs=fs, pos=pos, step=step):
                 fs.append(q.fun(xk))
-                pos.append(pos[-1] + 1.0)
-            bcd.minimize(q, tol=0.0, maxiter=sweeps * per_check, lattice_shape=(N, N), callback=cb, **kw)
+                pos.append(pos[-1] + step)
+            its = sweeps // step if per_check < 0 else sweeps * per_check
+            bcd.minimize(q, tol=1e-15 if per_check < 0 else 0.0, maxiter=int(its), lattice_shape=(N, N),
+                         callback=cb, **kw)
         ax.semilogy(pos, np.maximum(np.array(fs) - fstar, 1e-16), label=label)
     ax.set_title(f"label propagation, {N}x{N} lattice")
     ax.set_xlabel("sweeps (n variables updated)")
@@ -339,6 +379,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="the issue's whole grid")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--part", choices=("all", "lasso", "lp"), default="all",
+                    help="lasso or label propagation (with its plot) only")
     args = ap.parse_args()
     repeats = args.repeats or (5 if args.full else 3)
     if args.full:
@@ -353,12 +395,25 @@ def main():
         skip = {("GS coordinate", 200), ("GS coordinate", 1000), ("scipy spsolve", 1000),
                 ("greedy forest (MP)", 1000), ("red-black", 1000)}
         cap = 5.0
-    lasso_rows, names = bench_lasso(problems, 1e-6, repeats)
-    lp_rows, lp_names = bench_lp(sizes, 1e-8, repeats, cap, skip)
-    pngs = plots()
+    lasso_rows, names, lp_rows, lp_names = [], [], [], []
+    if args.part in ("all", "lasso"):
+        lasso_rows, names = bench_lasso(problems, 1e-6, repeats)
+    if args.part in ("all", "lp"):
+        lp_rows, lp_names = bench_lp(sizes, 1e-8, repeats, cap, skip)
+    pngs = plots(args.part)
 
     print(markdown_machine(("itercore", "numpy", "scipy", "scikit-learn", "celer", "skglm")))
     print()
+    if lasso_rows:
+        print_lasso(lasso_rows, names)
+    if lp_rows:
+        print_lp(lp_rows, lp_names)
+    if pngs:
+        print()
+        print("Plots: " + ", ".join(os.path.relpath(p) for p in pngs))
+
+
+def print_lasso(lasso_rows, names):
     print("Lasso, median time to relative duality gap <= 1e-6 (gap recomputed from each answer)")
     print()
     head = "| problem | n x p | alpha | " + " | ".join(names) + " | itercore / scikit-learn |"
@@ -371,19 +426,27 @@ def main():
             ratio = f"{r['itercore'][0] / r['scikit-learn'][0]:.2f}"
         print(f"| {r['problem']} | {r['shape']} | {r['alpha']} | " + " | ".join(cells) + f" | {ratio} |")
     print()
+
+
+def print_lp(lp_rows, lp_names):
+    def t(r, name):
+        v = r.get(name)
+        return v[0] if v and np.isfinite(v[0]) else None
+
     print("Label propagation on an N x N lattice (10% labelled), median time to relative residual <= 1e-8")
     print()
-    head = "| N | " + " | ".join(lp_names) + " | lattice trees / cg |"
+    head = ("| N | " + " | ".join(lp_names) + " | cg / forest PCG (rows, w=1) | cg / forest PCG (rows, w=1.4)"
+            " | lattice trees (MP) / cg |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in lp_rows:
         cells = [fmt_t(r.get(nm)) for nm in lp_names]
-        lt, cg = r.get("lattice 2 trees (MP)"), r.get("scipy cg")
-        ratio = f"{lt[0] / cg[0]:.1f}" if lt and cg and np.isfinite(lt[0]) and np.isfinite(cg[0]) else ""
-        print(f"| {r['N']} | " + " | ".join(cells) + f" | {ratio} |")
-    if pngs:
-        print()
-        print("Plots: " + ", ".join(os.path.relpath(p) for p in pngs))
+        ratios = []
+        for num, den in (("scipy cg", "forest PCG (rows, w=1)"), ("scipy cg", "forest PCG (rows, w=1.4)"),
+                         ("lattice 2 trees (MP)", "scipy cg")):
+            a, b = t(r, num), t(r, den)
+            ratios.append(f"{a / b:.1f}" if a and b else "")
+        print(f"| {r['N']} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
 
 
 if __name__ == "__main__":

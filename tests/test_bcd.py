@@ -169,7 +169,7 @@ def test_label_propagation_equals_spsolve(blocks, update, rule):
     A, y = lp_system(W, labels)
     ref = sla.spsolve(A.tocsc(), y)
     res = bcd.label_propagation(W, labels, blocks=blocks, update=update, rule=rule, tol=1e-12,
-                                lattice_shape=(N, N), maxiter=10**7)
+                                lattice_shape=(N, N), maxiter=10**7, accelerate=None)
     assert res.success
     assert np.max(np.abs(res.x - ref)) <= 1e-8
     assert np.array_equal(res.labels, (ref > 0).astype(int))
@@ -195,7 +195,7 @@ def test_forest_blocks_beat_red_black_and_coordinates():
     """The paper's headline on a lattice: fewer sweeps with tree blocks."""
     N = 40
     W, labels = lattice_problem(N, frac=0.02)
-    kw = dict(tol=1e-6, lattice_shape=(N, N), maxiter=10**7)
+    kw = dict(tol=1e-6, lattice_shape=(N, N), maxiter=10**7, accelerate=None)
     lat = bcd.label_propagation(W, labels, blocks="lattice", rule="cyclic", **kw)
     rb = bcd.label_propagation(W, labels, blocks="red-black", rule="cyclic", **kw)
     gf = bcd.label_propagation(W, labels, blocks="greedy-forest", **kw)
@@ -226,6 +226,112 @@ def test_label_propagation_errors():
     assert res.success
     with raises_naming(ValueError, "lattice_shape"):
         bcd.label_propagation(W, labels, blocks="lattice", update="message-passing", rule="cyclic")
+
+
+# --- CG preconditioned by a symmetric forest-block sweep (accelerate="cg") -----------
+
+def _dense_block_ssor(A, ptr, idx, omega):
+    """M = (D/w + L) (D/w)^-1 (D/w + U) for the block partition, formed densely (reference)."""
+    n = A.shape[0]
+    blk = np.empty(n, dtype=int)
+    for k in range(len(ptr) - 1):
+        blk[idx[ptr[k]:ptr[k + 1]]] = k
+    Ad = A.toarray()
+    same = blk[:, None] == blk[None, :]
+    D = np.where(same, Ad, 0.0) / omega
+    L = np.where(blk[:, None] > blk[None, :], Ad, 0.0)
+    return (D + L) @ np.linalg.solve(D, D + L.T)
+
+
+@pytest.mark.parametrize("blocks, omega", [("ordered-forest", 1.0), ("ordered-forest", 1.4), ("lattice", 1.0),
+                                           ("red-black", 1.0), ("forest", 0.8), ("coloring", 1.2)])
+def test_forest_preconditioner_is_block_ssor(blocks, omega):
+    """The preconditioner applied by the core equals the dense block SSOR formula, and is SPD."""
+    for A in (lp_system(*lattice_problem(6, frac=0.2))[0], random_spd(40, 0.08, 31)[0]):
+        n = A.shape[0]
+        q = bcd.Quadratic(A, np.ones(n))
+        if blocks in ("lattice", "red-black") and n != 36:
+            continue  # lattice partitions need the 6 x 6 grid
+        ptr, idx = bcd._partition(q, blocks, 1, (6, 6))
+        Minv = np.empty((n, n))
+        for i in range(n):
+            e = np.zeros(n)
+            e[i] = 1.0
+            out = np.zeros(n)
+            _core.bcd_forest_pcg(*csr_args(q.A), e, out, ptr, idx, omega, 0.0, 0, None, apply_to=True)
+            Minv[:, i] = out
+        M = _dense_block_ssor(q.A, ptr, idx, omega)
+        assert np.allclose(Minv @ M, np.eye(n), atol=1e-10)
+        assert np.allclose(Minv, Minv.T, atol=1e-12)
+        assert np.linalg.eigvalsh((Minv + Minv.T) / 2).min() > 0
+
+
+@pytest.mark.parametrize("blocks", ["ordered-forest", "lattice", "red-black", "forest", "order"])
+@pytest.mark.parametrize("omega", [1.0, 1.5])
+def test_forest_pcg_label_propagation_equals_spsolve(blocks, omega):
+    N = 24
+    W, labels = lattice_problem(N)
+    A, y = lp_system(W, labels)
+    ref = sla.spsolve(A.tocsc(), y)
+    res = bcd.label_propagation(W, labels, blocks=blocks, rule="cyclic", omega=omega, tol=1e-12,
+                                lattice_shape=(N, N), accelerate="cg")
+    assert res.success
+    assert np.max(np.abs(res.x - ref)) <= 1e-8
+    assert np.linalg.norm(A @ res.x - y) <= 1e-12 * np.linalg.norm(y)
+    assert res.nit < 100  # CG iterations; plain BCD needs hundreds of sweeps here
+
+
+def test_forest_pcg_random_graph_equals_spsolve_and_beats_bcd():
+    A, b = random_spd(400, 0.01, 32)
+    ref = sla.spsolve(A.tocsc(), b)
+    q = bcd.Quadratic(A, b)
+    for blocks in ("ordered-forest", "forest", "coloring"):
+        res = bcd.minimize(q, blocks=blocks, update="message-passing", accelerate="cg", tol=1e-12)
+        assert res.success and np.max(np.abs(res.x - ref)) <= 1e-8
+        assert np.linalg.norm(A @ res.x - b) <= 1e-12 * np.linalg.norm(b)
+        plain = bcd.minimize(q, blocks=blocks, rule="cyclic", update="message-passing", tol=1e-12)
+        n_blocks = len(bcd._partition(q, blocks, 1, None)[0]) - 1
+        assert res.nit < plain.nit / n_blocks  # CG iterations < BCD sweeps
+    # the default of label_propagation on a lattice is this method
+    W, labels = lattice_problem(16)
+    Al, yl = lp_system(W, labels)
+    res = bcd.label_propagation(W, labels, tol=1e-12)
+    assert res.success and np.max(np.abs(res.x - sla.spsolve(Al.tocsc(), yl))) <= 1e-8
+
+
+def test_forest_pcg_errors():
+    A, b = random_spd(30, 0.1, 33)
+    q = bcd.Quadratic(A, b)
+    mp = dict(update="message-passing", blocks="ordered-forest")
+    with raises_naming(ValueError, "accelerate", match="'cg'"):
+        bcd.minimize(q, accelerate="chebyshev", **mp)
+    for bad in (0.0, 2.0, -1.0, np.nan):
+        with raises_naming(ValueError, "omega"):
+            bcd.minimize(q, accelerate="cg", omega=bad, **mp)
+    with raises_naming(TypeError, "omega"):
+        bcd.minimize(q, accelerate="cg", omega="fast", **mp)
+    with raises_naming(ValueError, "blocks"):
+        bcd.minimize(q, accelerate="cg", blocks="greedy-forest", update="message-passing")
+    with raises_naming(ValueError, "update"):
+        bcd.minimize(q, accelerate="cg", blocks="ordered-forest", update="gradient")
+    with raises_naming(ValueError, "blocks", match="not a forest"):
+        bcd.minimize(q, accelerate="cg", blocks="order", block_size=10, update="message-passing")
+    with raises_naming(ValueError, "l1"):
+        bcd.minimize(bcd.Quadratic(A, b, l1=0.1), accelerate="cg", **mp)
+    with raises_naming(ValueError, "history"):
+        bcd.minimize(q, accelerate="cg", history=True, **mp)
+    with raises_naming(ValueError, "accelerate"):
+        bcd.minimize(bcd.Logistic(np.ones((4, 2)), [0, 1, 0, 1]), accelerate="cg")
+    with raises_naming(ValueError, "maxiter"):
+        bcd.minimize(q, accelerate="cg", maxiter=-1, **mp)
+    W, labels = lattice_problem(5)
+    with raises_naming(ValueError, "accelerate"):
+        bcd.label_propagation(W, labels, accelerate="yes")
+    with raises_naming(ValueError, "omega"):
+        bcd.label_propagation(W, labels, omega=2.5)
+    with pytest.warns(ConvergenceWarning, match="relative residual"):
+        r = bcd.minimize(q, accelerate="cg", maxiter=1, tol=1e-14, **mp)
+    assert r.nit == 1 and not r.success
 
 
 # --- rules x updates on least squares; quadratic with L1 and bounds ------------------
@@ -594,6 +700,8 @@ def test_gil_released():
     q = bcd.Quadratic(A, y)
     _gil_checks(lambda: bcd.minimize(q, blocks="red-black", rule="cyclic", update="message-passing",
                                      lattice_shape=(120, 120), tol=0.0, maxiter=2500))
+    _gil_checks(lambda: bcd.minimize(q, blocks="ordered-forest", update="message-passing", accelerate="cg",
+                                     tol=0.0, maxiter=800))
     rng = np.random.default_rng(22)
     X = np.asfortranarray(rng.standard_normal((1000, 3000)))
     yy = X[:, :50] @ rng.standard_normal(50) + rng.standard_normal(1000)
@@ -608,6 +716,8 @@ def test_ctrl_c_interrupts():
     assert_interruptible(lambda: bcd.minimize(q, blocks="order", rule="cyclic", tol=0.0, maxiter=10**12))
     assert_interruptible(lambda: bcd.minimize(q, blocks="greedy-forest", update="message-passing", tol=0.0,
                                               maxiter=10**9))
+    assert_interruptible(lambda: bcd.minimize(q, blocks="ordered-forest", update="message-passing", accelerate="cg",
+                                              tol=0.0, maxiter=10**9))
     rng = np.random.default_rng(23)
     X = rng.standard_normal((300, 3000))
     yy = rng.standard_normal(300)

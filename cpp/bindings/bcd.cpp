@@ -10,6 +10,7 @@
 
 #include "binding_utils.hpp"
 #include "itercore/bcd/forest.hpp"
+#include "itercore/bcd/forest_pcg.hpp"
 #include "itercore/bcd/lasso.hpp"
 #include "itercore/bcd/quadratic.hpp"
 #include "itercore/bcd/smooth.hpp"
@@ -223,7 +224,8 @@ void bind_index(py::module_& m) {
           py::gil_scoped_release nogil;
           if (kind == "coloring") lab = bcd::greedy_coloring(A);
           else if (kind == "forest") lab = bcd::greedy_forest_partition(A);
-          else throw std::invalid_argument("kind must be 'coloring' or 'forest'");
+          else if (kind == "ordered-forest") lab = bcd::ordered_forest_partition(A);
+          else throw std::invalid_argument("kind must be 'coloring', 'forest' or 'ordered-forest'");
         }
         carray<I64> out(static_cast<py::ssize_t>(n));
         std::copy(lab.begin(), lab.end(), out.mutable_data());
@@ -231,6 +233,55 @@ void bind_index(py::module_& m) {
       },
       py::arg("n"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
       py::arg("kind"));
+
+  m.def(
+      "bcd_forest_pcg",
+      [](Index n, const carray<Index>& indptr, const carray<Index>& indices, const carray<double>& data,
+         const carray<double>& b, carray<double> x, const carray<I64>& block_ptr, const carray<I64>& block_idx,
+         double omega, double tol, I64 maxiter, py::object callback, py::object apply_to) {
+        auto A = bind::csr_view<double, Index>(n, n, indptr, indices, data);
+        bind::check_length(b, n, "b");
+        bind::check_length(x, n, "x");
+        if (block_ptr.ndim() != 1 || block_ptr.shape(0) < 2) throw std::invalid_argument("blocks: an empty partition");
+        bind::check_length(block_idx, n, "block_idx");
+        bcd::ForestPcgOptions opt;
+        opt.block_ptr = block_ptr.data();
+        opt.block_idx = block_idx.data();
+        opt.n_blocks = block_ptr.shape(0) - 1;
+        opt.omega = omega;
+        opt.tol = tol;
+        opt.maxiter = maxiter;
+        bind::Callback cb(callback);
+        SolveInfo info;
+        double* xp = x.mutable_data();
+        const double* bp = b.data();
+        if (!apply_to.is_none()) {  // tests: x = M^{-1} b, no solve
+          {
+            py::gil_scoped_release nogil;
+            bcd::ForestPCG<double, Index> pcg(A, opt);
+            pcg.apply(bp, xp);
+          }
+          return py::dict();
+        }
+        {
+          py::gil_scoped_release nogil;
+          bcd::ForestPCG<double, Index> pcg(A, opt);
+          Control control = bind::python_control();
+          std::function<bool(I64, const double*)> mon;
+          if (cb.active())
+            mon = [&](I64, const double* xc) {
+              py::gil_scoped_acquire gil;
+              return cb(copy_vec(xc, n));
+            };
+          info = pcg.solve(bp, xp, &control, mon);
+        }
+        bind::raise_if_interrupted(info, &cb);
+        return bind::info_dict(info);
+      },
+      py::arg("n"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
+      py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("block_ptr").noconvert(),
+      py::arg("block_idx").noconvert(), py::arg("omega"), py::arg("tol"), py::arg("maxiter"), py::arg("callback"),
+      py::arg("apply_to") = py::none());
 
   m.def(
       "bcd_forest_solve",

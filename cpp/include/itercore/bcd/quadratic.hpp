@@ -331,6 +331,7 @@ class QuadraticBCD {
                                 forests_[k], scratch_))
           throw std::invalid_argument("blocks: block " + std::to_string(k) +
                                       " is not a forest in the graph of A (message-passing needs forest blocks)");
+      if (need_forest) factor_forests();
     }
     if (need_dense) {
       double cost = 0.0;
@@ -344,6 +345,41 @@ class QuadraticBCD {
         chol_[k].compute(dense_block(opt_.block_idx + opt_.block_ptr[k], opt_.block_ptr[k + 1] - opt_.block_ptr[k]));
         if (chol_[k].info() != Eigen::Success) throw std::invalid_argument("A: a diagonal block is not positive definite");
       }
+    }
+  }
+
+  /// Fixed forest blocks: the elimination (pivots and multipliers) depends
+  /// on A only, so it is done once per block; `fpos_` maps the block's listed
+  /// order to its elimination order. A block whose pivots fail keeps an empty
+  /// factor and is solved by `forest_solve` (which then reports the breakdown).
+  void factor_forests() {
+    const std::int64_t nb = n_blocks();
+    fpiv_.assign(nb, {});
+    fell_.assign(nb, {});
+    fpos_.assign(nb, {});
+    for (std::int64_t k = 0; k < nb; ++k) {
+      const ForestBlock<Scalar>& fb = forests_[k];
+      const std::int64_t m = static_cast<std::int64_t>(fb.size());
+      std::vector<Scalar> piv(m), ell(m, Scalar(0));
+      bool ok = true;
+      for (std::int64_t q = 0; q < m; ++q) piv[q] = diag_[fb.nodes[q]];
+      for (std::int64_t q = m - 1; q >= 0 && ok; --q) {
+        ok = piv[q] > Scalar(0);
+        const std::int64_t p = fb.parent[q];
+        if (!ok || p < 0) continue;
+        ell[q] = fb.weight[q] / piv[q];
+        piv[p] -= ell[q] * fb.weight[q];
+      }
+      if (!ok) continue;
+      for (std::int64_t q = 0; q < m; ++q) piv[q] = Scalar(1) / piv[q];
+      const std::int64_t* idx = opt_.block_idx + opt_.block_ptr[k];
+      for (std::int64_t q = 0; q < m; ++q) scratch_.local[fb.nodes[q]] = q;
+      std::vector<std::int64_t> pos(m);
+      for (std::int64_t q = 0; q < m; ++q) pos[q] = scratch_.local[idx[q]];
+      for (std::int64_t q = 0; q < m; ++q) scratch_.local[fb.nodes[q]] = -1;
+      fpiv_[k] = std::move(piv);
+      fell_[k] = std::move(ell);
+      fpos_[k] = std::move(pos);
     }
   }
 
@@ -476,6 +512,23 @@ class QuadraticBCD {
       case Update::message_passing: {
         ForestBlock<Scalar> local_fb;
         const ForestBlock<Scalar>* fb = nullptr;
+        if (fixed_k >= 0 && !fpiv_.empty() && !fpiv_[fixed_k].empty()) {
+          // factored once: gather, eliminate leaves to roots, substitute back, scatter
+          const ForestBlock<Scalar>& f = forests_[fixed_k];
+          const Scalar* ipiv = fpiv_[fixed_k].data();
+          const Scalar* ell = fell_[fixed_k].data();
+          const std::int64_t* par = f.parent.data();
+          rhs_.resize(m);
+          sol_.resize(m);
+          for (std::int64_t q = 0; q < m; ++q) rhs_[q] = -g_[f.nodes[q]];
+          for (std::int64_t q = m - 1; q >= 0; --q)
+            if (par[q] >= 0) rhs_[par[q]] -= ell[q] * rhs_[q];
+          for (std::int64_t q = 0; q < m; ++q)
+            sol_[q] = rhs_[q] * ipiv[q] - (par[q] >= 0 ? ell[q] * sol_[par[q]] : Scalar(0));
+          const std::int64_t* pos = fpos_[fixed_k].data();
+          for (std::int64_t q = 0; q < m; ++q) d[q] = sol_[pos[q]];
+          return true;
+        }
         if (fixed_k >= 0) fb = &forests_[fixed_k];
         else {
           if (!build_forest_block(A_, idx, m, local_fb, scratch_)) return false;
@@ -509,6 +562,8 @@ class QuadraticBCD {
   std::vector<double> cumL_, scores_;
   std::vector<std::int64_t> order_, sorted_;
   std::vector<ForestBlock<Scalar>> forests_;
+  std::vector<std::vector<Scalar>> fpiv_, fell_;  ///< per fixed forest block: inverse pivots, multipliers
+  std::vector<std::vector<std::int64_t>> fpos_;   ///< listed position -> elimination position
   std::vector<Eigen::LLT<Mat>> chol_;
   ForestScratch scratch_;
   IndexedMaxHeap heap_;
