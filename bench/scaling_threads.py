@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from machine import markdown_machine, median_time  # noqa: E402
 
 import itercore  # noqa: E402
-from itercore import completion, linalg, ot  # noqa: E402
+from itercore import bcd, completion, linalg, ot  # noqa: E402
 
 
 def poisson2d(n):
@@ -120,6 +120,19 @@ def kernels(quick):
                 return completion.altmin(X, k, reg=1e-3, solver=solver, maxiter=5, tol=0.0, seed=0, n_threads=t)
 
         out.append((f"completion altmin {solver}", f"{m}x{m}, rank {k}, ~{per_row}/row, 5 sweeps", alt))
+
+    # bcd: greedy (GSL) rules on logistic regression recompute the full gradient each iteration.
+    nl, pl = (2000, 500) if quick else (8000, 2000)
+    Xl = rng.standard_normal((nl, pl))
+    yl = (Xl @ rng.standard_normal(pl) + rng.standard_normal(nl) > 0).astype(int)
+    prob = bcd.Logistic(Xl, yl, l2=1e-2)
+
+    def logistic(t):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return bcd.minimize(prob, rule="gsl", block_size=10, tol=0.0, maxiter=300, n_threads=t)
+
+    out.append(("bcd Logistic GSL", f"dense {nl}x{pl}, 300 block updates (full gradient each)", logistic))
     return out
 
 
