@@ -370,7 +370,7 @@ def test_gil_released():
     a, b, M = points_problem(300, seed=19)
 
     def work():
-        ot.solve(a, b, M, 1e-3, method="sinkhorn_log", n_threads=1, tol=0.0, maxiter=40)
+        ot.solve(a, b, M, 1e-3, method="sinkhorn_log", n_threads=1, tol=0.0, maxiter=400)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", itercore.ConvergenceWarning)
@@ -382,7 +382,7 @@ def test_batch_gil_released():
     M = points_problem(200, seed=20)[2]
 
     def work():
-        ot.solve_batch(A, A, M, 1e-3, method="sinkhorn_log", n_threads=1, tol=0.0, maxiter=30)
+        ot.solve_batch(A, A, M, 1e-3, method="sinkhorn_log", n_threads=1, tol=0.0, maxiter=300)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", itercore.ConvergenceWarning)
