@@ -62,6 +62,7 @@ _NEWTON_OPTIONS = {
     "drop_share": (float, 0.0),  # initial share of a row's mass the sparse Hessian may drop (1e-2)
     "fallback_iter": (int, 0),  # Sinkhorn iterations after a failed Newton step (20)
     "max_step": (float, 0.0),  # first trial step moves a potential by at most max_step * reg (30)
+    "newton_sinkhorn": (int, 0),  # log-domain Sinkhorn iterations after each accepted Newton step (1)
 }
 
 

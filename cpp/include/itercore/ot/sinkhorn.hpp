@@ -70,6 +70,7 @@ struct Options {
   std::int64_t cg_max_iter = 5000; ///< conjugate-gradient iterations per Newton step
   std::int64_t fallback_iter = 20; ///< Sinkhorn iterations after a failed Newton step
   double max_step = 30.0;          ///< first trial step moves no potential by more than max_step * reg
+  std::int64_t newton_sinkhorn = 1; ///< log-domain Sinkhorn iterations after each accepted Newton step
   bool record_history = false;     ///< keep the error of every check in SolveInfo::history
 };
 
@@ -192,19 +193,23 @@ constexpr double max_row_scale() {
 /// Returns sum_i |s_i - a_i| + (columns' error, which is 0 before a row update
 /// that follows a column update). When that error is <= tol nothing changes
 /// and `done` is set.
+/// With `measure_cols` (the columns were not just made exact: a start, or
+/// potentials moved by a Newton step) the column sums of the plan before the
+/// iteration are accumulated too and their error is added.
 template <class Scalar>
 double log_iteration(const Problem<Scalar>& p, Scalar* f, Scalar* g, int nt, double tol, bool& done,
-                     std::vector<Scalar>& f_new, std::vector<Scalar>& rowbuf, std::vector<Scalar>& scratch,
-                     std::vector<double>& colsum) {
+                     bool measure_cols, std::vector<Scalar>& f_new, std::vector<Scalar>& rowbuf,
+                     std::vector<Scalar>& scratch, std::vector<double>& colsum) {
   const std::int64_t n = p.n, m = p.m;
   const bool par = parallel_for(n * m, nt);
   const int used = par ? nt : 1;
   const Scalar inv = Scalar(1.0 / p.reg);
+  const std::int64_t width = measure_cols ? 2 * m : m;  // [new plan's columns | old plan's columns]
   f_new.resize(static_cast<std::size_t>(n));
   rowbuf.resize(static_cast<std::size_t>(used) * static_cast<std::size_t>(m));
-  colsum.resize(static_cast<std::size_t>(m));
+  colsum.resize(static_cast<std::size_t>(width));
   std::vector<double> row_err(static_cast<std::size_t>(n), 0.0);
-  column_reduce<Scalar>(n, m, nt, par, scratch, colsum.data(), [&](std::int64_t i, Scalar* acc) {
+  column_reduce<Scalar>(n, width, nt, par, scratch, colsum.data(), [&](std::int64_t i, Scalar* acc) {
     if (!(p.a[i] > 0)) {
       f_new[i] = f[i];
       return;
@@ -216,6 +221,7 @@ double log_iteration(const Problem<Scalar>& p, Scalar* f, Scalar* g, int nt, dou
     Scalar* e = rowbuf.data() + static_cast<std::size_t>(tid) * static_cast<std::size_t>(m);
     const Scalar* Mi = p.M + i * m;
     const Scalar ss = exp_row<Scalar>(g, Mi, f[i], inv, e, m);
+    if (measure_cols) RowMap<Scalar>(acc + m, m) += ConstRowMap<Scalar>(e, m);
     const double s = static_cast<double>(ss);
     const double ai = static_cast<double>(p.a[i]);
     double r;
@@ -236,6 +242,8 @@ double log_iteration(const Problem<Scalar>& p, Scalar* f, Scalar* g, int nt, dou
   });
   double err = 0.0;
   for (double v : row_err) err += v;
+  if (measure_cols)
+    for (std::int64_t j = 0; j < m; ++j) err += std::abs(colsum[m + j] - static_cast<double>(p.b[j]));
   if (err <= tol) {
     done = true;
     return err;
@@ -373,13 +381,16 @@ class SinkhornEngine {
   /// <= tol the potentials are left unchanged and `done` is set.
   /// Returns false in `finite` when a potential stopped being finite (the
   /// previous ones are restored).
-  double step(double tol, bool& done, bool& finite) {
+  /// `log_only` skips the fast path (a lone step between Newton steps would pay
+  /// for a kernel it uses once).
+  double step(double tol, bool& done, bool& finite, bool log_only = false) {
     done = false;
     finite = true;
     std::copy(f_, f_ + p_.n, f_prev_.begin());
     std::copy(g_, g_ + p_.m, g_prev_.begin());
     double err;
-    if (use_scaling_now()) {
+    // The fast path's error omits the columns: it needs them exact already.
+    if (!log_only && cols_exact_ && use_scaling_now()) {
       bool ok = true;
       err = scaling_step(tol, done, ok);
       if (!ok) {
@@ -401,19 +412,25 @@ class SinkhornEngine {
       std::copy(f_prev_.begin(), f_prev_.end(), f_);
       std::copy(g_prev_.begin(), g_prev_.end(), g_);
       kernel_valid_ = false;
+      cols_exact_ = false;
       finite = false;
     }
     return err;
   }
 
   /// The potentials were changed from outside (e.g. by a Newton step).
-  void invalidate() { kernel_valid_ = false; }
+  void invalidate() {
+    kernel_valid_ = false;
+    cols_exact_ = false;
+  }
 
  private:
   bool use_scaling_now() const { return scaling_ && cooldown_ == 0; }
 
   double log_step(double tol, bool& done) {
-    return log_iteration(p_, f_, g_, nt_, tol, done, f_new_, rowbuf_, scratch_, colsum_);
+    const double err = log_iteration(p_, f_, g_, nt_, tol, done, !cols_exact_, f_new_, rowbuf_, scratch_, colsum_);
+    if (!done) cols_exact_ = true;
+    return err;
   }
 
   /// P = diag(u) K diag(v) with K at the absorbed potentials (fa, ga) = (f, g) at
@@ -503,6 +520,7 @@ class SinkhornEngine {
   bool scaling_;
   double tau_;
   bool kernel_valid_ = false;
+  bool cols_exact_ = false;  ///< the last step ended with a column update
   std::int64_t cooldown_ = 0;
   std::int64_t cool_ = 4;
   std::vector<Scalar> fa_, ga_, u_, v_, u_next_, f_prev_, g_prev_, scratch_, f_new_, rowbuf_;
