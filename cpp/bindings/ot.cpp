@@ -142,4 +142,8 @@ void bind_ot(py::module_& m) {
 void register_ot(py::module_& m) {
   bind_ot<double>(m);
   bind_ot<float>(m);
+  // For tests: switch the AVX2 exp kernel of the log-domain passes off/on
+  // (returns whether it was allowed), and whether it runs now.
+  m.def("ot_allow_simd_exp", [](bool on) { return ot::detail::simd_exp_enabled().exchange(on); }, py::arg("on"));
+  m.def("ot_simd_exp_active", [] { return ot::detail::simd_exp_active(); });
 }
