@@ -24,6 +24,7 @@ ot::Options make_options(std::int64_t max_iter, std::int64_t max_newton, double 
   if (extra.contains("drop_share")) o.drop_share = extra["drop_share"].cast<double>();
   if (extra.contains("max_step")) o.max_step = extra["max_step"].cast<double>();
   if (extra.contains("newton_sinkhorn")) o.newton_sinkhorn = extra["newton_sinkhorn"].cast<std::int64_t>();
+  if (extra.contains("stall_sinkhorn")) o.stall_sinkhorn = extra["stall_sinkhorn"].cast<std::int64_t>();
   if (extra.contains("fallback_iter")) o.fallback_iter = extra["fallback_iter"].cast<std::int64_t>();
   o.max_iter = max_iter;
   o.max_newton = max_newton;

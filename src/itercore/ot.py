@@ -63,6 +63,7 @@ _NEWTON_OPTIONS = {
     "fallback_iter": (int, 0),  # Sinkhorn iterations after a failed Newton step (20)
     "max_step": (float, 0.0),  # first trial step moves a potential by at most max_step * reg (30)
     "newton_sinkhorn": (int, 0),  # log-domain Sinkhorn iterations after each accepted Newton step (1)
+    "stall_sinkhorn": (int, 0),  # Sinkhorn iterations after a Newton step that did not halve the error (20)
 }
 
 

@@ -71,6 +71,7 @@ struct Options {
   std::int64_t fallback_iter = 20; ///< Sinkhorn iterations after a failed Newton step
   double max_step = 30.0;          ///< first trial step moves no potential by more than max_step * reg
   std::int64_t newton_sinkhorn = 1; ///< log-domain Sinkhorn iterations after each accepted Newton step
+  std::int64_t stall_sinkhorn = 20; ///< Sinkhorn iterations after a Newton step that did not halve the error
   bool record_history = false;     ///< keep the error of every check in SolveInfo::history
 };
 
