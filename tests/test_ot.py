@@ -432,6 +432,17 @@ def test_newton_options():
                                    "fallback_iter": 5})
     assert res.success and ref.success
     np.testing.assert_allclose(res.plan, ref.plan, atol=1e-9)
+    # the Sinkhorn iterations between Newton steps change the path, not the answer
+    plain = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10,
+                     newton_options={"newton_sinkhorn": 0, "stall_sinkhorn": 0})
+    more = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10,
+                    newton_options={"newton_sinkhorn": 3, "stall_sinkhorn": 50})
+    assert plain.success and more.success
+    np.testing.assert_allclose(plain.plan, ref.plan, atol=1e-9)
+    np.testing.assert_allclose(more.plan, ref.plan, atol=1e-9)
+    assert l1_marginal_error(plain.plan, a, b) <= 1e-10 and l1_marginal_error(more.plan, a, b) <= 1e-10
+    with raises_naming(ValueError, "newton_options", match="stall_sinkhorn"):
+        ot.solve(a, b, M, 1e-3, newton_options={"stall_sinkhorn": -1})
     with raises_naming(ValueError, "newton_options", match="unknown key 'keep'"):
         ot.solve(a, b, M, 1e-3, newton_options={"keep": 3})
     with raises_naming(ValueError, "newton_options"):

@@ -7,9 +7,12 @@
 ///   f_i <- reg log a_i - reg LSE_j((g_j - M_ij) / reg),   g_j likewise over i.
 ///
 /// Two forms of the same iteration:
-/// - log domain: every half-step exponentiates (f_i + g_j - M_ij) / reg, shifted by
-///   the current potentials, so the sums never overflow; a row or column whose sum
-///   under- or overflows is recomputed with an exact max-shifted log-sum-exp;
+/// - log domain: one exp pass over M an iteration. Row i's entries
+///   exp((f_i + g_j - M_ij) / reg), shifted by the current potentials so the sums
+///   never overflow, give the row update; scaled by a_i / (row sum) they are the
+///   plan after it, whose column sums give the column update. A row or column
+///   whose sum under- or overflows is recomputed with an exact max-shifted
+///   log-sum-exp. The exp is exp_row.hpp's (AVX2 where the CPU has it);
 /// - scaling (fast path): P = diag(u) K diag(v) with K = exp((f_i + g_j - M_ij)/reg)
 ///   stored once, so an iteration is two mat-vecs with K (no exp). u, v are
 ///   absorbed into (f, g) and K recomputed before they leave [e^-tau, e^tau], and a
