@@ -341,7 +341,8 @@ def test_callback_stop_iteration(method):
         res = ot.solve(a, b, M, 1e-3, method=method, callback=cb, switch_tol=1.0, warmup_iter=1)
     assert len(seen) == 3 and res.status == 5 and not res.success
     if method == "sns":
-        assert [s[0] for s in seen] == ["sinkhorn", "newton", "newton"]
+        # warm-up, then a Newton step followed by its Sinkhorn rescaling
+        assert [s[0] for s in seen] == ["sinkhorn", "newton", "sinkhorn"]
     assert res.nit == 3
 
 
@@ -370,7 +371,7 @@ def test_gil_released():
     a, b, M = points_problem(300, seed=19)
 
     def work():
-        ot.solve(a, b, M, 1e-3, method="sinkhorn_log", n_threads=1, tol=0.0, maxiter=40)
+        ot.solve(a, b, M, 1e-3, method="sinkhorn_log", n_threads=1, tol=0.0, maxiter=400)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", itercore.ConvergenceWarning)
@@ -382,7 +383,7 @@ def test_batch_gil_released():
     M = points_problem(200, seed=20)[2]
 
     def work():
-        ot.solve_batch(A, A, M, 1e-3, method="sinkhorn_log", n_threads=1, tol=0.0, maxiter=30)
+        ot.solve_batch(A, A, M, 1e-3, method="sinkhorn_log", n_threads=1, tol=0.0, maxiter=300)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", itercore.ConvergenceWarning)
@@ -431,9 +432,63 @@ def test_newton_options():
                                    "fallback_iter": 5})
     assert res.success and ref.success
     np.testing.assert_allclose(res.plan, ref.plan, atol=1e-9)
+    # the Sinkhorn iterations between Newton steps change the path, not the answer
+    plain = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10,
+                     newton_options={"newton_sinkhorn": 0, "stall_sinkhorn": 0})
+    more = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10,
+                    newton_options={"newton_sinkhorn": 3, "stall_sinkhorn": 50})
+    assert plain.success and more.success
+    np.testing.assert_allclose(plain.plan, ref.plan, atol=1e-9)
+    np.testing.assert_allclose(more.plan, ref.plan, atol=1e-9)
+    assert l1_marginal_error(plain.plan, a, b) <= 1e-10 and l1_marginal_error(more.plan, a, b) <= 1e-10
+    with raises_naming(ValueError, "newton_options", match="stall_sinkhorn"):
+        ot.solve(a, b, M, 1e-3, newton_options={"stall_sinkhorn": -1})
     with raises_naming(ValueError, "newton_options", match="unknown key 'keep'"):
         ot.solve(a, b, M, 1e-3, newton_options={"keep": 3})
     with raises_naming(ValueError, "newton_options"):
         ot.solve(a, b, M, 1e-3, newton_options={"drop_share": 1.0})
     with raises_naming(TypeError, "newton_options"):
         ot.solve(a, b, M, 1e-3, newton_options=[1])
+
+
+# --- the vectorised exp of the log-domain passes ---------------------------------
+
+@pytest.mark.parametrize("simd", [True, False])
+def test_log_pass_matches_reference_with_underflow(simd):
+    """The one-exp-pass log-domain iteration (AVX2 exp kernel where the CPU has
+    it, Eigen's exp otherwise) against the NumPy reference where exp
+    underflows: column 0 costs 60 more (exponents near -1200 until its
+    potential catches up) and the start g0 = -40 puts every exponent below
+    -745, so rows and columns take the exact log-sum-exp fall back first."""
+    from itercore import _core
+
+    a, b, M = random_weights_problem(40, 30, seed=3)
+    M[:, 0] += 60.0
+    reg = 0.05
+    assert np.exp(-M / reg)[:, 0].max() == 0.0  # underflows in double
+    P_ref, f_ref, g_ref = numpy_log_sinkhorn(a, b, M, reg)
+    before = _core.ot_allow_simd_exp(simd)
+    try:
+        res = ot.solve(a, b, M, reg, method="sinkhorn_log", tol=1e-13, g0=np.full(30, -40.0))
+    finally:
+        _core.ot_allow_simd_exp(before)
+    assert res.success
+    np.testing.assert_allclose(res.plan, P_ref, rtol=0, atol=1e-12)
+    c = np.mean(res.f - f_ref)
+    np.testing.assert_allclose(res.f - c, f_ref, atol=1e-10)
+    np.testing.assert_allclose(res.g + c, g_ref, atol=1e-10)
+
+
+def test_simd_and_eigen_exp_paths_agree():
+    from itercore import _core
+
+    a, b, M = points_problem(70, seed=21)
+    out = []
+    for simd in (True, False):
+        before = _core.ot_allow_simd_exp(simd)
+        try:
+            out.append(ot.solve(a, b, M, 2e-3, method="sns", tol=1e-11))
+        finally:
+            _core.ot_allow_simd_exp(before)
+    assert all(r.success for r in out)
+    np.testing.assert_allclose(out[0].plan, out[1].plan, rtol=0, atol=1e-12)

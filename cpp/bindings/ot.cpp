@@ -23,6 +23,8 @@ ot::Options make_options(std::int64_t max_iter, std::int64_t max_newton, double 
   if (extra.contains("max_keep")) o.max_keep = extra["max_keep"].cast<std::int64_t>();
   if (extra.contains("drop_share")) o.drop_share = extra["drop_share"].cast<double>();
   if (extra.contains("max_step")) o.max_step = extra["max_step"].cast<double>();
+  if (extra.contains("newton_sinkhorn")) o.newton_sinkhorn = extra["newton_sinkhorn"].cast<std::int64_t>();
+  if (extra.contains("stall_sinkhorn")) o.stall_sinkhorn = extra["stall_sinkhorn"].cast<std::int64_t>();
   if (extra.contains("fallback_iter")) o.fallback_iter = extra["fallback_iter"].cast<std::int64_t>();
   o.max_iter = max_iter;
   o.max_newton = max_newton;
@@ -141,4 +143,8 @@ void bind_ot(py::module_& m) {
 void register_ot(py::module_& m) {
   bind_ot<double>(m);
   bind_ot<float>(m);
+  // For tests: switch the AVX2 exp kernel of the log-domain passes off/on
+  // (returns whether it was allowed), and whether it runs now.
+  m.def("ot_allow_simd_exp", [](bool on) { return ot::detail::simd_exp_enabled().exchange(on); }, py::arg("on"));
+  m.def("ot_simd_exp_active", [] { return ot::detail::simd_exp_active(); });
 }

@@ -62,6 +62,8 @@ _NEWTON_OPTIONS = {
     "drop_share": (float, 0.0),  # initial share of a row's mass the sparse Hessian may drop (1e-2)
     "fallback_iter": (int, 0),  # Sinkhorn iterations after a failed Newton step (20)
     "max_step": (float, 0.0),  # first trial step moves a potential by at most max_step * reg (30)
+    "newton_sinkhorn": (int, 0),  # log-domain Sinkhorn iterations after each accepted Newton step (1)
+    "stall_sinkhorn": (int, 0),  # Sinkhorn iterations after a Newton step that did not halve the error (20)
 }
 
 
@@ -205,7 +207,10 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_newton=10
         mass the sparsified Hessian may drop, 1e-2, shrunk tenfold on
         stalls), ``fallback_iter`` (Sinkhorn iterations after a failed Newton
         step, 20), ``max_step`` (the first trial step moves no potential by
-        more than ``max_step * reg``, 30).
+        more than ``max_step * reg``, 30), ``newton_sinkhorn`` (log-domain
+        Sinkhorn iterations after each accepted Newton step, 1),
+        ``stall_sinkhorn`` (Sinkhorn iterations after a Newton step that did
+        not halve the marginal error, 20).
     history : bool
         Keep the marginal error of every iteration in ``result.history``.
 

@@ -7,9 +7,12 @@
 ///   f_i <- reg log a_i - reg LSE_j((g_j - M_ij) / reg),   g_j likewise over i.
 ///
 /// Two forms of the same iteration:
-/// - log domain: every half-step exponentiates (f_i + g_j - M_ij) / reg, shifted by
-///   the current potentials, so the sums never overflow; a row or column whose sum
-///   under- or overflows is recomputed with an exact max-shifted log-sum-exp;
+/// - log domain: one exp pass over M an iteration. Row i's entries
+///   exp((f_i + g_j - M_ij) / reg), shifted by the current potentials so the sums
+///   never overflow, give the row update; scaled by a_i / (row sum) they are the
+///   plan after it, whose column sums give the column update. A row or column
+///   whose sum under- or overflows is recomputed with an exact max-shifted
+///   log-sum-exp. The exp is exp_row.hpp's (AVX2 where the CPU has it);
 /// - scaling (fast path): P = diag(u) K diag(v) with K = exp((f_i + g_j - M_ij)/reg)
 ///   stored once, so an iteration is two mat-vecs with K (no exp). u, v are
 ///   absorbed into (f, g) and K recomputed before they leave [e^-tau, e^tau], and a
@@ -36,6 +39,7 @@
 #include "../common/interrupt.hpp"
 #include "../common/status.hpp"
 #include "../common/threads.hpp"
+#include "exp_row.hpp"
 
 namespace itercore::ot {
 
@@ -69,6 +73,8 @@ struct Options {
   std::int64_t cg_max_iter = 5000; ///< conjugate-gradient iterations per Newton step
   std::int64_t fallback_iter = 20; ///< Sinkhorn iterations after a failed Newton step
   double max_step = 30.0;          ///< first trial step moves no potential by more than max_step * reg
+  std::int64_t newton_sinkhorn = 1; ///< log-domain Sinkhorn iterations after each accepted Newton step
+  std::int64_t stall_sinkhorn = 20; ///< Sinkhorn iterations after a Newton step that did not halve the error
   bool record_history = false;     ///< keep the error of every check in SolveInfo::history
 };
 
@@ -172,63 +178,89 @@ double col_lse_exact(const Problem<Scalar>& p, const Scalar* f, std::int64_t j) 
   return mx + p.reg * std::log(s);
 }
 
-/// Log-domain row update. Returns sum_i |r_i - a_i| where r is the row sum of the
-/// plan *before* the update (the stopping measure). When `apply` is false the
-/// potentials are left alone (used to measure without moving).
+/// Row i's scale a_i / s_i may lift entries that exp flushed to 0 (below
+/// ~e^-708 in double, e^-87 in float) into the new plan only when it is huge;
+/// beyond this bound the row is recomputed at its new potential instead.
 template <class Scalar>
-double log_row_update(const Problem<Scalar>& p, Scalar* f, const Scalar* g, int nt, bool apply = true) {
-  const bool par = parallel_for(p.n * p.m, nt);
+constexpr double max_row_scale() {
+  return std::is_same<Scalar, float>::value ? 1e6 : 1e30;
+}
+
+/// One log-domain Sinkhorn iteration (rows, then columns) with one exp pass
+/// over M. Row i's entries at the current potentials give its sum s_i (the
+/// error term of the plan before the iteration) and its update
+/// f_i += reg log(a_i / s_i); the same entries times a_i / s_i are row i of the
+/// plan after the row update, so they are accumulated into the column sums
+/// right away and the column update needs no second exp pass. A row whose sum
+/// is not a safe number is redone with an exact max-shifted log-sum-exp (and
+/// its entries recomputed at the new potential), and so is a column.
+/// Returns sum_i |s_i - a_i| + (columns' error, which is 0 before a row update
+/// that follows a column update). When that error is <= tol nothing changes
+/// and `done` is set.
+/// With `measure_cols` (the columns were not just made exact: a start, or
+/// potentials moved by a Newton step) the column sums of the plan before the
+/// iteration are accumulated too and their error is added.
+template <class Scalar>
+double log_iteration(const Problem<Scalar>& p, Scalar* f, Scalar* g, int nt, double tol, bool& done,
+                     bool measure_cols, std::vector<Scalar>& f_new, std::vector<Scalar>& rowbuf,
+                     std::vector<Scalar>& scratch, std::vector<double>& colsum) {
+  const std::int64_t n = p.n, m = p.m;
+  const bool par = parallel_for(n * m, nt);
+  const int used = par ? nt : 1;
   const Scalar inv = Scalar(1.0 / p.reg);
-  ConstRowMap<Scalar> gv(g, p.m);
-  double err = 0.0;
-#pragma omp parallel for num_threads(nt) if (par) schedule(static) reduction(+ : err)
-  for (std::int64_t i = 0; i < p.n; ++i) {
-    if (!(p.a[i] > 0)) continue;
-    ConstRowMap<Scalar> Mi(p.M + i * p.m, p.m);
-    const Scalar ss = (((gv - Mi) + f[i]) * inv).exp().sum();
+  const std::int64_t width = measure_cols ? 2 * m : m;  // [new plan's columns | old plan's columns]
+  f_new.resize(static_cast<std::size_t>(n));
+  rowbuf.resize(static_cast<std::size_t>(used) * static_cast<std::size_t>(m));
+  colsum.resize(static_cast<std::size_t>(width));
+  std::vector<double> row_err(static_cast<std::size_t>(n), 0.0);
+  column_reduce<Scalar>(n, width, nt, par, scratch, colsum.data(), [&](std::int64_t i, Scalar* acc) {
+    if (!(p.a[i] > 0)) {
+      f_new[i] = f[i];
+      return;
+    }
+    int tid = 0;
+#ifdef _OPENMP
+    if (par) tid = omp_get_thread_num();
+#endif
+    Scalar* e = rowbuf.data() + static_cast<std::size_t>(tid) * static_cast<std::size_t>(m);
+    const Scalar* Mi = p.M + i * m;
+    const Scalar ss = exp_row<Scalar>(g, Mi, f[i], inv, e, m);
+    if (measure_cols) RowMap<Scalar>(acc + m, m) += ConstRowMap<Scalar>(e, m);
     const double s = static_cast<double>(ss);
-    double fi_new;
+    const double ai = static_cast<double>(p.a[i]);
     double r;
-    if (good_sum(ss)) {
+    Scalar u;
+    if (good_sum(ss) && ai / s <= max_row_scale<Scalar>()) {
       r = s;
-      fi_new = f[i] + p.reg * (std::log(static_cast<double>(p.a[i])) - std::log(s));
+      f_new[i] = static_cast<Scalar>(f[i] + p.reg * (std::log(ai) - std::log(s)));
+      u = static_cast<Scalar>(ai / s);
     } else {
       const double lse = row_lse_exact(p, g, i);
       r = std::exp((static_cast<double>(f[i]) + lse) / p.reg);
-      fi_new = p.reg * std::log(static_cast<double>(p.a[i])) - lse;
+      f_new[i] = static_cast<Scalar>(p.reg * std::log(ai) - lse);
+      exp_row<Scalar>(g, Mi, f_new[i], inv, e, m);
+      u = Scalar(1);
     }
-    err += std::abs(r - static_cast<double>(p.a[i]));
-    if (apply) f[i] = static_cast<Scalar>(fi_new);
-  }
-  return err;
-}
-
-/// Log-domain column update; returns sum_j |c_j - b_j| of the plan before it.
-template <class Scalar>
-double log_col_update(const Problem<Scalar>& p, const Scalar* f, Scalar* g, int nt, std::vector<Scalar>& scratch,
-                      std::vector<double>& colsum) {
-  const bool par = parallel_for(p.n * p.m, nt);
-  const Scalar inv = Scalar(1.0 / p.reg);
-  ConstRowMap<Scalar> gv(g, p.m);
-  colsum.resize(static_cast<std::size_t>(p.m));
-  column_reduce<Scalar>(p.n, p.m, nt, par, scratch, colsum.data(), [&](std::int64_t i, Scalar* acc) {
-    if (!(p.a[i] > 0)) return;
-    ConstRowMap<Scalar> Mi(p.M + i * p.m, p.m);
-    RowMap<Scalar> av(acc, p.m);
-    av += (((gv - Mi) + f[i]) * inv).exp();
+    row_err[i] = std::abs(r - ai);
+    RowMap<Scalar>(acc, m) += ConstRowMap<Scalar>(e, m) * u;
   });
   double err = 0.0;
-  for (std::int64_t j = 0; j < p.m; ++j) {
+  for (double v : row_err) err += v;
+  if (measure_cols)
+    for (std::int64_t j = 0; j < m; ++j) err += std::abs(colsum[m + j] - static_cast<double>(p.b[j]));
+  if (err <= tol) {
+    done = true;
+    return err;
+  }
+  std::copy(f_new.begin(), f_new.end(), f);
+  for (std::int64_t j = 0; j < m; ++j) {
     if (!(p.b[j] > 0)) continue;
     const double t = colsum[j];
     const double bj = static_cast<double>(p.b[j]);
     if (good_sum(static_cast<Scalar>(t))) {
-      err += std::abs(t - bj);
       g[j] = static_cast<Scalar>(g[j] + p.reg * (std::log(bj) - std::log(t)));
     } else {
-      const double lse = col_lse_exact(p, f, j);
-      err += std::abs(std::exp((static_cast<double>(g[j]) + lse) / p.reg) - bj);
-      g[j] = static_cast<Scalar>(p.reg * std::log(bj) - lse);
+      g[j] = static_cast<Scalar>(p.reg * std::log(bj) - col_lse_exact(p, f, j));
     }
   }
   return err;
@@ -239,17 +271,17 @@ template <class Scalar>
 void compute_kernel(const Problem<Scalar>& p, const Scalar* f, const Scalar* g, Scalar* K, int nt) {
   const bool par = parallel_for(p.n * p.m, nt);
   const Scalar inv = Scalar(1.0 / p.reg);
-  ConstRowMap<Scalar> gv(g, p.m);
+  std::vector<std::int64_t> empty_cols;  // Eigen's exp(-inf) is a subnormal, not 0
+  for (std::int64_t j = 0; j < p.m; ++j)
+    if (!(p.b[j] > 0)) empty_cols.push_back(j);
 #pragma omp parallel for num_threads(nt) if (par) schedule(static)
   for (std::int64_t i = 0; i < p.n; ++i) {
-    ConstRowMap<Scalar> Mi(p.M + i * p.m, p.m);
-    RowMap<Scalar> Ki(K + i * p.m, p.m);
+    Scalar* Ki = K + i * p.m;
     if (p.a[i] > 0) {
-      Ki = (((gv - Mi) + f[i]) * inv).exp();
-      for (std::int64_t j = 0; j < p.m; ++j)  // exp(-inf) is a subnormal in Eigen's exp
-        if (!(p.b[j] > 0)) Ki[j] = Scalar(0);
+      exp_row<Scalar>(g, p.M + i * p.m, f[i], inv, Ki, p.m);
+      for (auto j : empty_cols) Ki[j] = Scalar(0);
     } else {
-      Ki.setZero();
+      RowMap<Scalar>(Ki, p.m).setZero();
     }
   }
 }
@@ -271,7 +303,6 @@ PlanStats evaluate_plan(const Problem<Scalar>& p, const Scalar* f, const Scalar*
                         std::vector<double>& c, std::vector<Scalar>& scratch, int nt, bool objective) {
   const bool par = parallel_for(p.n * p.m, nt);
   const Scalar inv = Scalar(1.0 / p.reg);
-  ConstRowMap<Scalar> gv(g, p.m);
   r.assign(static_cast<std::size_t>(p.n), 0.0);
   c.resize(static_cast<std::size_t>(p.m));
   std::vector<double> cost_row, ent_row;
@@ -291,9 +322,9 @@ PlanStats evaluate_plan(const Problem<Scalar>& p, const Scalar* f, const Scalar*
       return;
     }
     ConstRowMap<Scalar> Mi(p.M + i * p.m, p.m);
-    Pi = (((gv - Mi) + f[i]) * inv).exp();
+    const Scalar si = exp_row<Scalar>(g, Mi.data(), f[i], inv, Pi.data(), p.m);
     for (auto j : empty_cols) Pi[j] = Scalar(0);
-    r[i] = static_cast<double>(Pi.sum());
+    r[i] = empty_cols.empty() ? static_cast<double>(si) : static_cast<double>(Pi.sum());
     RowMap<Scalar>(acc, p.m) += Pi;
     if (objective) {
       double cs = 0.0, es = 0.0;
@@ -354,13 +385,16 @@ class SinkhornEngine {
   /// <= tol the potentials are left unchanged and `done` is set.
   /// Returns false in `finite` when a potential stopped being finite (the
   /// previous ones are restored).
-  double step(double tol, bool& done, bool& finite) {
+  /// `log_only` skips the fast path (a lone step between Newton steps would pay
+  /// for a kernel it uses once).
+  double step(double tol, bool& done, bool& finite, bool log_only = false) {
     done = false;
     finite = true;
     std::copy(f_, f_ + p_.n, f_prev_.begin());
     std::copy(g_, g_ + p_.m, g_prev_.begin());
     double err;
-    if (use_scaling_now()) {
+    // The fast path's error omits the columns: it needs them exact already.
+    if (!log_only && cols_exact_ && use_scaling_now()) {
       bool ok = true;
       err = scaling_step(tol, done, ok);
       if (!ok) {
@@ -382,26 +416,24 @@ class SinkhornEngine {
       std::copy(f_prev_.begin(), f_prev_.end(), f_);
       std::copy(g_prev_.begin(), g_prev_.end(), g_);
       kernel_valid_ = false;
+      cols_exact_ = false;
       finite = false;
     }
     return err;
   }
 
   /// The potentials were changed from outside (e.g. by a Newton step).
-  void invalidate() { kernel_valid_ = false; }
+  void invalidate() {
+    kernel_valid_ = false;
+    cols_exact_ = false;
+  }
 
  private:
   bool use_scaling_now() const { return scaling_ && cooldown_ == 0; }
 
   double log_step(double tol, bool& done) {
-    const double err = log_row_update(p_, f_, g_, nt_, true);
-    if (err <= tol) {
-      // Measured at the previous potentials: keep them.
-      std::copy(f_prev_.begin(), f_prev_.end(), f_);
-      done = true;
-      return err;
-    }
-    log_col_update(p_, f_, g_, nt_, scratch_, colsum_);
+    const double err = log_iteration(p_, f_, g_, nt_, tol, done, !cols_exact_, f_new_, rowbuf_, scratch_, colsum_);
+    if (!done) cols_exact_ = true;
     return err;
   }
 
@@ -492,9 +524,10 @@ class SinkhornEngine {
   bool scaling_;
   double tau_;
   bool kernel_valid_ = false;
+  bool cols_exact_ = false;  ///< the last step ended with a column update
   std::int64_t cooldown_ = 0;
   std::int64_t cool_ = 4;
-  std::vector<Scalar> fa_, ga_, u_, v_, u_next_, f_prev_, g_prev_, scratch_;
+  std::vector<Scalar> fa_, ga_, u_, v_, u_next_, f_prev_, g_prev_, scratch_, f_new_, rowbuf_;
   std::vector<double> colsum_;
 };
 

@@ -178,14 +178,14 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
 
   // Sinkhorn steps until the error is below `until` or `budget` steps are done.
   // Returns true when the solve is over (converged, stopped, non-finite).
-  auto sinkhorn_phase = [&](double until, std::int64_t budget) -> bool {
+  auto sinkhorn_phase = [&](double until, std::int64_t budget, bool log_only = false) -> bool {
     for (std::int64_t k = 0; k < budget && out.sinkhorn_iterations < opt.max_iter; ++k) {
       if (control && control->poll()) {
         info.status = Status::interrupted;
         return true;
       }
       bool done = false, finite = true;
-      const double err = eng.step(opt.tol, done, finite);
+      const double err = eng.step(opt.tol, done, finite, log_only);
       if (!finite) {
         info.status = Status::non_finite;
         return true;
@@ -254,6 +254,7 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
     for (std::int64_t j = 0; j < m; ++j) rhs[n + j] = fixed[n + j] ? 0.0 : (p.b[j] - c[j]);
     detail::sparsify(p, P, r, drop, keep, nt, S);
     for (auto& v : rhs) v *= p.reg;
+    const double err_before = st.marginal_error;
     const double rtol = std::min(0.1, std::sqrt(st.marginal_error));
     out.cg_iterations += detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, opt.cg_max_iter, nt);
     for (std::int64_t k = 0; k < N; ++k) gd += d[k] * rhs[k] / p.reg;
@@ -297,6 +298,29 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
                    static_cast<const Scalar*>(g))) {
         info.status = Status::callback_stop;
         break;
+      }
+      if (opt.newton_sinkhorn > 0 && st.marginal_error > opt.tol && out.sinkhorn_iterations < opt.max_iter) {
+        // A sparsified Newton step fixes the potentials' global shape but can
+        // leave rows and columns off their marginals; a Sinkhorn iteration
+        // (one exp pass) rescales them before the next step.
+        eng.invalidate();  // the potentials moved: its first error must measure the columns
+        if (sinkhorn_phase(0.0, opt.newton_sinkhorn, true)) return finish();
+        eng.invalidate();
+        P = work;
+        Ptrial = Pt.data();
+        st = detail::evaluate_plan(p, f, g, P, r, c, scratch, nt, false);
+      }
+      if (opt.stall_sinkhorn > 0 && st.marginal_error > 0.5 * err_before && st.marginal_error > opt.tol &&
+          out.sinkhorn_iterations < opt.max_iter) {
+        // Too little progress (far from the optimum the sparsified Hessian can
+        // be a poor model, e.g. W2 on a grid at reg 1e-4, where Newton alone
+        // stalls): Sinkhorn iterations, each a fraction of a Newton step's cost.
+        eng.invalidate();
+        if (sinkhorn_phase(0.0, opt.stall_sinkhorn)) return finish();
+        eng.invalidate();
+        P = work;
+        Ptrial = Pt.data();
+        st = detail::evaluate_plan(p, f, g, P, r, c, scratch, nt, false);
       }
     } else {
       // Newton failed to make progress: tighten the sparsification, run Sinkhorn.

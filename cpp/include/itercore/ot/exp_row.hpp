@@ -1,0 +1,191 @@
+#pragma once
+/// The one hot loop of every log-domain pass: out_j = exp((g_j - M_j + f) * inv)
+/// over a row, and its sum.
+///
+/// The default build targets baseline x86-64 (SSE2), where Eigen's packet exp
+/// costs several ns an entry. On x86-64 CPUs with AVX2 and FMA (checked once at
+/// run time) a hand-vectorised exp runs instead, 4 doubles or 8 floats a
+/// packet: Cody-Waite range reduction x = k ln2 + r, |r| <= ln2/2, a Taylor
+/// polynomial in r (degree 13 in double, 7 in float: below one ulp of error
+/// from the truncation), and 2^k added into the exponent bits. Arguments below
+/// the smallest normal result give exactly 0 (Eigen's exp gives a subnormal),
+/// above the largest finite one they are clamped (a finite, huge result).
+/// Elsewhere the relative error is within 2 ulp of std::exp.
+///
+/// `simd_exp_enabled()` switches the fast kernel off (tests compare both paths).
+
+#include <Eigen/Core>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(ITERCORE_NO_SIMD_EXP)
+#define ITERCORE_OT_AVX2_EXP 1
+#include <immintrin.h>
+#endif
+
+namespace itercore::ot::detail {
+
+/// Process-wide switch for the AVX2 exp kernel (on by default where the CPU has it).
+inline std::atomic<bool>& simd_exp_enabled() {
+  static std::atomic<bool> on{true};
+  return on;
+}
+
+/// Eigen's exp: any CPU, any build.
+template <class Scalar>
+Scalar exp_row_eigen(const Scalar* g, const Scalar* M, Scalar f, Scalar inv, Scalar* out, std::int64_t m) {
+  using Row = Eigen::Array<Scalar, 1, Eigen::Dynamic>;
+  Eigen::Map<const Row> gv(g, m), Mv(M, m);
+  Eigen::Map<Row> ov(out, m);
+  ov = (((gv - Mv) + f) * inv).exp();
+  return ov.sum();
+}
+
+#ifdef ITERCORE_OT_AVX2_EXP
+
+inline bool cpu_has_avx2_fma() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return yes;
+}
+
+/// exp of 4 doubles (see the file comment).
+__attribute__((target("avx2,fma"), always_inline)) inline __m256d exp4(__m256d x) {
+  const __m256d lo = _mm256_set1_pd(-708.0), hi = _mm256_set1_pd(709.0);
+  const __m256d keep = _mm256_cmp_pd(x, lo, _CMP_GE_OQ);  // false for x < lo and NaN-free inputs below
+  x = _mm256_min_pd(_mm256_max_pd(x, lo), hi);
+  const __m256d shifter = _mm256_set1_pd(6755399441055744.0);  // 1.5 * 2^52: rounds to an integer
+  __m256d kd = _mm256_fmadd_pd(x, _mm256_set1_pd(1.4426950408889634), shifter);
+  const __m256i kb = _mm256_castpd_si256(kd);  // k in the low mantissa bits
+  kd = _mm256_sub_pd(kd, shifter);
+  // ln2 split in a high part with trailing zero bits (k * hi is exact) and the rest
+  __m256d r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(0.693147180369123816490), x);
+  r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(1.90821492927058770002e-10), r);
+  __m256d p = _mm256_set1_pd(1.0 / 6227020800.0);  // 1/13!
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 479001600.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 39916800.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 3628800.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 362880.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 40320.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 5040.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 720.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 120.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 24.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 6.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0.5));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+  const __m256i bits = _mm256_add_epi64(_mm256_castpd_si256(p), _mm256_slli_epi64(kb, 52));
+  return _mm256_and_pd(_mm256_castsi256_pd(bits), keep);
+}
+
+/// exp of 8 floats.
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
+  const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  const __m256 shifter = _mm256_set1_ps(12582912.0f);  // 1.5 * 2^23
+  __m256 kd = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), shifter);
+  const __m256i kb = _mm256_castps_si256(kd);
+  kd = _mm256_sub_ps(kd, shifter);
+  __m256 r = _mm256_fnmadd_ps(kd, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(kd, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i bits = _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(kb, 23));
+  return _mm256_and_ps(_mm256_castsi256_ps(bits), keep);
+}
+
+__attribute__((target("avx2,fma"))) inline double exp_row_avx2(const double* g, const double* M, double f, double inv,
+                                                               double* out, std::int64_t m) {
+  const __m256d fv = _mm256_set1_pd(f), iv = _mm256_set1_pd(inv);
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  std::int64_t j = 0;
+  for (; j + 8 <= m; j += 8) {
+    const __m256d x0 = _mm256_mul_pd(_mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(g + j), _mm256_loadu_pd(M + j)), fv), iv);
+    const __m256d x1 =
+        _mm256_mul_pd(_mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(g + j + 4), _mm256_loadu_pd(M + j + 4)), fv), iv);
+    const __m256d e0 = exp4(x0), e1 = exp4(x1);
+    _mm256_storeu_pd(out + j, e0);
+    _mm256_storeu_pd(out + j + 4, e1);
+    s0 = _mm256_add_pd(s0, e0);
+    s1 = _mm256_add_pd(s1, e1);
+  }
+  for (; j + 4 <= m; j += 4) {
+    const __m256d x0 = _mm256_mul_pd(_mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(g + j), _mm256_loadu_pd(M + j)), fv), iv);
+    const __m256d e0 = exp4(x0);
+    _mm256_storeu_pd(out + j, e0);
+    s0 = _mm256_add_pd(s0, e0);
+  }
+  if (j < m) {  // the tail through the same kernel, so every entry rounds alike
+    alignas(32) double xt[4] = {0, 0, 0, 0}, et[4];
+    for (std::int64_t k = j; k < m; ++k) xt[k - j] = ((g[k] - M[k]) + f) * inv;
+    _mm256_store_pd(et, exp4(_mm256_load_pd(xt)));
+    for (std::int64_t k = j; k < m; ++k) {
+      out[k] = et[k - j];
+      s1 = _mm256_add_pd(s1, _mm256_set_pd(0.0, 0.0, 0.0, et[k - j]));
+    }
+  }
+  alignas(32) double t[4];
+  _mm256_store_pd(t, _mm256_add_pd(s0, s1));
+  return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+__attribute__((target("avx2,fma"))) inline float exp_row_avx2(const float* g, const float* M, float f, float inv,
+                                                              float* out, std::int64_t m) {
+  const __m256 fv = _mm256_set1_ps(f), iv = _mm256_set1_ps(inv);
+  __m256 s0 = _mm256_setzero_ps();
+  std::int64_t j = 0;
+  for (; j + 8 <= m; j += 8) {
+    const __m256 x0 = _mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_loadu_ps(g + j), _mm256_loadu_ps(M + j)), fv), iv);
+    const __m256 e0 = exp8(x0);
+    _mm256_storeu_ps(out + j, e0);
+    s0 = _mm256_add_ps(s0, e0);
+  }
+  float tail = 0.0f;
+  if (j < m) {
+    alignas(32) float xt[8] = {0, 0, 0, 0, 0, 0, 0, 0}, et[8];
+    for (std::int64_t k = j; k < m; ++k) xt[k - j] = ((g[k] - M[k]) + f) * inv;
+    _mm256_store_ps(et, exp8(_mm256_load_ps(xt)));
+    for (std::int64_t k = j; k < m; ++k) {
+      out[k] = et[k - j];
+      tail += et[k - j];
+    }
+  }
+  alignas(32) float t[8];
+  _mm256_store_ps(t, s0);
+  return (((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))) + tail;
+}
+
+#endif  // ITERCORE_OT_AVX2_EXP
+
+/// out_j = exp((g_j - M_j + f) * inv), j < m; returns sum_j out_j.
+template <class Scalar>
+inline Scalar exp_row(const Scalar* g, const Scalar* M, Scalar f, Scalar inv, Scalar* out, std::int64_t m) {
+#ifdef ITERCORE_OT_AVX2_EXP
+  if (cpu_has_avx2_fma() && simd_exp_enabled().load(std::memory_order_relaxed))
+    return exp_row_avx2(g, M, f, inv, out, m);
+#endif
+  return exp_row_eigen(g, M, f, inv, out, m);
+}
+
+/// Whether exp_row runs the AVX2 kernel now.
+inline bool simd_exp_active() {
+#ifdef ITERCORE_OT_AVX2_EXP
+  return cpu_has_avx2_fma() && simd_exp_enabled().load(std::memory_order_relaxed);
+#else
+  return false;
+#endif
+}
+
+}  // namespace itercore::ot::detail
