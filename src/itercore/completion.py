@@ -277,9 +277,8 @@ def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd",
         row's design, ``sketch_ratio * rank`` rows) then preconditioned CG
         until the row's residual shrank by ``inner_tol``; rows not longer than
         the sketch are solved exactly. ``"auto"``: per row, ``"cholesky"`` for
-        ``rank <= 16``, ``"sketch"`` (up to 20 steps) for rows with
-        ``c >= 8 * rank``, else ``"cg"`` (see ``docs/completion.md`` for the
-        measurements behind the rule).
+        ``rank <= 16`` and for rows with ``c >= 8 * rank``, else ``"cg"``
+        (see ``docs/completion.md`` for the measurements behind the rule).
     maxiter : int, optional
         Maximum number of sweeps (a sweep updates ``V`` then ``U``).
         ``0`` returns the initialisation.
@@ -312,8 +311,7 @@ def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd",
         ``||F^T (b - F x) - reg x||`` has shrunk to ``inner_tol`` times its
         value at the warm start (from a zero start: the relative residual).
     sketch_ratio : float, optional
-        Sketch rows per unknown (``>= 1``) for ``"sketch"`` and the sketched
-        rows of ``"auto"``.
+        Sketch rows per unknown (``>= 1``) for ``"sketch"``.
 
     Returns
     -------

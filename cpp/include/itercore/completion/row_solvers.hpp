@@ -82,13 +82,10 @@ inline constexpr int kSketchNnz = 1;  // measured: for c >> s, 2 or 4 signs gave
 
 /// `auto`: ranks up to this use the exact Gram for every line.
 inline constexpr std::int64_t kAutoCholeskyRank = 16;
-/// `auto`: lines with at least this many observations per unknown (and more
-/// than the sketch has rows) use the sketch preconditioner.
-inline constexpr std::int64_t kAutoSketchFactor = 8;
-/// `auto`: preconditioned-CG steps allowed to a sketched line (at least; the
-/// line stops earlier at inner_tol). The few steps `auto` gives Jacobi CG
-/// lines would waste the preconditioner's set-up.
-inline constexpr int kAutoSketchMaxiter = 20;
+/// `auto`: lines with at least this many observations per unknown are solved
+/// exactly: there 3 Jacobi-CG steps barely improve a 1%-off warm start, and
+/// the sketch preconditioner did not beat the exact Gram (k <= 200, c <= 10^4).
+inline constexpr std::int64_t kAutoLongFactor = 8;
 
 /// Settings of a half-step, shared by every row.
 struct RowOptions {
@@ -141,13 +138,11 @@ struct RowScratch {
     w.resize(k);
     atb.resize(k);
     q.resize(c_max);
-    if (opt.solver == RowSolver::sketch || opt.solver == RowSolver::automatic) {
+    if (opt.solver == RowSolver::sketch) {
       sketch_size = sketch_rows(k, opt.sketch_ratio);
-      if (opt.solver == RowSolver::sketch || c_max >= kAutoSketchFactor * k) {
-        SA.resize(sketch_size, k);
-        bucket.resize(static_cast<std::size_t>(c_max * kSketchNnz));
-        sign.resize(c_max * kSketchNnz);
-      }
+      SA.resize(sketch_size, k);
+      bucket.resize(static_cast<std::size_t>(c_max * kSketchNnz));
+      sign.resize(c_max * kSketchNnz);
     }
   }
 };
@@ -341,11 +336,10 @@ void solve_cg(RowScratch<Scalar>& ws, Eigen::Index c, Scalar reg, Scalar* x, int
 }  // namespace detail
 
 /// The solver `auto` uses for one line of c observations at rank k (measured
-/// per row on 2 cores, docs/completion.md): the exact Gram at small k; the sketch
-/// preconditioner for lines far longer than k (c >= 8 k); else Jacobi CG.
-inline RowSolver auto_solver(std::int64_t k, std::int64_t c, std::int64_t sketch_size) {
-  if (k <= kAutoCholeskyRank) return RowSolver::cholesky;
-  if (c >= kAutoSketchFactor * k && c > sketch_size) return RowSolver::sketch;
+/// per row on 2 cores, docs/completion.md): the exact Gram at small k and on
+/// lines far longer than k (c >= 8 k); Jacobi CG (3 warm-started steps) else.
+inline RowSolver auto_solver(std::int64_t k, std::int64_t c) {
+  if (k <= kAutoCholeskyRank || c >= kAutoLongFactor * k) return RowSolver::cholesky;
   return RowSolver::cg;
 }
 
@@ -382,17 +376,14 @@ void solve_line(const CsrView<Scalar, Index>& obs, Index j, const Scalar* F, std
     }
   }
   const Scalar reg = static_cast<Scalar>(opt.reg);
-  const RowSolver solver = opt.solver == RowSolver::automatic ? auto_solver(k, c, ws.sketch_size) : opt.solver;
+  const RowSolver solver = opt.solver == RowSolver::automatic ? auto_solver(k, c) : opt.solver;
   switch (solver) {
     case RowSolver::cg:
       detail::solve_cg(ws, c, reg, x, opt.inner_maxiter, opt.inner_tol);
       return;
     case RowSolver::sketch:
-      if (c > ws.sketch_size &&
-          detail::solve_sketch(ws, c, reg, x,
-                               opt.solver == RowSolver::automatic ? std::max(opt.inner_maxiter, kAutoSketchMaxiter)
-                                                                  : opt.inner_maxiter,
-                               opt.inner_tol, opt.seed, opt.stream_base + static_cast<std::uint64_t>(j)))
+      if (c > ws.sketch_size && detail::solve_sketch(ws, c, reg, x, opt.inner_maxiter, opt.inner_tol, opt.seed,
+                                                     opt.stream_base + static_cast<std::uint64_t>(j)))
         return;
       detail::solve_cholesky(ws, c, reg, x);
       return;
