@@ -14,7 +14,9 @@
 ///   c < k: the dual c x c system (A A^T + reg I) a = b, x = A^T a (cost c^2 k),
 ///   which also gives the minimum-norm solution when reg = 0.
 /// - `cg`: a few warm-started conjugate-gradient steps on the normal equations,
-///   cost O(c k) per step and no k^2 term at all (Jacobi preconditioned).
+///   cost O(c k) per step and no k^2 term at all (Jacobi preconditioned). On a
+///   line with c < k and reg = 0 it keeps the warm start's component outside
+///   D^{-1} range(A^T) (D = diag(A^T A)): the row does not determine it.
 /// - `sketch`: the preconditioner of Gu, Song, Yin & Zhang (ICLR 2024): a sparse
 ///   sign sketch S (s = sketch_ratio * k rows, `kSketchNnz` signs per column)
 ///   compresses A to S A in O(c k) (column by column, into an s-vector that
