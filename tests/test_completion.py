@@ -523,3 +523,18 @@ def test_gil_released_while_solving_load_independent():
     th.join()
     assert still_solving, "the solve ended too early for this check"
     assert ticks > 1000
+
+
+def test_reg_zero_with_rank_above_row_counts_interpolates_without_nan():
+    # every row and most columns have fewer observations than the rank: with
+    # reg = 0 the exact solvers take the minimum-norm dual solution, so the
+    # factors stay finite and fit the observations exactly (documented).
+    rng = np.random.default_rng(14)
+    m, n, k = 300, 200, 20
+    M = rng.standard_normal((m, 3)) @ rng.standard_normal((3, n))
+    r, c = np.nonzero(rng.random((m, n)) < 0.05)
+    assert np.bincount(r, minlength=m).max() <= k
+    for solver in ("cholesky", "sketch"):
+        res = altmin((r, c, M[r, c], (m, n)), k, reg=0.0, solver=solver, seed=0, maxiter=5)
+        assert np.isfinite(res.U).all() and np.isfinite(res.V).all()
+        assert res.residual < 1e-10
