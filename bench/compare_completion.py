@@ -3,7 +3,7 @@
     python bench/compare_completion.py          # reduced grid, < ~8 min on 2 cores
     python bench/compare_completion.py --full   # the issue's whole scaling grid
 
-Three tables, one markdown block (machine above it):
+Four tables, one markdown block (machine above it):
 
 1. 5000 x 5000, exact rank 10, 2% observed: time until the relative error on
    held-out unobserved entries is <= 1e-6, recomputed here from each method's
@@ -11,7 +11,9 @@ Three tables, one markdown block (machine above it):
    once, then runs of exactly that many sweeps are timed (1 warm-up, median).
    fancyimpute's SoftImpute runs only where it imports, under a time cap.
 2. Scaling: m = n, ~50 observations per row, rank k: median time per sweep of
-   each solver (plus a long-row case, where sketching can pay).
+   each solver (plus long-row cases, where sketching could pay).
+2b. Per-row solves on rows of c observations (c up to 10^4) at k in {50, 100,
+   200}: time per row and error of each solver from a 1%-off warm start.
 3. MovieLens 100k (from the recbole wheel, fetched with pip at run time; the
    table is skipped with a message when that fails): test RMSE on a random
    90/10 split, reg chosen on a validation split, itercore vs the NumPy ALS
@@ -204,19 +206,68 @@ def per_sweep(X, k, solver, sweeps, reg):
 
 
 def table_scaling(args, rows):
-    sizes = (2000, 10000, 50000) if args.full else (2000, 10000)
-    ranks = (10, 50, 200) if args.full else (10, 50)
-    cases = [(s, k, 50) for s in sizes for k in ranks]
-    cases += [(2000, 50, 500), (2000, 100, 1000)] if args.full else [(2000, 50, 500)]
+    if args.full:
+        cases = [(s, k, 50) for s in (2000, 10000, 50000) for k in (10, 50, 200)]
+        cases += [(2000, 50, 500), (2000, 100, 1000)]
+    else:  # ~10 minutes on the loaded 2-core machine
+        cases = [(2000, k, 50) for k in (10, 50, 200)] + [(10000, k, 50) for k in (10, 50)]
+        cases += [(2000, 50, 500)]
     for size, k, per_row in cases:
         X, _ = low_rank(size, size, min(k, 10), size * per_row, seed=2, n_test=10)
         reg = 1e-3  # rows with fewer observations than k need it to be well posed
-        t = {s: per_sweep(X, k, s, 4, reg) for s in SOLVERS}
+        sweeps = 3 if size * per_row * k > 1e8 else 4
+        t = {s: per_sweep(X, k, s, sweeps, reg) for s in SOLVERS}
         best = min(t, key=t.get)
         rows.append((f"{size}", f"{k}", f"{per_row}", *(f"{t[s] * 1e3:.0f}" for s in SOLVERS), best,
                      f"{t['cholesky'] / t['sketch']:.2f}"))
         print(f"[scaling] {size} k={k} c={per_row}: " + ", ".join(f"{s} {t[s]:.3f}s" for s in SOLVERS),
-              file=sys.stderr)
+              file=sys.stderr, flush=True)
+
+
+# --- table 2b: per-row solve cost on long rows -------------------------------------
+
+def row_problem(k, c, lines, seed=0):
+    """`lines` rows with exactly c observations each against a factor F whose
+    singular values span 1..100 in rotated directions (as a factor's do in ALS), and a
+    warm start 1% off the exact ridge solution (as in the middle of ALS)."""
+    rng = np.random.default_rng(seed)
+    other = max(2 * c, 1000)
+    Q = np.linalg.qr(rng.standard_normal((k, k)))[0]  # rotated: not a column scaling Jacobi could undo
+    F = (rng.standard_normal((other, k)) * np.logspace(0, 2, k)) @ Q
+    cols = np.concatenate([rng.choice(other, size=c, replace=False) for _ in range(lines)])
+    rows = np.repeat(np.arange(lines), c)
+    x_true = rng.standard_normal((lines, k))
+    b = np.einsum("ij,ij->i", F[cols], x_true[rows]) + 0.1 * rng.standard_normal(rows.size)
+    X = sp.csr_array((b, (rows, cols)), shape=(lines, other))
+    return X, F
+
+
+def table_rows(args, rows):
+    """Per-row cost (us/row) and accuracy of each solver on dense-ish rows."""
+    from itercore.completion import _half_step
+    ks = (50, 100, 200)
+    cs = (50, 500, 2000, 10000)
+    reg = 1e-3
+    for k in ks:
+        for c in cs:
+            lines = max(4, min(400, int(4e6 / (c * k))))
+            X, F = row_problem(k, c, lines)
+            exact = _half_step(X, F, reg=reg, solver="cholesky", n_threads=1)
+            rng = np.random.default_rng(1)
+            x0 = exact * (1 + 0.01 * rng.standard_normal(exact.shape))
+            out = {}
+            for solver in ("cholesky", "cg", "sketch", "auto"):
+                def run():
+                    return _half_step(X, F, reg=reg, solver=solver, x0=x0, n_threads=1, seed=0)
+                t, x = median_runs(run, args.repeats)
+                err = np.linalg.norm(x - exact) / np.linalg.norm(exact)
+                out[solver] = (t / lines, err)
+            w0 = np.linalg.norm(x0 - exact) / np.linalg.norm(exact)
+            rows.append((f"{k}", f"{c}", f"{lines}",
+                         *(f"{out[s][0] * 1e6:.0f} ({out[s][1]:.0e})" for s in ("cholesky", "cg", "sketch", "auto")),
+                         f"{out['cholesky'][0] / out['sketch'][0]:.2f}", f"{w0:.0e}"))
+            print(f"[rows] k={k} c={c}: " + ", ".join(f"{s} {v[0] * 1e6:.0f}us err {v[1]:.1e}"
+                                                      for s, v in out.items()), file=sys.stderr)
 
 
 # --- table 3: MovieLens 100k --------------------------------------------------------
@@ -288,7 +339,7 @@ def main(argv=None):
     p.add_argument("--full", action="store_true", help="the issue's whole scaling grid (slow)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per method (after 1 warm-up)")
     p.add_argument("--softimpute-iters", type=int, default=30, help="SoftImpute iteration cap (its time cap)")
-    p.add_argument("--skip", default="", help="comma list of tables to skip: accuracy,scaling,movielens")
+    p.add_argument("--skip", default="", help="comma list of tables to skip: accuracy,scaling,rows,movielens")
     args = p.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     out = [markdown_machine(("itercore", "numpy", "scipy", "fancyimpute", "scikit-learn", "recbole")), ""]
@@ -302,8 +353,17 @@ def main(argv=None):
     if "scaling" not in skip:
         rows = []
         table_scaling(args, rows)
-        out += ["**Time per sweep (ms, median of 3 sweeps), m = n, c observations per row, reg = 1e-3**", "",
+        out += ["**Time per sweep (ms, median of the 2-3 sweeps after the first), m = n, c observations per row, reg = 1e-3**", "",
                 md_table(("m = n", "rank k", "c", *SOLVERS, "fastest", "cholesky / sketch"), rows), ""]
+    if "rows" not in skip:
+        rows = []
+        table_rows(args, rows)
+        out += ["**Per-row solve, one thread: microseconds per row (relative error vs the exact ridge "
+                "solution), c observations per row, reg = 1e-3, factor singular values 1..100 (rotated), warm start 1% "
+                f"off the exact solution** (median of {args.repeats}; cg: 3 Jacobi-CG steps; sketch: "
+                "preconditioned CG to inner_tol 1e-3, at most 20 steps)", "",
+                md_table(("k", "c", "rows", "cholesky", "cg", "sketch", "auto", "cholesky / sketch",
+                          "warm-start error"), rows), ""]
     if "movielens" not in skip:
         rows = []
         try:

@@ -122,7 +122,7 @@ def test_cholesky_line_solves_match_lstsq(reg):
 def test_sketch_line_solves_reach_requested_accuracy(inner_tol):
     rng = np.random.default_rng(4)
     lines, other, k = 30, 400, 8
-    counts = rng.integers(3 * k, other, size=lines)  # longer than the sketch (2k): sketched
+    counts = rng.integers(5 * k, other, size=lines)  # longer than the sketch (4k): sketched
     r = np.repeat(np.arange(lines), counts)
     c = np.concatenate([rng.choice(other, size=q, replace=False) for q in counts])
     b = rng.standard_normal(r.size)
@@ -139,6 +139,73 @@ def test_sketch_line_solves_reach_requested_accuracy(inner_tol):
         if inner_tol == 1e-10:
             ref = numpy_line_solve(F, X.indices[sl], y, reg)
             np.testing.assert_allclose(out[j], ref, rtol=0, atol=1e-7 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("reg", [0.0, 1e-3, 0.7])
+def test_underdetermined_rows_use_the_dual_and_match_lstsq(reg):
+    # every count below k: the exact solver takes the dual c x c system; with
+    # reg = 0 that is the minimum-norm least-squares solution (documented).
+    rng = np.random.default_rng(11)
+    k, other = 40, 120
+    counts = np.arange(1, k)
+    lines = counts.size
+    r = np.repeat(np.arange(lines), counts)
+    c = np.concatenate([rng.choice(other, size=q, replace=False) for q in counts])
+    b = rng.standard_normal(r.size)
+    X = sp.csr_array((b, (r, c)), shape=(lines, other))
+    F = rng.standard_normal((other, k)) @ np.diag(np.logspace(0, 1, k))
+    for solver in ("cholesky", "sketch"):  # the sketch solves rows shorter than its sketch exactly
+        out = _half_step(X, F, reg=reg, solver=solver, x0=rng.standard_normal((lines, k)))
+        for j in range(lines):
+            sl = slice(X.indptr[j], X.indptr[j + 1])
+            ref = numpy_line_solve(F, X.indices[sl], X.data[sl], reg)
+            np.testing.assert_allclose(out[j], ref, rtol=0, atol=1e-10 * max(1.0, np.abs(ref).max()))
+
+
+def test_cg_on_underdetermined_rows_keeps_the_warm_start_null_component():
+    # reg = 0, c < k: Jacobi-preconditioned CG moves only inside D^-1 range(A^T)
+    # (D = diag(A^T A)), so it returns the warm start plus the smallest correction
+    # in the D-norm that fits the row exactly -- not the minimum-norm solution.
+    rng = np.random.default_rng(12)
+    k, other, c = 30, 100, 12
+    lines = 5
+    r = np.repeat(np.arange(lines), c)
+    cols = np.concatenate([rng.choice(other, size=c, replace=False) for _ in range(lines)])
+    X = sp.csr_array((rng.standard_normal(r.size), (r, cols)), shape=(lines, other))
+    F = rng.standard_normal((other, k))
+    x0 = rng.standard_normal((lines, k))
+    for start in (None, x0):
+        out = _half_step(X, F, solver="cg", inner_maxiter=200, inner_tol=1e-14, x0=start)
+        for j in range(lines):
+            sl = slice(X.indptr[j], X.indptr[j + 1])
+            A, y = F[X.indices[sl]], X.data[sl]
+            w = np.zeros(k) if start is None else start[j]
+            Dinv = 1.0 / np.einsum("ij,ij->j", A, A)
+            ref = w + Dinv * (A.T @ np.linalg.solve((A * Dinv) @ A.T, y - A @ w))
+            np.testing.assert_allclose(out[j], ref, atol=1e-8)
+            np.testing.assert_allclose(A @ out[j], y, atol=1e-8)  # fits the row exactly
+
+
+def test_auto_rule_per_row_is_deterministic():
+    # auto picks per row by (k, c): the exact Gram for k <= 16 and for rows with
+    # c >= 8 k, Jacobi CG otherwise -- bit for bit the chosen solver's output.
+    rng = np.random.default_rng(13)
+    for k in (8, 20):
+        counts = np.array([0, 3, k - 1, k, 4 * k, 8 * k, 12 * k])
+        other = 13 * k
+        lines = counts.size
+        r = np.repeat(np.arange(lines), counts)
+        c = np.concatenate([rng.choice(other, size=q, replace=False) for q in counts])
+        X = sp.csr_array((rng.standard_normal(r.size), (r, c)), shape=(lines, other))
+        F = rng.standard_normal((other, k))
+        x0 = rng.standard_normal((lines, k))
+        kw = dict(reg=0.1, x0=x0, inner_maxiter=3, seed=5)
+        auto = _half_step(X, F, solver="auto", **kw)
+        assert np.array_equal(auto, _half_step(X, F, solver="auto", **kw))
+        expect = {s: _half_step(X, F, solver=s, **kw) for s in ("cholesky", "cg")}
+        for j, cnt in enumerate(counts):
+            want = "cholesky" if k <= 16 or cnt >= 8 * k else "cg"
+            np.testing.assert_array_equal(auto[j], expect[want][j], err_msg=f"k={k} c={cnt}")
 
 
 def test_cg_line_solves_converge_with_enough_steps():
@@ -456,3 +523,18 @@ def test_gil_released_while_solving_load_independent():
     th.join()
     assert still_solving, "the solve ended too early for this check"
     assert ticks > 1000
+
+
+def test_reg_zero_with_rank_above_row_counts_interpolates_without_nan():
+    # every row and most columns have fewer observations than the rank: with
+    # reg = 0 the exact solvers take the minimum-norm dual solution, so the
+    # factors stay finite and fit the observations exactly (documented).
+    rng = np.random.default_rng(14)
+    m, n, k = 300, 200, 20
+    M = rng.standard_normal((m, 3)) @ rng.standard_normal((3, n))
+    r, c = np.nonzero(rng.random((m, n)) < 0.05)
+    assert np.bincount(r, minlength=m).max() <= k
+    for solver in ("cholesky", "sketch"):
+        res = altmin((r, c, M[r, c], (m, n)), k, reg=0.0, solver=solver, seed=0, maxiter=5)
+        assert np.isfinite(res.U).all() and np.isfinite(res.V).all()
+        assert res.residual < 1e-10

@@ -243,7 +243,7 @@ def _validation_set(validation, shape, dtype, idx_t):
 
 
 def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd", seed=None, callback=None,
-           n_threads=None, validation=None, inner_maxiter=None, inner_tol=1e-3, sketch_ratio=2.0):
+           n_threads=None, validation=None, inner_maxiter=None, inner_tol=1e-3, sketch_ratio=4.0):
     """Complete a low-rank matrix from observed entries by alternating minimization.
 
     Minimises ``||P_Omega(U V^T - M)||^2 + reg (||U||^2 + ||V||^2)`` over
@@ -267,14 +267,18 @@ def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd",
         Ridge weight on both factors (``>= 0``).
     solver : {"auto", "cholesky", "cg", "sketch"}, optional
         Per-row solver. ``"cholesky"``: exact (k x k Gram, or the dual c x c
-        system when a row has fewer observations c than ``rank``).
-        ``"cg"``: ``inner_maxiter`` warm-started conjugate-gradient steps
-        (no ``rank**2`` cost per entry). ``"sketch"``: the paper's sketch
-        preconditioner (QR of a sparse sign sketch of the row's design) then
-        preconditioned CG until the row's residual shrank by ``inner_tol``; rows not longer
-        than the sketch are solved exactly. ``"auto"``: ``"cholesky"`` for
-        ``rank <= 16``, else ``"cg"`` (the fastest measured; see
-        ``docs/completion.md``).
+        system when a row has fewer observations c than ``rank``; with
+        ``reg=0`` such a row gets the minimum-norm least-squares solution).
+        ``"cg"``: ``inner_maxiter`` warm-started Jacobi-preconditioned
+        conjugate-gradient steps (no ``rank**2`` cost per entry; on a row with
+        ``c < rank`` and ``reg=0`` it keeps the warm start's component that the
+        row does not determine). ``"sketch"``: the paper's sketch
+        preconditioner (Cholesky factor of the Gram of a CountSketch of the
+        row's design, ``sketch_ratio * rank`` rows) then preconditioned CG
+        until the row's residual shrank by ``inner_tol``; rows not longer than
+        the sketch are solved exactly. ``"auto"``: per row, ``"cholesky"`` for
+        ``rank <= 16`` and for rows with ``c >= 8 * rank``, else ``"cg"``
+        (see ``docs/completion.md`` for the measurements behind the rule).
     maxiter : int, optional
         Maximum number of sweeps (a sweep updates ``V`` then ``U``).
         ``0`` returns the initialisation.
@@ -405,7 +409,7 @@ def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd",
     return res
 
 
-def _half_step(X, F, *, reg=0.0, solver="cholesky", inner_maxiter=None, inner_tol=1e-3, sketch_ratio=2.0,
+def _half_step(X, F, *, reg=0.0, solver="cholesky", inner_maxiter=None, inner_tol=1e-3, sketch_ratio=4.0,
                x0=None, seed=0, n_threads=None):
     """One half-step (private, for tests): for each row j of ``X`` (lines x other),
     ``argmin_x ||F[Omega_j] x - X[j, Omega_j]||^2 + reg ||x||^2`` with warm start ``x0``."""

@@ -14,18 +14,19 @@
 ///   c < k: the dual c x c system (A A^T + reg I) a = b, x = A^T a (cost c^2 k),
 ///   which also gives the minimum-norm solution when reg = 0.
 /// - `cg`: a few warm-started conjugate-gradient steps on the normal equations,
-///   cost O(c k) per step and no k^2 term at all (Jacobi preconditioned).
+///   cost O(c k) per step and no k^2 term at all (Jacobi preconditioned). On a
+///   line with c < k and reg = 0 it keeps the warm start's component outside
+///   D^{-1} range(A^T) (D = diag(A^T A)): the row does not determine it.
 /// - `sketch`: the preconditioner of Gu, Song, Yin & Zhang (ICLR 2024): a sparse
 ///   sign sketch S (s = sketch_ratio * k rows, `kSketchNnz` signs per column)
-///   compresses A to S A, a Householder QR of [S A; sqrt(reg) I] gives R, and
-///   conjugate gradients on the normal equations preconditioned by R^T R run from
-///   the warm start until the normal-equation residual has shrunk by inner_tol.
-///   Cost O(c k + s k^2) per row instead of O(c k^2). Rows whose count does not
-///   exceed the sketch size gain nothing from sketching and are solved exactly.
-/// - `auto`: `cholesky` where the Gram costs little (k <= 16), else `cg`
-///   (measured on 2 cores: at k = 50, cg is ~3x faster than both exact
-///   Cholesky and the sketch for rows of 50 to 500 observations; the sketch's
-///   O(k^3) QR only pays for rows far longer than k at large k).
+///   compresses A to S A in O(c k) (column by column, into an s-vector that
+///   stays in cache); the Cholesky factor L of (S A)^T (S A) + reg I (= R^T R
+///   of a QR of [S A; sqrt(reg) I], at half the cost) preconditions conjugate
+///   gradients on the normal equations, run from the warm start until the
+///   normal-equation residual has shrunk by inner_tol. Cost O(c k + s k^2) plus
+///   O(c k) per step, instead of O(c k^2). Rows whose count does not exceed
+///   the sketch size gain nothing from sketching and are solved exactly.
+/// - `auto`: per line, by (k, c) -- see `auto_solver`.
 ///
 /// Every solve uses caller-owned scratch (`RowScratch`, one per thread): there
 /// is no allocation in the hot loop except for the rank-deficient fallback.
@@ -79,7 +80,14 @@ inline constexpr Eigen::Index kSmallRank = 32;
 enum class RowSolver : int { cholesky = 0, cg = 1, sketch = 2, automatic = 3 };
 
 /// Nonzeros per column of the sparse sign sketch (OSNAP-style; 1 = CountSketch).
-inline constexpr int kSketchNnz = 4;
+inline constexpr int kSketchNnz = 1;  // measured: for c >> s, 2 or 4 signs gave the same preconditioned condition number
+
+/// `auto`: ranks up to this use the exact Gram for every line.
+inline constexpr std::int64_t kAutoCholeskyRank = 16;
+/// `auto`: lines with at least this many observations per unknown are solved
+/// exactly: there 3 Jacobi-CG steps barely improve a 1%-off warm start, and
+/// the sketch preconditioner did not beat the exact Gram (k <= 200, c <= 10^4).
+inline constexpr std::int64_t kAutoLongFactor = 8;
 
 /// Settings of a half-step, shared by every row.
 struct RowOptions {
@@ -87,7 +95,7 @@ struct RowOptions {
   double reg = 0.0;            ///< ridge weight (>= 0)
   int inner_maxiter = 3;       ///< CG / preconditioned-CG steps per row (cg, sketch)
   double inner_tol = 1e-3;     ///< a row's CG ends when its residual shrank by this factor
-  double sketch_ratio = 2.0;   ///< sketch rows per unknown (s = ceil(ratio * k), >= k)
+  double sketch_ratio = 4.0;   ///< sketch rows per unknown (s = ceil(ratio * k), >= k)
   std::uint64_t seed = 0;      ///< sketch randomness: stream (seed, stream_base + row)
   std::uint64_t stream_base = 0;
 
@@ -116,8 +124,9 @@ struct RowScratch {
   Mat G;        ///< Gram / dual matrix, k x k (the dual needs c x c with c < k)
   Vec r, z, p, w, atb;  ///< k-vectors for CG
   Vec q;        ///< c-vector for CG
-  Mat SA;       ///< sketch [S A; sqrt(reg) I], (s + k) x k
-  Eigen::HouseholderQR<Mat> qr;
+  Mat SA;       ///< sketch S A, s x k
+  std::vector<std::int32_t> bucket;  ///< sketch rows hit by each observation, c_max * kSketchNnz
+  Vec sign;     ///< their signed weights
   std::int64_t sketch_size = 0;
 
   RowScratch() = default;
@@ -133,8 +142,9 @@ struct RowScratch {
     q.resize(c_max);
     if (opt.solver == RowSolver::sketch) {
       sketch_size = sketch_rows(k, opt.sketch_ratio);
-      SA.resize(sketch_size + k, k);
-      qr = Eigen::HouseholderQR<Mat>(sketch_size + k, k);
+      SA.resize(sketch_size, k);
+      bucket.resize(static_cast<std::size_t>(c_max * kSketchNnz));
+      sign.resize(c_max * kSketchNnz);
     }
   }
 };
@@ -198,6 +208,31 @@ void solve_cholesky(RowScratch<Scalar>& ws, Eigen::Index c, Scalar reg, Scalar* 
   solve_rank_deficient<Scalar>(A, b, reg, x);
 }
 
+/// Rows of A per block of the fused products below: about 128 KiB, so a block
+/// stays in L2 between A p and A^T q.
+inline Eigen::Index fused_block_rows(Eigen::Index k) { return std::max<Eigen::Index>(32, 16384 / std::max<Eigen::Index>(k, 1)); }
+
+/// q = b - A x and r = A^T q in one pass over A (A is c x k, column-major,
+/// too large for cache on long lines: one pass instead of two halves the
+/// memory traffic of a CG step). With `subtract_from_b` false, q = A x.
+template <class AT, class BT, class XT, class QT, class RT>
+void fused_normal_apply(const AT& A, const BT& b, const XT& x, QT& q, RT& r, bool subtract_from_b) {
+  const Eigen::Index c = A.rows(), nb = fused_block_rows(A.cols());
+  r.setZero();
+  for (Eigen::Index t0 = 0; t0 < c; t0 += nb) {
+    const Eigen::Index n = std::min(nb, c - t0);
+    auto qb = q.segment(t0, n);
+    const auto Ab = A.middleRows(t0, n);
+    if (subtract_from_b) {
+      qb = b.segment(t0, n);
+      qb.noalias() -= Ab * x;
+    } else {
+      qb.noalias() = Ab * x;
+    }
+    r.noalias() += Ab.transpose() * qb;
+  }
+}
+
 /// Conjugate gradients on (A^T A + reg I) x = A^T b from the warm start x0 in x,
 /// preconditioned by M^{-1} = `apply_prec` (Jacobi or (R^T R)^{-1}). Stops after
 /// `maxiter` steps or when the normal-equation residual r = A^T (b - A x) - reg x
@@ -211,8 +246,7 @@ void normal_cg(RowScratch<Scalar>& ws, Eigen::Index c, Scalar reg, Scalar* x_out
   auto b = ws.b.head(c);
   auto q = ws.q.head(c);
   Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, 1>> x(x_out, k);
-  q.noalias() = b - A * x;
-  ws.r.noalias() = A.transpose() * q;
+  fused_normal_apply(A, b, x, q, ws.r, true);
   ws.r -= reg * x;
   const double stop = tol * static_cast<double>(ws.r.norm());  // relative to the warm start's residual
   if (static_cast<double>(ws.r.norm()) <= stop) return;
@@ -220,12 +254,11 @@ void normal_cg(RowScratch<Scalar>& ws, Eigen::Index c, Scalar reg, Scalar* x_out
   ws.p = ws.z;
   Scalar rz = ws.r.dot(ws.z);
   for (int it = 0; it < maxiter; ++it) {
-    q.noalias() = A * ws.p;
+    fused_normal_apply(A, b, ws.p, q, ws.w, false);  // q = A p, w = A^T A p
     const Scalar curv = q.squaredNorm() + reg * ws.p.squaredNorm();
     if (!(curv > Scalar(0)) || !(rz > Scalar(0))) break;  // exact solution reached or breakdown
     const Scalar alpha = rz / curv;
     x += alpha * ws.p;
-    ws.w.noalias() = A.transpose() * q;
     ws.r -= alpha * (ws.w + reg * ws.p);
     if (static_cast<double>(ws.r.norm()) <= stop) break;
     apply_prec(ws.r, ws.z);
@@ -235,41 +268,82 @@ void normal_cg(RowScratch<Scalar>& ws, Eigen::Index c, Scalar reg, Scalar* x_out
   }
 }
 
-/// The sketch-preconditioned solve: R from QR of [S A; sqrt(reg) I], then PCG.
-/// Returns false when R is numerically singular (the caller solves exactly).
+/// The sketch-preconditioned solve: L from the Cholesky factorization of
+/// (S A)^T (S A) + reg I, then PCG with (L L^T)^{-1}. Returns false when that
+/// factor is numerically singular (the caller then solves exactly).
 template <class Scalar>
-bool solve_sketch(RowScratch<Scalar>& ws, Eigen::Index c, Scalar reg, Scalar* x_out, const RowOptions& opt,
-                  std::uint64_t stream) {
+bool solve_sketch(RowScratch<Scalar>& ws, Eigen::Index c, Scalar reg, Scalar* x_out, int maxiter, double tol,
+                  std::uint64_t seed, std::uint64_t stream) {
+  using Mat = typename RowScratch<Scalar>::Mat;
   const Eigen::Index k = ws.A.cols();
   const Eigen::Index s = ws.sketch_size;
-  ws.SA.setZero();
-  Rng rng(opt.seed, stream);
   const int nnz = static_cast<int>(std::min<Eigen::Index>(kSketchNnz, s));
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(nnz));
-  for (Eigen::Index i = 0; i < c; ++i) {
-    for (int t = 0; t < nnz; ++t) {
-      const std::uint64_t bits = rng();
-      const auto row = static_cast<Eigen::Index>(((bits >> 1) % static_cast<std::uint64_t>(s)));
-      const Scalar sign = (bits & 1u) ? scale : -scale;
-      ws.SA.row(row) += sign * ws.A.row(i);
+  Rng rng(seed, stream);
+  std::int32_t* bucket = ws.bucket.data();
+  Scalar* sign = ws.sign.data();
+  for (Eigen::Index t = 0; t < c * nnz; ++t) {
+    const std::uint64_t bits = rng();
+    bucket[t] = static_cast<std::int32_t>((bits >> 1) % static_cast<std::uint64_t>(s));
+    sign[t] = (bits & 1u) ? scale : -scale;
+  }
+  // S A one column at a time: the column of A is read once, contiguously, and
+  // scattered into an s-vector that stays in L1. O(nnz c k) in all.
+  const Eigen::Index lda = ws.A.rows();
+  for (Eigen::Index i = 0; i < k; ++i) {
+    Scalar* dst = ws.SA.data() + i * s;
+    std::fill(dst, dst + s, Scalar(0));
+    const Scalar* a = ws.A.data() + i * lda;
+    for (Eigen::Index t = 0; t < c; ++t) {
+      const Scalar v = a[t];
+      for (int h = 0; h < nnz; ++h) dst[bucket[t * nnz + h]] += sign[t * nnz + h] * v;
     }
   }
-  if (reg > Scalar(0)) ws.SA.bottomRows(k).diagonal().setConstant(std::sqrt(reg));
-  ws.qr.compute(ws.SA);
-  const auto& QR = ws.qr.matrixQR();
-  const auto R = QR.topLeftCorner(k, k).template triangularView<Eigen::Upper>();
-  const Scalar dmax = QR.diagonal().cwiseAbs().maxCoeff();
-  const Scalar dmin = QR.diagonal().cwiseAbs().minCoeff();
-  if (!(dmin > dmax * std::numeric_limits<Scalar>::epsilon() * static_cast<Scalar>(4 * k))) return false;
+  auto G = ws.G.topLeftCorner(k, k);
+  G.setZero();
+  G.template selfadjointView<Eigen::Lower>().rankUpdate(ws.SA.transpose());
+  G.diagonal().array() += reg;
+  Eigen::LLT<Eigen::Ref<Mat>, Eigen::Lower> llt(G);
+  if (llt.info() != Eigen::Success) return false;
+  const Scalar dmax = G.diagonal().cwiseAbs().maxCoeff();
+  const Scalar dmin = G.diagonal().cwiseAbs().minCoeff();
+  if (!(dmin > dmax * std::sqrt(std::numeric_limits<Scalar>::epsilon()) * static_cast<Scalar>(4 * k))) return false;
+  const auto L = G.template triangularView<Eigen::Lower>();
   auto prec = [&](const auto& r, auto& z) {
-    z = R.transpose().solve(r);
-    R.solveInPlace(z);
+    z = r;
+    L.solveInPlace(z);
+    L.transpose().solveInPlace(z);
   };
-  normal_cg(ws, c, reg, x_out, opt.inner_maxiter, opt.inner_tol, prec);
+  normal_cg(ws, c, reg, x_out, maxiter, tol, prec);
   return true;
 }
 
+/// A few Jacobi-preconditioned CG steps on the normal equations from the warm start.
+template <class Scalar>
+void solve_cg(RowScratch<Scalar>& ws, Eigen::Index c, Scalar reg, Scalar* x, int maxiter, double tol) {
+  const Eigen::Index k = ws.A.cols();
+  // Jacobi preconditioner: the diagonal of A^T A + reg I, O(c k) to form.
+  ws.w = ws.A.topRows(c).colwise().squaredNorm().transpose();
+  ws.w.array() += reg;
+  ws.G.col(0).head(k) = ws.w;  // normal_cg reuses w: keep the diagonal in G's first column
+  auto jacobi = [&](const auto& r, auto& z) {
+    for (Eigen::Index i = 0; i < k; ++i) {
+      const Scalar d = ws.G(i, 0);
+      z[i] = d > Scalar(0) ? r[i] / d : r[i];
+    }
+  };
+  normal_cg(ws, c, reg, x, maxiter, tol, jacobi);
+}
+
 }  // namespace detail
+
+/// The solver `auto` uses for one line of c observations at rank k (measured
+/// per row on 2 cores, docs/completion.md): the exact Gram at small k and on
+/// lines far longer than k (c >= 8 k); Jacobi CG (3 warm-started steps) else.
+inline RowSolver auto_solver(std::int64_t k, std::int64_t c) {
+  if (k <= kAutoCholeskyRank || c >= kAutoLongFactor * k) return RowSolver::cholesky;
+  return RowSolver::cg;
+}
 
 /// Solves line j's least squares. `F` is the other factor (row-major, k
 /// columns); line j's observations are `obs` row j (column index = row of F).
@@ -284,35 +358,34 @@ void solve_line(const CsrView<Scalar, Index>& obs, Index j, const Scalar* F, std
     std::fill(x, x + k, Scalar(0));
     return;
   }
+  // Gather A = F[Omega_j, :] into column-major scratch, kGatherBlock rows of F
+  // at a time: each column then receives a short contiguous run instead of
+  // one strided write per entry (long lines would miss cache and TLB on every write).
+  constexpr Eigen::Index kGatherBlock = 16;
   Scalar* dst = ws.A.data();  // column-major: entry (t, i) at dst[t + i * ld]
   const Eigen::Index ld = ws.A.rows();
-  for (Eigen::Index t = 0; t < c; ++t) {
-    const Index p = begin + static_cast<Index>(t);
-    const Scalar* src = F + static_cast<std::int64_t>(obs.indices[p]) * k;
-    for (Eigen::Index i = 0; i < k; ++i) dst[t + i * ld] = src[i];
-    ws.b[t] = obs.data[p];
+  const Scalar* src[kGatherBlock];
+  for (Eigen::Index t0 = 0; t0 < c; t0 += kGatherBlock) {
+    const Eigen::Index nb = std::min(kGatherBlock, c - t0);
+    for (Eigen::Index u = 0; u < nb; ++u) {
+      const Index p = begin + static_cast<Index>(t0 + u);
+      src[u] = F + static_cast<std::int64_t>(obs.indices[p]) * k;
+      ws.b[t0 + u] = obs.data[p];
+    }
+    for (Eigen::Index i = 0; i < k; ++i) {
+      Scalar* d = dst + t0 + i * ld;
+      for (Eigen::Index u = 0; u < nb; ++u) d[u] = src[u][i];
+    }
   }
   const Scalar reg = static_cast<Scalar>(opt.reg);
-  RowSolver solver = opt.solver;
-  if (solver == RowSolver::automatic) solver = k <= 16 ? RowSolver::cholesky : RowSolver::cg;
+  const RowSolver solver = opt.solver == RowSolver::automatic ? auto_solver(k, c) : opt.solver;
   switch (solver) {
-    case RowSolver::cg: {
-      // Jacobi preconditioner: the diagonal of A^T A + reg I, O(c k) to form.
-      ws.w = ws.A.topRows(c).colwise().squaredNorm().transpose();
-      ws.w.array() += reg;
-      ws.G.col(0).head(k) = ws.w;  // normal_cg reuses w: keep the diagonal in G's first column
-      auto jacobi = [&](const auto& r, auto& z) {
-        for (Eigen::Index i = 0; i < k; ++i) {
-          const Scalar d = ws.G(i, 0);
-          z[i] = d > Scalar(0) ? r[i] / d : r[i];
-        }
-      };
-      detail::normal_cg(ws, c, reg, x, opt.inner_maxiter, opt.inner_tol, jacobi);
+    case RowSolver::cg:
+      detail::solve_cg(ws, c, reg, x, opt.inner_maxiter, opt.inner_tol);
       return;
-    }
     case RowSolver::sketch:
-      if (c > ws.sketch_size &&
-          detail::solve_sketch(ws, c, reg, x, opt, opt.stream_base + static_cast<std::uint64_t>(j)))
+      if (c > ws.sketch_size && detail::solve_sketch(ws, c, reg, x, opt.inner_maxiter, opt.inner_tol, opt.seed,
+                                                     opt.stream_base + static_cast<std::uint64_t>(j)))
         return;
       detail::solve_cholesky(ws, c, reg, x);
       return;
