@@ -409,6 +409,10 @@ def main(argv=None):
             if ref is not None and c is not ref and c.reached:
                 if ref.reached:
                     ratio = f"{ref.median / c.median:.1f}x"
+                elif ref.median < 0.5 * cap:
+                    # POT stopped early without reaching the target (e.g. its
+                    # scaling underflowed): there is no time to compare with.
+                    ratio = f"POT fails (err {ref.err:.0e})"
                 else:
                     ratio = f"> {ref.median / c.median:.1f}x"
             ms_it = 1e3 * c.median / c.nit if c.nit else math.nan
