@@ -609,11 +609,7 @@ class _SquaresOnX:
     l2 = 0.0
 
     def __init__(self, ls):
-        X = ls.X
-        if sp.issparse(X):
-            self.Xt = as_csr(X.T.tocsr() if X.format == "csc" else X.tocsc().T, "X", dtype=np.float64)
-        else:
-            self.Xt = np.ascontiguousarray(X.T, dtype=np.float64)
+        self.Xt, _ = _check_x(ls.X)
         self.y, self.l1, self.n, self.p, self.dtype = ls.y, ls.l1, ls.n, ls.p, ls.dtype
         self.name = "LeastSquares"
 
