@@ -88,8 +88,6 @@ py::dict smooth_common(const Cols& X, const carray<double>& y, carray<double>& W
   opt.block_ptr = block_ptr.data();
   opt.block_idx = block_idx.data();
   opt.n_blocks = block_ptr.shape(0) - 1;
-  for (I64 q = 0; q < p; ++q)
-    if (block_idx.data()[q] < 0 || block_idx.data()[q] >= p) throw std::invalid_argument("blocks: bad index");
   opt.l1 = l1;
   opt.l2 = l2;
   opt.tol = tol;

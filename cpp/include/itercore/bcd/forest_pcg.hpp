@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "itercore/bcd/forest.hpp"
+#include "itercore/bcd/rules.hpp"
 #include "itercore/common/csr.hpp"
 #include "itercore/common/interrupt.hpp"
 #include "itercore/common/status.hpp"
@@ -52,14 +53,7 @@ class ForestPCG {
     if (!(opt.tol >= 0.0)) throw std::invalid_argument("tol must be >= 0");
     if (opt.maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
     const std::int64_t nb = opt.n_blocks;
-    if (nb < 1 || !opt.block_ptr || !opt.block_idx || opt.block_ptr[0] != 0 || opt.block_ptr[nb] != n_)
-      throw std::invalid_argument("blocks: the partition must cover every variable once");
-    std::vector<char> seen(n_, 0);
-    for (std::int64_t q = 0; q < n_; ++q) {
-      const std::int64_t v = opt.block_idx[q];
-      if (v < 0 || v >= n_ || seen[v]) throw std::invalid_argument("blocks: the partition must cover every variable once");
-      seen[v] = 1;
-    }
+    check_partition(opt.block_ptr, opt.block_idx, nb, n_);
     // --- renumber: blocks in order, each in depth-first preorder of its trees
     perm_.resize(n_);
     iperm_.assign(n_, -1);

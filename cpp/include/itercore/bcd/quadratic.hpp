@@ -296,23 +296,9 @@ class QuadraticBCD {
 
   void setup_fixed() {
     const std::int64_t nb = opt_.n_blocks;
-    if (nb < 1 || !opt_.block_ptr || !opt_.block_idx) throw std::invalid_argument("blocks: an empty partition");
-    if (opt_.block_ptr[0] != 0 || opt_.block_ptr[nb] != n_)
-      throw std::invalid_argument("blocks: the partition must cover every variable once");
-    std::vector<char> seen(n_, 0);
-    max_block_ = 0;
-    identity_singletons_ = true;
-    for (std::int64_t k = 0; k < nb; ++k) {
-      const std::int64_t m = opt_.block_ptr[k + 1] - opt_.block_ptr[k];
-      if (m < 1) throw std::invalid_argument("blocks: empty block");
-      max_block_ = std::max(max_block_, m);
-      for (std::int64_t q = opt_.block_ptr[k]; q < opt_.block_ptr[k + 1]; ++q) {
-        const std::int64_t i = opt_.block_idx[q];
-        if (i < 0 || i >= n_ || seen[i]) throw std::invalid_argument("blocks: the partition must cover every variable once");
-        seen[i] = 1;
-        if (m == 1 && i != k) identity_singletons_ = false;
-      }
-    }
+    max_block_ = check_partition(opt_.block_ptr, opt_.block_idx, nb, n_);
+    identity_singletons_ = max_block_ == 1;  // then nb == n_ and block k is {block_idx[k]}
+    for (std::int64_t k = 0; identity_singletons_ && k < nb; ++k) identity_singletons_ = opt_.block_idx[k] == k;
     avg_block_ = double(n_) / double(nb);
     block_L_.resize(nb);
     for (std::int64_t k = 0; k < nb; ++k)

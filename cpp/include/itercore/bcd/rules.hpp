@@ -34,6 +34,30 @@ enum class BlockKind : int {
   greedy_forest = 2,  ///< a forest grown in rule order each iteration (quadratics)
 };
 
+/// Checks that blocks (CSR-style: block k is block_idx[block_ptr[k] .. block_ptr[k+1]))
+/// partition 0..n-1: every block non-empty, every variable in exactly one block.
+/// Returns the largest block size; throws std::invalid_argument otherwise.
+inline std::int64_t check_partition(const std::int64_t* block_ptr, const std::int64_t* block_idx,
+                                    std::int64_t n_blocks, std::int64_t n) {
+  if (n_blocks < 1 || !block_ptr || !block_idx) throw std::invalid_argument("blocks: an empty partition");
+  if (block_ptr[0] != 0 || block_ptr[n_blocks] != n)
+    throw std::invalid_argument("blocks: the partition must cover every variable once");
+  std::vector<char> seen(static_cast<std::size_t>(n), 0);
+  std::int64_t largest = 0;
+  for (std::int64_t k = 0; k < n_blocks; ++k) {
+    const std::int64_t m = block_ptr[k + 1] - block_ptr[k];
+    if (m < 1) throw std::invalid_argument("blocks: empty block");
+    largest = m > largest ? m : largest;
+    for (std::int64_t q = block_ptr[k]; q < block_ptr[k + 1]; ++q) {
+      const std::int64_t i = block_idx[q];
+      if (i < 0 || i >= n || seen[static_cast<std::size_t>(i)])
+        throw std::invalid_argument("blocks: the partition must cover every variable once");
+      seen[static_cast<std::size_t>(i)] = 1;
+    }
+  }
+  return largest;
+}
+
 inline Rule rule_from_int(int r) {
   if (r < 0 || r > 5) throw std::invalid_argument("rule: unknown code " + std::to_string(r));
   return static_cast<Rule>(r);

@@ -120,7 +120,7 @@ class SmoothBCD {
     if (opt.check_every < 1) throw std::invalid_argument("check_every must be >= 1");
     if (opt.inner_passes < 1) throw std::invalid_argument("inner_passes must be >= 1");
     const std::int64_t nb = opt.n_blocks;
-    if (nb < 1 || opt.block_ptr[0] != 0 || opt.block_ptr[nb] != p_) throw std::invalid_argument("blocks: bad partition");
+    check_partition(opt.block_ptr, opt.block_idx, nb, p_);
     // curvature bound of the loss: 1/4 (logistic), 1/2 (softmax: diag(p) - p p^T <= I/2), 1 (squares, exact)
     curv_ = opt.loss == SmoothLoss::logistic ? 0.25 : (softmax ? 0.5 : 1.0);
     gap_mode_ = opt.l1 > 0.0 && !softmax;
