@@ -36,22 +36,12 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
 sys.path.insert(0, os.path.dirname(__file__))
-from machine import markdown_machine  # noqa: E402
+from machine import markdown_machine, median_time  # noqa: E402
 
 from itercore import ConvergenceWarning, bcd  # noqa: E402
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
-
-
-def timeit(fn, repeats):
-    fn()  # warm-up (numba compilation for celer / skglm)
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 # --- lasso problems ----------------------------------------------------------------
@@ -157,7 +147,7 @@ def bench_lasso(problems, target, repeats):
                 reps = repeats if once < 5 else 1
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    t, w = timeit(lambda: fn(X, y, alpha, chosen), reps)
+                    t, w = median_time(lambda: fn(X, y, alpha, chosen), reps)  # the warm-up compiles numba (celer, skglm)
                 row[name] = (t, rel_gap(X, y, w, alpha), int((w != 0).sum()))
                 print(f"  lasso {pname} amax/{div} {name}: {t:.4f}s gap {row[name][1]:.1e} tol {chosen:g}",
                       file=sys.stderr, flush=True)

@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(__file__))
-from machine import markdown_machine  # noqa: E402
+from machine import markdown_machine, median_time  # noqa: E402
 
 import itercore  # noqa: E402
 from itercore.completion import altmin  # noqa: E402
@@ -111,17 +111,6 @@ def numpy_als(X, U0, sweeps, reg=0.0, on_sweep=None):
         if on_sweep is not None and on_sweep(s + 1, U, V):
             break
     return U, V
-
-
-def median_runs(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 # --- table 1: time to 1e-6 on the 5000 x 5000 rank-10 problem ----------------------
@@ -259,7 +248,7 @@ def table_rows(args, rows):
             for solver in ("cholesky", "cg", "sketch", "auto"):
                 def run():
                     return _half_step(X, F, reg=reg, solver=solver, x0=x0, n_threads=1, seed=0)
-                t, x = median_runs(run, args.repeats)
+                t, x = median_time(run, args.repeats)
                 err = np.linalg.norm(x - exact) / np.linalg.norm(exact)
                 out[solver] = (t / lines, err)
             w0 = np.linalg.norm(x0 - exact) / np.linalg.norm(exact)
@@ -313,10 +302,10 @@ def table_movielens(args, rows):
         reg = min(scores, key=scores.get)
         mean = v[train].mean()
         X = (u[train], i[train], v[train] - mean, shape)
-        t_ic, res = median_runs(lambda: altmin(X, k, reg=reg, seed=0, maxiter=sweeps, tol=0.0), args.repeats)
+        t_ic, res = median_time(lambda: altmin(X, k, reg=reg, seed=0, maxiter=sweeps, tol=0.0), args.repeats)
         U0 = altmin(X, k, seed=0, maxiter=0).U
         Xs = sp.csr_array((X[2], (X[0], X[1])), shape=shape)
-        t_np, (Un, Vn) = median_runs(lambda: numpy_als(Xs, U0, sweeps, reg), max(1, args.repeats // 2))
+        t_np, (Un, Vn) = median_time(lambda: numpy_als(Xs, U0, sweeps, reg), max(1, args.repeats // 2))
         r_ic = rmse(res.U, res.V, u[test], i[test], v[test], mean)
         r_np = rmse(Un, Vn, u[test], i[test], v[test], mean)
         rows.append((f"{k}", f"{reg:g}", f"{r_ic:.4f}", f"{r_np:.4f}", f"{t_ic:.3f}", f"{t_np:.3f}",

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 sys.path.insert(0, os.path.dirname(__file__))
-from machine import markdown_machine  # noqa: E402
+from machine import markdown_machine, median_time  # noqa: E402
 
 import itercore  # noqa: E402
 from itercore import linalg  # noqa: E402
@@ -49,17 +49,6 @@ except ImportError:  # the table says so
 def poisson(n):
     T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n))
     return (sp.kron(sp.identity(n), T) + sp.kron(T, sp.identity(n))).tocsr()
-
-
-def median_time(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def rel_res(A, x, b):
@@ -160,7 +149,7 @@ def pcg_table(sizes, repeats, full):
         warm = 1 if (full or m <= 500) else 0
         for name, fn in solvers.items():
             out = {}
-            t = median_time(lambda: out.update(r=fn()), reps, warmup=warm)
+            t = median_time(lambda: out.update(r=fn()), reps, warmup=warm)[0]
             x, nit = out["r"]
             results[name] = (t, nit, rel_res(A, x, b))
         ref = results["scipy cg"][0]
