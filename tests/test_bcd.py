@@ -1091,6 +1091,16 @@ def test_sparse_smooth_contract():
         bcd.Logistic(bad, y)
     with raises_naming(ValueError, "X"):
         bcd.Softmax(sp.csr_array((0, 5)), np.zeros(0, dtype=int))
+    with raises_naming(ValueError, "X", match=r"\(400, 0\)"):  # the user's shape, not that of X^T
+        bcd.Logistic(Xs[:, :0], y)
+    inf = Xs.copy()
+    inf.data[-1] = np.inf
+    with raises_naming(ValueError, "X", match="finite"):
+        bcd.Softmax(inf, y)
+    with raises_naming(ValueError, "y"):
+        bcd.Logistic(Xs, y[:-1])
+    with raises_naming(ValueError, "Y"):
+        bcd.Softmax(Xs, y[:-1])
     assert_interruptible(lambda: bcd.minimize(bcd.Logistic(Xs, y, l1=1e-4), rule="cyclic", update="newton",
                                               block_size=2, tol=0.0, maxiter=10**12, active_set_newton=False))
     seen = []

@@ -300,6 +300,8 @@ def _check_x(X):
     if sp.issparse(X):
         if X.ndim != 2:
             raise ValueError(f"X must be 2-dimensional, got shape {X.shape}")
+        if 0 in X.shape:  # checked here: the message below would quote the shape of X^T
+            raise ValueError(f"X must not be empty, got shape {X.shape}")
         # CSR of X^T is CSC of X: free for CSC input (the layout column updates want)
         Xt = as_csr(X.T if X.format == "csc" else X.tocsc().T, "X", dtype=np.float64)
         return Xt, (X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64))
