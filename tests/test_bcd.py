@@ -299,6 +299,61 @@ def test_forest_pcg_random_graph_equals_spsolve_and_beats_bcd():
     assert res.success and np.max(np.abs(res.x - sla.spsolve(Al.tocsc(), yl))) <= 1e-8
 
 
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+def test_graph_laplacian_equals_scipy(index, rng):
+    """D - W + diag(extra), built by inserting the diagonal into -W, equals scipy's
+    arithmetic, also when W stores diagonal entries and explicit zeros."""
+    W = sp.random(60, 60, density=0.1, random_state=3, format="csr")
+    W = (W + W.T).tocsr()
+    W.setdiag(rng.random(60))  # a stored diagonal: ignored
+    W.data[::7] = 0.0  # explicit zeros: dropped
+    W.indptr, W.indices = W.indptr.astype(index), W.indices.astype(index)
+    extra = rng.random(60)
+    Wc, A = bcd._graph_laplacian(W, extra)
+    W0 = W.copy()
+    W0.setdiag(0.0)
+    W0.eliminate_zeros()
+    ref = (sp.diags(np.asarray(W0.sum(axis=1)).ravel() + extra) - W0).tocsr()
+    ref.sort_indices()
+    assert A.has_sorted_indices and A.indices.dtype.kind == "i"
+    assert np.array_equal(A.indptr, ref.indptr) and np.array_equal(A.indices, ref.indices)
+    assert np.allclose(A.data, ref.data, rtol=0, atol=1e-14)
+    assert Wc.nnz == W0.nnz and not (Wc.diagonal() != 0).any()
+
+
+def test_symmetry_check_catches_values_and_pattern():
+    A = sp.random(40, 40, density=0.1, random_state=4, format="csr")
+    S = (A + A.T + sp.identity(40) * 10).tocsr()
+    bcd.Quadratic(S, np.ones(40))  # symmetric: accepted
+    bcd.Quadratic(S.astype(np.float32), np.ones(40))
+    V = S.copy()
+    V.data[np.flatnonzero(V.indices != np.repeat(np.arange(40), np.diff(V.indptr)))[0]] += 1e-6
+    with raises_naming(ValueError, "A", match="symmetric"):
+        bcd.Quadratic(V, np.ones(40))  # same pattern, one value off
+    P = S.tolil()
+    P[0, 39] = 1.0  # stored on one side only
+    with raises_naming(ValueError, "A", match="symmetric"):
+        bcd.Quadratic(P.tocsr(), np.ones(40))
+
+
+def test_forest_pcg_iteration_count_callback_and_maxiter():
+    """nit counts the updates of x; the callback sees each iterate once; a budget
+    that runs out warns with the achieved residual."""
+    W, labels = lattice_problem(20)
+    A, y = lp_system(W, labels)
+    q = bcd.Quadratic(A, y)
+    seen = []
+    res = bcd.minimize(q, blocks="ordered-forest", update="message-passing", accelerate="cg", tol=1e-10,
+                       callback=lambda x: seen.append(np.linalg.norm(A @ x - y) / np.linalg.norm(y)))
+    assert res.success and len(seen) == res.nit and seen[-1] <= 1e-10
+    with pytest.warns(ConvergenceWarning, match="relative residual"):
+        short = bcd.minimize(q, blocks="ordered-forest", update="message-passing", accelerate="cg", tol=1e-10,
+                             maxiter=3)
+    assert short.nit == 3 and not short.success
+    assert np.isclose(short.optimality, np.linalg.norm(A @ short.x - y) / np.linalg.norm(y), rtol=1e-8)
+    assert np.isclose(short.optimality, seen[2], rtol=1e-8)  # the same iterate as the third callback
+
+
 def test_forest_pcg_errors():
     A, b = random_spd(30, 0.1, 33)
     q = bcd.Quadratic(A, b)

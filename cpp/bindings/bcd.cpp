@@ -237,9 +237,19 @@ void bind_index(py::module_& m) {
       [](Index n, const carray<Index>& indptr, const carray<Index>& indices, const carray<double>& data,
          const carray<double>& b, carray<double> x, const carray<I64>& block_ptr, const carray<I64>& block_idx,
          double omega, double tol, I64 maxiter, py::object callback, py::object apply_to) {
+        // b, x: (n,) for one right-hand side, or (k, n) for k sharing one
+        // preconditioner set-up (solved one after the other; a list of infos)
         auto A = bind::csr_view<double, Index>(n, n, indptr, indices, data);
-        bind::check_length(b, n, "b");
-        bind::check_length(x, n, "x");
+        const bool multi = b.ndim() == 2;
+        if (multi) {
+          if (b.shape(1) != static_cast<py::ssize_t>(n)) throw std::invalid_argument("b: wrong number of columns");
+          if (x.ndim() != 2 || x.shape(0) != b.shape(0) || x.shape(1) != b.shape(1))
+            throw std::invalid_argument("x must have the shape of b");
+        } else {
+          bind::check_length(b, n, "b");
+          bind::check_length(x, n, "x");
+        }
+        const I64 k = multi ? static_cast<I64>(b.shape(0)) : 1;
         if (block_ptr.ndim() != 1 || block_ptr.shape(0) < 2) throw std::invalid_argument("blocks: an empty partition");
         bind::check_length(block_idx, n, "block_idx");
         bcd::ForestPcgOptions opt;
@@ -250,17 +260,17 @@ void bind_index(py::module_& m) {
         opt.tol = tol;
         opt.maxiter = maxiter;
         bind::Callback cb(callback);
-        SolveInfo info;
         double* xp = x.mutable_data();
         const double* bp = b.data();
         if (!apply_to.is_none()) {  // tests: x = M^{-1} b, no solve
           {
             py::gil_scoped_release nogil;
             bcd::ForestPCG<double, Index> pcg(A, opt);
-            pcg.apply(bp, xp);
+            for (I64 c = 0; c < k; ++c) pcg.apply(bp + c * n, xp + c * n);
           }
-          return py::dict();
+          return py::object(py::dict());
         }
+        std::vector<SolveInfo> infos;
         {
           py::gil_scoped_release nogil;
           bcd::ForestPCG<double, Index> pcg(A, opt);
@@ -271,10 +281,17 @@ void bind_index(py::module_& m) {
               py::gil_scoped_acquire gil;
               return cb(copy_vec(xc, n));
             };
-          info = pcg.solve(bp, xp, &control, mon);
+          for (I64 c = 0; c < k; ++c) {
+            infos.push_back(pcg.solve(bp + c * n, xp + c * n, &control, mon));
+            const Status st = infos.back().status;
+            if (st == Status::interrupted || st == Status::callback_stop) break;
+          }
         }
-        bind::raise_if_interrupted(info, &cb);
-        return bind::info_dict(info);
+        bind::raise_if_interrupted(infos.back(), &cb);
+        if (!multi) return py::object(bind::info_dict(infos[0]));
+        py::list out;
+        for (const SolveInfo& info : infos) out.append(bind::info_dict(info));
+        return py::object(out);
       },
       py::arg("n"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
       py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("block_ptr").noconvert(),

@@ -54,6 +54,20 @@ void bind_kernels(py::module_& m) {
       py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
       py::arg("data").noconvert(), py::arg("check_finite"));
   m.def(
+      "_csr_max_asymmetry",
+      [](Index n, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
+         int n_threads) {
+        auto A = bind::csr_view<Scalar, Index>(n, n, indptr, indices, data);
+        double worst = 0.0, max_abs = 0.0;
+        {
+          py::gil_scoped_release nogil;
+          worst = csr_max_asymmetry(A, max_abs, n_threads);
+        }
+        return py::make_tuple(worst, max_abs);
+      },
+      py::arg("n"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
+      py::arg("n_threads"));
+  m.def(
       "_csr_matvec",
       [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
          const carray<Scalar>& x, int n_threads) {

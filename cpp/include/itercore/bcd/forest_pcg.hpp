@@ -106,8 +106,8 @@ class ForestPCG {
     for (std::int64_t k = 0; k < nb; ++k)
       for (std::int64_t i = start_[k]; i < start_[k + 1]; ++i) block_of[i] = k;
     diag_.assign(n_, Scalar(0));
-    parent_ = parent_new;
-    weight_ = weight_new;
+    parent_ = std::move(parent_new);
+    weight_ = std::move(weight_new);
     lo_ptr_.assign(n_ + 1, 0);
     up_ptr_.assign(n_ + 1, 0);
     lo_idx_.clear();
@@ -165,6 +165,12 @@ class ForestPCG {
       dw_[i] = diag_[i] / w;
       ww_[i] = weight_[i] / w;
     }
+    // a block whose every variable hangs from the one before it (or is a root)
+    // is a set of paths: its solves and products need no parent lookups
+    path_.assign(nb, 1);
+    for (std::int64_t k = 0; k < nb; ++k)
+      for (std::int64_t i = start_[k]; i < start_[k + 1] && path_[k]; ++i)
+        path_[k] = parent_[i] < 0 || (parent_[i] == i - 1 && i > start_[k]);
   }
 
   std::int64_t size() const noexcept { return n_; }
@@ -181,11 +187,21 @@ class ForestPCG {
   /// one backward and one forward block sweep (each off-block coupling read
   /// once) instead of a product with A plus both sweeps. The true residual
   /// b - A x = (Dw + L) r' costs only the coupling to earlier blocks.
+  ///
+  /// Two sweeps an iteration and no third pass for the update: the update of
+  /// y, r' and z = Dw r' by the previous step runs at the start of the
+  /// backward sweep, block by block, and the next beta comes from
+  ///   r'_new.z_new = r'.z - 2 alpha q.z + alpha^2 q.Dw q   (q = A' p),
+  /// whose dot products the forward sweep gathers (alpha itself uses the
+  /// exact r'.z of the updated residual). The forward sweep also measures
+  /// the true residual of the current x, so the stopping test trails the
+  /// update by half an iteration.
   SolveInfo solve(const Scalar* b, Scalar* x, Control* control = nullptr,
                   const std::function<bool(std::int64_t, const Scalar*)>& monitor = nullptr) {
     SolveInfo info;
     const std::int64_t n = n_;
-    std::vector<Scalar> bp(n), xp(n), y(n), r(n), z(n), p(n), q(n), t(n), xo;
+    const std::int64_t nb = opt_.n_blocks;
+    std::vector<Scalar> bp(n), xp(n), y(n), r(n), z(n), p(n, Scalar(0)), t(n, Scalar(0)), w(n, Scalar(0)), xo;
     for (std::int64_t i = 0; i < n; ++i) {
       bp[i] = b[perm_[i]];
       xp[i] = x[perm_[i]];
@@ -194,43 +210,52 @@ class ForestPCG {
     const double scale = bn > 0.0 ? bn : 1.0;
     const double target = opt_.tol * scale;
     const Scalar two_minus_w = Scalar(2.0 - opt_.omega);
-    info.status = Status::max_iter;
     auto finish = [&](Status st) {
       info.status = st;
       for (std::int64_t i = 0; i < n; ++i) x[perm_[i]] = xp[i];
       return info;
     };
-    // (re)start from xp: r' = (Dw + L)^{-1} (b - A x), y = (Dw + U) x, returns ||b - A x||
+    // (re)start from xp: r' = (Dw + L)^{-1} (b - A x), y = (Dw + U) x,
+    // z = Dw r'; returns ||b - A x|| and sets rz = r'.z
     double rz = 0.0;
     auto restart = [&]() {
-      matvec(xp.data(), q.data());
-      double s = 0.0;
+      matvec(xp.data(), w.data());
+      double ss = 0.0;
       for (std::int64_t i = 0; i < n; ++i) {
-        q[i] = bp[i] - q[i];
-        s += double(q[i]) * double(q[i]);
+        w[i] = bp[i] - w[i];
+        ss += double(w[i]) * double(w[i]);
       }
-      forward(q.data(), r.data());
+      forward(w.data(), r.data());
       upper_multiply(xp.data(), y.data());
       rz = residual_step(r.data(), z.data(), nullptr);
-      return std::sqrt(s);
+      return std::sqrt(ss);
     };
     double rn = restart();
     info.residual = rn / scale;
     if (!std::isfinite(rn)) return finish(Status::non_finite);
     if (rn <= target) return finish(Status::converged);
-    // t = (Dw + U)^{-1} p; w = (Dw + L)^{-1} (p - (2 - w) Dw t); A' p = t + w.
-    // Each pass walks the blocks once; the forest products and solves of a
-    // block run while it is in cache.
-    std::vector<Scalar>& w = q;
-    Scalar beta = 0;
-    std::fill(p.begin(), p.end(), Scalar(0));
-    for (std::int64_t it = 0; it < opt_.maxiter; ++it) {
+    Scalar alpha = 0, beta = 0;
+    bool pending = false;  // an update (alpha, p, q = t + w) not yet applied
+    for (std::int64_t it = 0;; ++it) {
       if (control && control->poll()) {
         backward(y.data(), xp.data());
         return finish(Status::interrupted);
       }
-      for (std::int64_t k = opt_.n_blocks - 1; k >= 0; --k) {  // backward pass
+      const bool step = it < opt_.maxiter;  // else only apply the last update and measure
+      // backward sweep: apply the pending update on the block, then
+      // p = z + beta p, t = (Dw + U)^{-1} p, w = p - (2 - w) Dw t
+      double rz_exact = 0.0;
+      for (std::int64_t k = nb - 1; k >= 0; --k) {
         const std::int64_t s = start_[k], e = start_[k + 1];
+        if (pending) {
+          for (std::int64_t i = s; i < e; ++i) {
+            y[i] += alpha * p[i];
+            r[i] -= alpha * (t[i] + w[i]);
+          }
+          block_tree_multiply(k, r.data(), z.data());
+          for (std::int64_t i = s; i < e; ++i) rz_exact += double(r[i]) * double(z[i]);
+        }
+        if (!step) continue;
         for (std::int64_t i = s; i < e; ++i) {
           const Scalar pi = z[i] + beta * p[i];
           p[i] = pi;
@@ -238,71 +263,66 @@ class ForestPCG {
           for (std::int64_t c = up_ptr_[i]; c < up_ptr_[i + 1]; ++c) v -= up_val_[c] * t[up_idx_[c]];
           t[i] = v;
         }
-        tree_solve(s, e, t.data());
-        block_tree_multiply(s, e, t.data(), w.data());
+        tree_solve(k, t.data());
+        block_tree_multiply(k, t.data(), w.data());
         for (std::int64_t i = s; i < e; ++i) w[i] = p[i] - two_minus_w * w[i];
       }
-      double pq = 0.0;
-      for (std::int64_t k = 0; k < opt_.n_blocks; ++k) {  // forward pass
+      if (pending) rz = rz_exact;
+      pending = false;
+      // forward sweep: w = (Dw + L)^{-1} w, so q = A' p = t + w; p.q, q.z,
+      // q.Dw q, and ||b - A x|| = ||z + L r'|| for the current x
+      double pq = 0.0, qz = 0.0, qdq = 0.0, true_norm = 0.0;
+      for (std::int64_t k = 0; k < nb; ++k) {
         const std::int64_t s = start_[k], e = start_[k + 1];
         for (std::int64_t i = s; i < e; ++i) {
-          Scalar v = w[i];
-          for (std::int64_t c = lo_ptr_[i]; c < lo_ptr_[i + 1]; ++c) v -= lo_val_[c] * w[lo_idx_[c]];
-          w[i] = v;
+          Scalar v = w[i], u = z[i];
+          for (std::int64_t c = lo_ptr_[i]; c < lo_ptr_[i + 1]; ++c) {
+            v -= lo_val_[c] * w[lo_idx_[c]];
+            u += lo_val_[c] * r[lo_idx_[c]];
+          }
+          if (step) w[i] = v;
+          true_norm += double(u) * double(u);
         }
-        tree_solve(s, e, w.data());
-        for (std::int64_t i = s; i < e; ++i) pq += double(p[i]) * double(t[i] + w[i]);
-      }
-      if (!(pq > 0.0) || !(rz > 0.0)) {
-        info.iterations = it;
-        backward(y.data(), xp.data());
-        return finish(std::isfinite(pq) && std::isfinite(rz) ? Status::breakdown : Status::non_finite);
-      }
-      const Scalar alpha = Scalar(rz / pq);
-      double rz_new = 0.0, true_norm = 0.0;
-      for (std::int64_t k = 0; k < opt_.n_blocks; ++k) {  // update, z = Dw r, b - A x = (Dw + L) r
-        const std::int64_t s = start_[k], e = start_[k + 1];
-        for (std::int64_t i = s; i < e; ++i) {
-          y[i] += alpha * p[i];
-          r[i] -= alpha * (t[i] + w[i]);
-        }
-        block_tree_multiply(s, e, r.data(), z.data());
-        for (std::int64_t i = s; i < e; ++i) {
-          rz_new += double(r[i]) * double(z[i]);
-          Scalar v = z[i];
-          for (std::int64_t c = lo_ptr_[i]; c < lo_ptr_[i + 1]; ++c) v += lo_val_[c] * r[lo_idx_[c]];
-          true_norm += double(v) * double(v);
-        }
+        if (!step) continue;
+        tree_solve(k, w.data());
+        q_products(k, p.data(), t.data(), w.data(), z.data(), pq, qz, qdq);
       }
       rn = std::sqrt(true_norm);
-      info.iterations = it + 1;
+      info.iterations = it;
       info.residual = rn / scale;
-      if (!std::isfinite(rn) || !std::isfinite(rz_new)) {
+      if (!std::isfinite(rn)) {
         backward(y.data(), xp.data());
         return finish(Status::non_finite);
       }
       bool restarted = false;
-      if (rn <= target || monitor) backward(y.data(), xp.data());
+      if (rn <= target || (monitor && it > 0) || !step) backward(y.data(), xp.data());
       if (rn <= target) {  // confirm on b - A x for the recovered x
         rn = restart();
         restarted = true;
         info.residual = rn / scale;
-        if (rn <= target) return finish(Status::converged);
       }
-      if (monitor) {
+      const bool done = restarted && rn <= target;
+      if (monitor && it > 0) {  // every iterate, the last one included
         xo.resize(n);
         for (std::int64_t i = 0; i < n; ++i) xo[perm_[i]] = xp[i];
-        if (!monitor(it + 1, xo.data())) return finish(Status::callback_stop);
+        if (!monitor(it, xo.data()) && !done) return finish(Status::callback_stop);
       }
+      if (done) return finish(Status::converged);
+      if (!step) return finish(Status::max_iter);
       if (restarted) {
-        beta = 0;  // restart() left z = Dw r and rz
+        beta = 0;  // restart() left r', z = Dw r' and rz; p, t, w are rebuilt from z
         continue;
       }
-      beta = Scalar(rz_new / rz);
-      rz = rz_new;
+      if (!(pq > 0.0) || !(rz > 0.0)) {
+        backward(y.data(), xp.data());
+        return finish(std::isfinite(pq) && std::isfinite(rz) ? Status::breakdown : Status::non_finite);
+      }
+      alpha = Scalar(rz / pq);
+      const double a = rz / pq;
+      const double rz_next = rz - 2.0 * a * qz + a * a * qdq;
+      beta = Scalar(rz_next > 0.0 ? rz_next / rz : 0.0);
+      pending = true;
     }
-    backward(y.data(), xp.data());
-    return finish(Status::max_iter);
   }
 
   /// z = M^{-1} r in the renumbered space (exposed for tests through `apply`).
@@ -318,7 +338,7 @@ class ForestPCG {
         for (std::int64_t p = lo_ptr_[i]; p < lo_ptr_[i + 1]; ++p) v -= lo_val_[p] * z[lo_idx_[p]];
         z[i] = v;
       }
-      tree_solve(s, e, z);
+      tree_solve(k, z);
     }
     // middle: t = (D/w) z
     tree_multiply(z, t);
@@ -331,7 +351,7 @@ class ForestPCG {
         for (std::int64_t p = up_ptr_[i]; p < up_ptr_[i + 1]; ++p) v -= up_val_[p] * z[up_idx_[p]];
         z[i] = v;
       }
-      tree_solve(s, e, z);
+      tree_solve(k, z);
     }
   }
 
@@ -360,7 +380,7 @@ class ForestPCG {
         for (std::int64_t p = lo_ptr_[i]; p < lo_ptr_[i + 1]; ++p) v -= lo_val_[p] * z[lo_idx_[p]];
         z[i] = v;
       }
-      tree_solve(s, e, z);
+      tree_solve(k, z);
     }
   }
 
@@ -373,7 +393,7 @@ class ForestPCG {
         for (std::int64_t p = up_ptr_[i]; p < up_ptr_[i + 1]; ++p) v -= up_val_[p] * z[up_idx_[p]];
         z[i] = v;
       }
-      tree_solve(s, e, z);
+      tree_solve(k, z);
     }
   }
 
@@ -400,11 +420,42 @@ class ForestPCG {
     return rz;
   }
 
-  /// In place: z <- (D/w)_{[s,e)}^{-1} z on one block (precomputed LDL^T of
-  /// the forest). Both passes are recurrences; when the parent is the
-  /// previous variable (a path, as in lattice rows) the running value stays
-  /// in a register instead of going through memory.
-  void tree_solve(std::int64_t s, std::int64_t e, Scalar* z) const {
+  /// In place: z <- (D/w)_k^{-1} z on block k (precomputed LDL^T of the
+  /// forest; roots have ell = 0). On a path block (each variable hangs from
+  /// the previous one) both passes are plain recurrences with no parent
+  /// lookups; otherwise updates go through parent_.
+  void tree_solve(std::int64_t k, Scalar* z) const {
+    const std::int64_t s = start_[k], e = start_[k + 1];
+    if (path_[k]) {
+      // Both recurrences are stepped two variables at a time, so the chain
+      // of dependent operations is half as long (it, not memory, bounds
+      // this loop): with u_i = z_i - ell_{i+1} u_{i+1},
+      //   u_i = (z_i - ell_{i+1} z_{i+1}) + ell_{i+1} ell_{i+2} u_{i+2}.
+      const Scalar* ell = ell_.data();
+      const Scalar* ipiv = ipiv_.data();
+      Scalar carry = 0;  // ell_{i+1} u_{i+1}
+      std::int64_t i = e - 1;
+      for (; i - 1 >= s; i -= 2) {
+        const Scalar a = z[i - 1] - ell[i] * z[i];  // off the chain
+        z[i] -= carry;
+        z[i - 1] = a + ell[i] * carry;
+        carry = ell[i - 1] * a + (ell[i - 1] * ell[i]) * carry;  // = ell_{i-1} u_{i-1}
+      }
+      if (i >= s) z[i] -= carry;
+      // x_i = z_i / piv_i - ell_i x_{i-1}
+      //     = (z_i / piv_i - ell_i z_{i-1} / piv_{i-1}) + ell_i ell_{i-1} x_{i-2}
+      Scalar prev = 0;  // x_{i-1}
+      i = s;
+      for (; i + 1 < e; i += 2) {
+        const Scalar xi = z[i] * ipiv[i] - ell[i] * prev;
+        const Scalar xj = (z[i + 1] * ipiv[i + 1] - ell[i + 1] * z[i] * ipiv[i]) + ell[i + 1] * ell[i] * prev;
+        z[i] = xi;
+        z[i + 1] = xj;
+        prev = xj;
+      }
+      if (i < e) z[i] = z[i] * ipiv[i] - ell[i] * prev;
+      return;
+    }
     Scalar carry = 0;  // elimination update owed to z[i] by its child i + 1
     for (std::int64_t i = e - 1; i >= s; --i) {
       const Scalar zi = z[i] - carry;
@@ -425,9 +476,18 @@ class ForestPCG {
     }
   }
 
-  /// t = (D/w) z on the block [s, e) (diagonal plus its tree edges); one
-  /// pass, as every parent precedes its children.
-  void block_tree_multiply(std::int64_t s, std::int64_t e, const Scalar* z, Scalar* t) const {
+  /// t = (D/w) z on block k (diagonal plus its tree edges); one pass, as
+  /// every parent precedes its children (a block starts with a root).
+  void block_tree_multiply(std::int64_t k, const Scalar* z, Scalar* t) const {
+    const std::int64_t s = start_[k], e = start_[k + 1];
+    if (path_[k]) {  // roots have ww = 0
+      t[s] = dw_[s] * z[s];
+      for (std::int64_t i = s + 1; i < e; ++i) {
+        t[i - 1] += ww_[i] * z[i];
+        t[i] = dw_[i] * z[i] + ww_[i] * z[i - 1];
+      }
+      return;
+    }
     for (std::int64_t i = s; i < e; ++i) {
       const std::int64_t p = parent_[i];
       Scalar v = dw_[i] * z[i];
@@ -440,7 +500,27 @@ class ForestPCG {
   }
 
   /// t = (D/w) z over all blocks.
-  void tree_multiply(const Scalar* z, Scalar* t) const { block_tree_multiply(0, n_, z, t); }
+  void tree_multiply(const Scalar* z, Scalar* t) const {
+    for (std::int64_t k = 0; k < opt_.n_blocks; ++k) block_tree_multiply(k, z, t);
+  }
+
+  /// On block k, with q = t + w: adds p.q, q.z and q.(D/w) q.
+  void q_products(std::int64_t k, const Scalar* p, const Scalar* t, const Scalar* w, const Scalar* z, double& pq,
+                  double& qz, double& qdq) const {
+    const std::int64_t s = start_[k], e = start_[k + 1];
+    double a = 0.0, b = 0.0, c = 0.0;
+    for (std::int64_t i = s; i < e; ++i) {
+      const double qi = double(t[i]) + double(w[i]);
+      const std::int64_t par = path_[k] ? (i > s ? i - 1 : -1) : parent_[i];
+      const double qp = par >= 0 ? double(t[par]) + double(w[par]) : 0.0;
+      a += double(p[i]) * qi;
+      b += qi * double(z[i]);
+      c += qi * (double(dw_[i]) * qi + 2.0 * double(ww_[i]) * qp);
+    }
+    pq += a;
+    qz += b;
+    qdq += c;
+  }
 
   /// y = A x in the renumbered space.
   void matvec(const Scalar* x, Scalar* y) const {
@@ -463,6 +543,7 @@ class ForestPCG {
   std::vector<std::int64_t> perm_, iperm_, start_, parent_, lo_ptr_, up_ptr_;
   std::vector<Index> lo_idx_, up_idx_;
   std::vector<Scalar> diag_, weight_, lo_val_, up_val_, piv_, ell_, work_, ipiv_, dw_, ww_;
+  std::vector<char> path_;  ///< per block: a set of paths in consecutive order
 };
 
 /// Partition into forests of consecutive variables: variables are taken in
