@@ -4,31 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from .._demo import demo, timed
-
-
-def _pde_control(N, alpha=1e-2):
-    """min 1/2||w - w*||^2 + alpha/2 ||z||^2 s.t. -Laplace_h w = z on an N x N grid."""
-    h = 1.0 / (N + 1)
-    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(N, N))
-    A = ((sp.kron(sp.identity(N), T) + sp.kron(T, sp.identity(N))) / h**2).tocsr()
-    s = np.linspace(h, 1 - h, N)
-    X, Y = np.meshgrid(s, s, indexing="ij")
-    wstar = (np.sin(np.pi * X) * np.sin(2 * np.pi * Y)).ravel()
-    n2 = N * N
-    J = sp.hstack([A, -sp.identity(n2)], format="csr")
-    d = np.concatenate([np.ones(n2), alpha * np.ones(n2)])
-    H = sp.diags(d, format="csr")
-    shift = np.concatenate([wstar, np.zeros(n2)])
-    fun = lambda x: 0.5 * float(d @ (x * x)) - float(shift @ x) + 0.5 * float(wstar @ wstar)  # noqa: E731
-    jac = lambda x: d * x - shift  # noqa: E731
-    K = sp.bmat([[H, J.T], [J, None]], format="csc")
-    exact = spla.spsolve(K, np.concatenate([shift, np.zeros(n2)]))[: 2 * n2]
-    cons = {"type": "eq", "fun": lambda x: J @ x, "jac": lambda x: J,
-            "hess": lambda x, v: sp.csr_matrix((2 * n2, 2 * n2))}
-    return fun, jac, (lambda x: H), cons, np.zeros(2 * n2), exact
+from .._problems import pde_control
 
 
 @demo
@@ -69,10 +47,11 @@ def sketching_demo():
         res, sec = timed(minimize, f, np.full(4, 0.8), jac=g, hess=h, constraints=cons, method=method, seed=0)
         rows.append(dict(family="optimize", problem="HS40 (vars+constraints)", size="4+3",
                          method=method, iterations=res.nit, seconds=sec, error=abs(res.fun + 0.25)))
-    fun, jac, hess, cons, x0, exact = _pde_control(32)
+    p = pde_control(32)
+    exact = p["exact"]()
     for method in ("eal-sketch", "eal-direct"):
-        res, sec = timed(minimize, fun, x0, jac=jac, hess=hess, constraints=cons, method=method, seed=0,
-                         options={"sketch_maxiter": 20000})
+        res, sec = timed(minimize, p["fun"], p["x0"], jac=p["jac"], hess=p["hess"], constraints=p["cons"],
+                         method=method, seed=0, options={"sketch_maxiter": 20000})
         rows.append(dict(family="optimize", problem="PDE control 32x32 (sparse)", size="2048+1024",
                          method=method, iterations=res.nit, seconds=sec,
                          error=float(np.linalg.norm(res.x - exact) / np.linalg.norm(exact))))
