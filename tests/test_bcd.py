@@ -433,6 +433,38 @@ def test_quadratic_with_lower_bounds_matches_lbfgsb():
     assert np.max(np.abs(res.x - ref.x)) <= 1e-5
 
 
+def _prox_gradient_reference(A, b, l1, lower, iters=20000):
+    """FISTA on 1/2 x'Ax - b'x + l1 |x|_1, x >= lower (dense NumPy, step 1/||A||)."""
+    Ad = A.toarray()
+    L = np.linalg.eigvalsh(Ad).max()
+    x = y = np.zeros(len(b))
+    t = 1.0
+    for _ in range(iters):
+        z = y - (Ad @ y - b) / L
+        xn = np.maximum(np.sign(z) * np.maximum(np.abs(z) - l1 / L, 0.0), lower)
+        tn = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        y = xn + (t - 1) / tn * (xn - x)
+        x, t = xn, tn
+    return x
+
+
+@pytest.mark.parametrize("update, rule, blocks", [("matrix", "cyclic", "order"), ("newton", "gsq", "sorted"),
+                                                   ("matrix", "gsl", "variable")])
+def test_quadratic_l1_bounds_proximal_matrix_step_matches_reference(update, rule, blocks):
+    A, b = random_spd(60, 0.08, seed=7)
+    lower = np.where(np.arange(60) % 3 == 0, 0.0, -np.inf)
+    ref = _prox_gradient_reference(A, b, 0.05, lower)
+    q = bcd.Quadratic(A, b, l1=0.05, lower=lower)
+    res = bcd.minimize(q, rule=rule, blocks=blocks, block_size=6, update=update, tol=1e-12, maxiter=10**5)
+    grad = bcd.minimize(q, rule=rule if blocks != "variable" else "gsl", blocks=blocks, block_size=6,
+                        update="gradient", tol=1e-12, maxiter=10**6)
+    assert res.success and np.all(res.x >= lower)
+    assert np.max(np.abs(res.x - ref)) <= 1e-9
+    assert abs(res.fun - q.fun(ref)) <= 1e-12 * max(1.0, abs(res.fun))
+    assert res.nit < grad.nit  # exact block subproblems: fewer block updates than 1/L_b steps
+    assert (res.x == 0).sum() >= 5  # the L1 term does make zeros
+
+
 def test_least_squares_l1_via_minimize_matches_lasso():
     rng = np.random.default_rng(8)
     X = rng.standard_normal((80, 25))
@@ -606,8 +638,8 @@ def test_invalid_names_list_the_valid_ones():
         bcd.minimize(q, blocks="trees")
     with raises_naming(ValueError, "rule", match="'gs-r'"):
         bcd.lasso(np.ones((5, 3)), np.ones(5), 0.1, rule="gsl")
-    with raises_naming(ValueError, "update"):
-        bcd.minimize(bcd.Quadratic(A, b, l1=0.1), update="matrix")
+    with raises_naming(ValueError, "update", match="message-passing"):
+        bcd.minimize(bcd.Quadratic(A, b, l1=0.1), update="message-passing", blocks="forest")
     with raises_naming(ValueError, "update", match="forest"):
         bcd.minimize(q, blocks="variable", block_size=3, update="message-passing")
     with raises_naming(TypeError, "problem"):

@@ -94,9 +94,10 @@ class Quadratic:
         indices.
     b : (n,) array_like
     l1 : float, default 0
-        L1 weight (only ``update="gradient"`` handles it, as a proximal step).
+        L1 weight; ``update="gradient"``, ``"matrix"`` and ``"newton"`` handle
+        it (proximal steps), ``"message-passing"`` does not.
     lower : None, float or (n,) array_like
-        Lower bounds (``-inf`` allowed); gradient updates only.
+        Lower bounds (``-inf`` allowed); as for ``l1``.
 
     Examples
     --------
@@ -432,7 +433,9 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
     update : {"gradient", "matrix", "newton", "message-passing"}
         ``gradient``: ``x_b -= g_b / L_b`` (``L_b`` a Gershgorin bound; proximal
         with L1 / bounds). ``matrix``: the exact block solve with the block
-        Hessian (dense Cholesky; ``newton`` is the same on a quadratic).
+        Hessian (dense Cholesky; ``newton`` is the same on a quadratic); with
+        L1 / bounds on a Quadratic the exact block subproblem, solved by
+        coordinate passes inside the block.
         ``message-passing``: the exact solve of a forest block in O(|b|);
         needs forest blocks (``forest``, ``lattice``, ``coloring``,
         ``red-black``, ``greedy-forest`` or singletons) and refuses others.
@@ -543,8 +546,9 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
     if block_size is None:
         block_size = n if kind == _GREEDY_FOREST else 1
     block_size = min(block_size, n)
-    if (q.l1 > 0 or q.lower is not None) and update != "gradient":
-        raise ValueError(f"update={update!r} does not handle l1 / lower; use update='gradient'")
+    if (q.l1 > 0 or q.lower is not None) and update == "message-passing":
+        raise ValueError("update='message-passing' does not handle l1 / lower; use update='gradient', "
+                         "'matrix' or 'newton' (proximal)")
     if update == "message-passing" and kind == _VARIABLE and block_size > 1:
         raise ValueError("update='message-passing' needs forest blocks; blocks='variable' blocks need not be forests")
     if kind != _FIXED and rule not in ("gs", "gsl", "gsq"):
