@@ -270,6 +270,7 @@ void bind_index(py::module_& m) {
           }
           return py::object(py::dict());
         }
+        if (k == 0) return py::object(py::list());
         std::vector<SolveInfo> infos;
         {
           py::gil_scoped_release nogil;
