@@ -595,3 +595,11 @@ def test_auto_linear_solver_switches_to_direct_when_cg_struggles():
     assert eager.success and never.success
     assert eager.nit_direct > 0 and never.nit_direct == 0
     np.testing.assert_allclose(eager.plan, never.plan, rtol=0, atol=1e-9)
+
+
+def test_ctrl_c_interrupts_direct_newton():
+    a, b, M = assignment_problem(200, seed=37)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        assert_interruptible(lambda: ot.solve(a, b, M, 1e-4, method="sns", tol=0.0, maxiter=10**9,
+                                              max_newton=10**9, newton_options={"linear_solver": "direct"}))

@@ -94,11 +94,11 @@ void sparsify(const Problem<Scalar>& p, const Scalar* P, const std::vector<doubl
 /// (`fixed` ones stay 0) by Jacobi-preconditioned CG. Returns iterations done.
 inline std::int64_t pcg_newton(const SparseRows& S, const std::vector<double>& r, const std::vector<double>& c,
                                const std::vector<char>& fixed, const std::vector<double>& rhs, std::vector<double>& x,
-                               double rtol, std::int64_t max_iter, int nt) {
+                               double rtol, std::int64_t max_iter, int nt, bool warm = false) {
   const std::int64_t n = S.n, m = static_cast<std::int64_t>(c.size()), N = n + m;
   const bool par = nt > 1 && S.nnz() >= kParallelEntries;  // a CG mat-vec is tiny: threads rarely pay
   std::vector<double> res(rhs), z(N), d(N), q(N), scratch;
-  x.assign(static_cast<std::size_t>(N), 0.0);
+  if (!warm || static_cast<std::int64_t>(x.size()) != N) x.assign(static_cast<std::size_t>(N), 0.0);
   auto apply = [&](const std::vector<double>& v, std::vector<double>& y) {
 #pragma omp parallel for num_threads(nt) if (par) schedule(static)
     for (std::int64_t i = 0; i < n; ++i) {
@@ -128,6 +128,15 @@ inline std::int64_t pcg_newton(const SparseRows& S, const std::vector<double>& r
   for (double v : res) bnorm += v * v;
   bnorm = std::sqrt(bnorm);
   if (!(bnorm > 0)) return 0;
+  if (warm) {  // continue from x: residual rhs - A x
+    apply(x, q);
+    double rn = 0.0;
+    for (std::int64_t k = 0; k < N; ++k) {
+      res[k] -= q[k];
+      rn += res[k] * res[k];
+    }
+    if (std::sqrt(rn) <= rtol * bnorm) return 0;
+  }
   precond(res, z);
   d = z;
   double rz = 0.0;
@@ -325,16 +334,18 @@ class NewtonDirect {
       bK[k] = v;
     }
     const Eigen::VectorXd xK = llt_.solve(bK);
-    x.assign(static_cast<std::size_t>(n + m), 0.0);
-    for (std::int64_t k = 0; k < nK; ++k) x[offK + k] = freeK(k) ? xK[k] : 0.0;
+    std::vector<double>& y = xbuf_;  // x is left untouched unless the solve succeeds
+    y.assign(static_cast<std::size_t>(n + m), 0.0);
+    for (std::int64_t k = 0; k < nK; ++k) y[offK + k] = freeK(k) ? xK[k] : 0.0;
     for (std::int64_t e = 0; e < nE; ++e) {
       if (!freeE(e)) continue;
       double v = rhs[offE + e];
-      for (std::int64_t q = E2K.ptr[e]; q < E2K.ptr[e + 1]; ++q) v -= E2K.val[q] * x[offK + E2K.idx[q]];
-      x[offE + e] = v / dE[e];
+      for (std::int64_t q = E2K.ptr[e]; q < E2K.ptr[e + 1]; ++q) v -= E2K.val[q] * y[offK + E2K.idx[q]];
+      y[offE + e] = v / dE[e];
     }
-    for (double v : x)
+    for (double v : y)
       if (!std::isfinite(v)) return Result::failed;
+    x.swap(y);
     return Result::solved;
   }
 
@@ -351,7 +362,7 @@ class NewtonDirect {
     }
   };
   Adjacency rows_, cols_;
-  std::vector<double> dropE_;
+  std::vector<double> dropE_, xbuf_;
   std::vector<std::vector<std::pair<int, double>>> cols_of_A_;
   Eigen::SparseMatrix<double> A_;
   Llt llt_;
@@ -359,6 +370,10 @@ class NewtonDirect {
 };
 
 }  // namespace detail
+
+/// auto linear solver: a factorization costing at most this many CG
+/// iterations' flops is always worth trying once CG needed `direct_after`.
+inline constexpr double kDirectWorth = 100.0;
 
 /// SNS on the potentials f (n), g (m) (start on entry, result on exit). `work`
 /// is a required n x m buffer (it may be the output plan). Arguments as for
@@ -436,7 +451,9 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
   std::int64_t keep = std::min(opt.max_keep, m);
   detail::SparseRows S;
   detail::NewtonDirect direct;
-  std::int64_t last_cg = 0;  // iterations of the last CG solve (auto mode's conditioning gauge)
+  bool prefer_direct = false;   // auto: the direct solve paid at the last step
+  std::int64_t last_cg = 0;     // iterations of the last CG solve (auto: how much CG struggles)
+  double direct_refused = 0.0;  // flops of the last direct solve found too costly (auto)
 
   eng.invalidate();  // P below overwrites the kernel buffer
   auto st = detail::evaluate_plan(p, f, g, P, r, c, scratch, nt, false);
@@ -466,25 +483,42 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
     for (auto& v : rhs) v *= p.reg;
     const double err_before = st.marginal_error;
     const double rtol = std::min(0.1, std::sqrt(st.marginal_error));
-    // Direct (Schur complement + sparse Cholesky) when asked, or in auto mode
-    // once CG has shown the system is ill-conditioned and the factorization
-    // costs fewer flops than the last CG solve did; CG otherwise.
-    bool solved = false;
+    // Linear solve. "direct": Schur complement + sparse Cholesky. "auto": the
+    // direct solve when CG is known to struggle here (the last CG solve needed
+    // more than `direct_after` iterations) and the factorization costs no more
+    // flops than that CG solve (at least `kDirectWorth` iterations' worth);
+    // else CG, stopped after `direct_after` iterations to try the direct solve,
+    // and continued where it stopped when that costs too much.
     const double cg_flops_per_iter = 4.0 * static_cast<double>(S.nnz()) + 10.0 * static_cast<double>(N);
-    if (opt.linear_solver == 2 ||
-        (opt.linear_solver == 0 && last_cg > opt.direct_after && std::min(n, m) <= opt.direct_max_size)) {
-      const double cap = opt.linear_solver == 2 ? std::numeric_limits<double>::infinity()
-                                                : static_cast<double>(last_cg) * cg_flops_per_iter;
-      solved = direct.solve(S, r, c, fixed, rhs, d, nt, cap) == detail::NewtonDirect::Result::solved;
+    const bool auto_direct = opt.linear_solver == 0 && std::min(n, m) <= opt.direct_max_size;
+    const double cap = opt.linear_solver == 2
+                           ? std::numeric_limits<double>::infinity()
+                           : std::max(kDirectWorth, static_cast<double>(last_cg)) * cg_flops_per_iter;
+    bool solved = false;
+    auto try_direct = [&]() {
+      const auto res = direct.solve(S, r, c, fixed, rhs, d, nt, cap);
+      solved = res == detail::NewtonDirect::Result::solved;
       if (solved) ++out.direct_solves;
-      if (control && control->poll()) {
-        info.status = Status::interrupted;
-        break;
-      }
-    }
+      if (res == detail::NewtonDirect::Result::too_costly) direct_refused = direct.last_flops();
+      prefer_direct = solved;
+    };
+    const bool direct_first = opt.linear_solver == 2 || (auto_direct && (prefer_direct || last_cg > opt.direct_after) &&
+                                                         direct_refused <= cap);
+    if (direct_first) try_direct();
     if (!solved) {
-      last_cg = detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, opt.cg_max_iter, nt);
-      out.cg_iterations += last_cg;
+      const bool probe = auto_direct && !direct_first && direct_refused <= cap && opt.direct_after < opt.cg_max_iter;
+      std::int64_t its = detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, probe ? opt.direct_after : opt.cg_max_iter, nt);
+      if (probe && its >= opt.direct_after) {
+        try_direct();
+        if (!solved)  // continue CG where it stopped
+          its += detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, opt.cg_max_iter - its, nt, true);
+      }
+      if (!solved) last_cg = its;
+      out.cg_iterations += its;
+    }
+    if (control && control->poll()) {
+      info.status = Status::interrupted;
+      break;
     }
     for (std::int64_t k = 0; k < N; ++k) gd += d[k] * rhs[k] / p.reg;
 
