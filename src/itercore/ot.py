@@ -68,7 +68,7 @@ _NEWTON_OPTIONS = {
     "newton_sinkhorn": (int, 0),  # log-domain Sinkhorn iterations after each accepted Newton step (1)
     "stall_sinkhorn": (int, 0),  # Sinkhorn iterations after a Newton step that did not halve the error (20)
     "linear_solver": (str, _LINEAR_SOLVERS),  # Newton systems: "auto", "cg" or "direct" ("auto")
-    "direct_after": (int, 0),  # auto: direct once a CG solve needed more iterations than this (50)
+    "direct_after": (int, 0),  # auto: direct once a CG solve needed more iterations than this (200)
     "direct_max_size": (int, 1),  # auto: direct only when min(n, m) is at most this (5000)
 }
 
@@ -222,7 +222,7 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_newton=10
         systems are solved: ``"cg"`` Jacobi-preconditioned CG; ``"direct"``
         an exact sparse Cholesky of the Schur complement on the smaller side;
         ``"auto"``, the default: CG, and direct once a CG solve needed more
-        than ``direct_after`` (50) iterations, ``min(n, m) <=
+        than ``direct_after`` (200) iterations, ``min(n, m) <=
         direct_max_size`` (5000) and the factorization costs fewer flops than
         that CG solve did).
     history : bool

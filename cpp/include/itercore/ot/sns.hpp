@@ -249,6 +249,8 @@ class NewtonDirect {
       const double k = static_cast<double>(E2K.ptr[e + 1] - E2K.ptr[e]);
       form_flops += k * k;
     }
+    flops_ = form_flops;
+    if (form_flops > flop_cap) return Result::too_costly;  // not even worth forming
     const bool par = nt > 1 && form_flops >= static_cast<double>(kParallelEntries);
 #pragma omp parallel num_threads(nt) if (par)
     {
@@ -506,7 +508,9 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
                                                          direct_refused <= cap);
     if (direct_first) try_direct();
     if (!solved) {
-      const bool probe = auto_direct && !direct_first && direct_refused <= cap && opt.direct_after < opt.cg_max_iter;
+      // (probe only until a factorization was once found too costly: after
+      // that, only a CG solve as costly as it brings the direct solve back)
+      const bool probe = auto_direct && !direct_first && direct_refused == 0.0 && opt.direct_after < opt.cg_max_iter;
       std::int64_t its = detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, probe ? opt.direct_after : opt.cg_max_iter, nt);
       if (probe && its >= opt.direct_after) {
         try_direct();
