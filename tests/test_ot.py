@@ -603,3 +603,13 @@ def test_ctrl_c_interrupts_direct_newton():
         warnings.simplefilter("ignore", itercore.ConvergenceWarning)
         assert_interruptible(lambda: ot.solve(a, b, M, 1e-4, method="sns", tol=0.0, maxiter=10**9,
                                               max_newton=10**9, newton_options={"linear_solver": "direct"}))
+
+
+def test_direct_newton_threads_agree():
+    # large enough for the threaded Schur complement formation (>= 2^18 products)
+    a, b, M = points_problem(400, seed=38)
+    kw = dict(method="sns", newton_options={"linear_solver": "direct"})
+    r1 = ot.solve(a, b, M, 1e-3, n_threads=1, **kw)
+    r2 = ot.solve(a, b, M, 1e-3, n_threads=2, **kw)
+    assert r1.success and r2.success and r1.nit_direct > 0
+    np.testing.assert_array_equal(r1.plan, r2.plan)
