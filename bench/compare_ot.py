@@ -2,6 +2,7 @@
 
     python bench/compare_ot.py            # n in {500, 1000, 2000}, ~15 min on 2 loaded cores
     python bench/compare_ot.py --full     # the issue's whole grid (hours)
+    python bench/compare_ot.py --problems assignment --sizes 1000 --regs 1e-4 --solvers "itercore sns" "RegOT sinkhorn_ssns"
 
 The default grid has the three problems, n in {500, 1000, 2000} and the four
 regs, with a 5 s cap per run and a total budget (``--budget``, 900 s): a
@@ -121,7 +122,7 @@ def _quiet(fn):
 RUN_CAP = [math.inf]  # seconds; itercore runs stop themselves there (via the callback)
 
 
-def _itercore(method):
+def _itercore(method, newton_options=None):
     def run(a, b, M, reg, stop, maxiter):
         deadline = time.perf_counter() + RUN_CAP[0]
 
@@ -129,7 +130,7 @@ def _itercore(method):
             if time.perf_counter() > deadline:
                 raise StopIteration
 
-        r = iot.solve(a, b, M, reg, method=method, tol=stop, maxiter=maxiter,
+        r = iot.solve(a, b, M, reg, method=method, tol=stop, maxiter=maxiter, newton_options=newton_options,
                       callback=cb if math.isfinite(RUN_CAP[0]) else None)
         return r.plan, r.nit
     return _quiet(run)
@@ -155,6 +156,8 @@ def solver_table(full):
     s = [
         ("itercore sinkhorn", _itercore("sinkhorn"), lambda n: TARGET, 10000),
         ("itercore sns", _itercore("sns"), lambda n: TARGET, 10000),
+        # SNS with its Newton systems always by Jacobi-PCG (the solver before the direct path)
+        ("itercore sns (cg)", _itercore("sns", {"linear_solver": "cg"}), lambda n: TARGET, 10000),
         ("itercore sinkhorn_log", _itercore("sinkhorn_log"), lambda n: TARGET, 10000),
     ]
     if pot is not None:
@@ -216,7 +219,7 @@ class Cell:
         """Warm-up run(s): find an iteration cap that fits the time cap and a
         stopping threshold whose plan reaches the target (at most ~3 caps of time)."""
         limit = self.maxiter
-        if self.label != "itercore sns":  # (SNS's cost is not per Sinkhorn iteration)
+        if not self.label.startswith("itercore sns"):  # (SNS's cost is not per Sinkhorn iteration)
             probe = 20
             if self.label.startswith("RegOT"):
                 dt_probe = _call_in_child(self.run, (a, b, M, reg, 0.0, probe), a, b, 2 * self.cap + 1)[0]
@@ -370,6 +373,11 @@ def main(argv=None):
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--budget", type=float, default=900.0,
                     help="default grid: seconds after which no new configuration starts (900)")
+    ap.add_argument("--problems", nargs="+", choices=list(PROBLEMS), help="default grid: only these problems")
+    ap.add_argument("--sizes", nargs="+", type=int, help="default grid: only these n")
+    ap.add_argument("--regs", nargs="+", type=float, help="default grid: only these regs")
+    ap.add_argument("--solvers", nargs="+", help="only solvers whose label starts with one of these")
+    ap.add_argument("--no-per-iteration", action="store_true", help="skip the per-iteration table")
     args = ap.parse_args(argv)
 
     if args.full:
@@ -379,8 +387,12 @@ def main(argv=None):
         # n outermost: when the budget runs out, the largest n is cut for every problem
         grid = [(p, n, reg) for n in (500, 1000, 2000) for p in PROBLEMS for reg in (1e-2, 1e-3, 3e-4, 1e-4)]
         repeats, cap, slow_single, budget = 5, 5.0, 1.0, args.budget
+        grid = [(p, n, reg) for p, n, reg in grid if (args.problems is None or p in args.problems)
+                and (args.sizes is None or n in args.sizes) and (args.regs is None or reg in args.regs)]
     # itercore's log-domain-only iteration is compared per iteration (below)
     solvers = [s for s in solver_table(args.full) if s[0] != "itercore sinkhorn_log"]
+    if args.solvers:
+        solvers = [s for s in solvers if any(s[0].startswith(p) for p in args.solvers)]
     RUN_CAP[0] = 2.5 * cap
     t_start = time.perf_counter()
     rows = []
@@ -438,12 +450,13 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(str(x) for x in r) + " |")
-    print()
-    print("Per iteration (points, reg=1e-2, 20 iterations, median of 3):")
-    print()
-    print("| n | solver | ms/iter | POT sinkhorn_log ms/iter / this |")
-    print("|---|---|---|---|")
-    for n in ((500, 1000, 2000, 4000) if args.full else (500, 1000)):
+    if not args.no_per_iteration:
+        print()
+        print("Per iteration (points, reg=1e-2, 20 iterations, median of 3):")
+        print()
+        print("| n | solver | ms/iter | POT sinkhorn_log ms/iter / this |")
+        print("|---|---|---|---|")
+    for n in (() if args.no_per_iteration else (500, 1000, 2000, 4000) if args.full else (500, 1000)):
         for label, ms, ratio in per_iteration(n):
             print(f"| {n} | {label} | {ms:.2f} | {ratio:.1f}x |")
     print(f"\n(total {time.perf_counter() - t_start:.0f} s)")

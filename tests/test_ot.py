@@ -492,3 +492,124 @@ def test_simd_and_eigen_exp_paths_agree():
             _core.ot_allow_simd_exp(before)
     assert all(r.success for r in out)
     np.testing.assert_allclose(out[0].plan, out[1].plan, rtol=0, atol=1e-12)
+
+
+# --- SNS Newton linear solvers: CG and the direct Schur-complement Cholesky -------
+
+def assignment_problem(n, m=None, seed=0):
+    """Random assignment-like problem: cost U[0, 1], uniform weights."""
+    m = n if m is None else m
+    rng = np.random.default_rng(seed)
+    return np.full(n, 1.0 / n), np.full(m, 1.0 / m), rng.random((n, m))
+
+
+@pytest.mark.parametrize("shape", [(60, 45), (45, 60)])
+@pytest.mark.parametrize("solver", ["cg", "direct"])
+def test_sns_linear_solvers_match_log_reference(solver, shape):
+    # both eliminations (rows when n >= m, columns when n < m) of the direct path
+    a, b, M = random_weights_problem(*shape, seed=31)
+    reg = 5e-3
+    P_ref, f_ref, g_ref = numpy_log_sinkhorn(a, b, M, reg, tol=1e-13)
+    res = ot.solve(a, b, M, reg, method="sns", tol=1e-12, newton_options={"linear_solver": solver})
+    assert res.success and res.nit_newton > 0
+    if solver == "direct":
+        assert res.nit_direct > 0 and res.nit_cg == 0
+    else:
+        assert res.nit_direct == 0 and res.nit_cg > 0
+    np.testing.assert_allclose(res.plan, P_ref, rtol=0, atol=1e-9)
+    c = np.mean(res.f - f_ref)
+    np.testing.assert_allclose(res.f - c, f_ref, atol=1e-9)
+    np.testing.assert_allclose(res.g + c, g_ref, atol=1e-9)
+
+
+def test_sns_direct_and_cg_agree_on_ill_conditioned_assignment():
+    # small reg on a random assignment: near-permutation plans, where CG is slow
+    a, b, M = assignment_problem(120, seed=32)
+    reg = 2e-3
+    runs = {s: ot.solve(a, b, M, reg, method="sns", tol=1e-11, newton_options={"linear_solver": s})
+            for s in ("cg", "direct", "auto")}
+    for r in runs.values():
+        assert r.success and l1_marginal_error(r.plan, a, b) <= 1e-11
+    np.testing.assert_allclose(runs["direct"].plan, runs["cg"].plan, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(runs["auto"].plan, runs["cg"].plan, rtol=0, atol=1e-9)
+    assert runs["direct"].nit_direct > 0 and runs["direct"].nit_cg == 0
+
+
+def newton_system_dense(S, r, c, fixed, rhs):
+    """NumPy reference: the full system with the fixed coordinates removed."""
+    n, m = S.shape
+    H = np.block([[np.diag(r), S], [S.T, np.diag(c)]])
+    free = ~fixed
+    x = np.zeros(n + m)
+    x[free] = np.linalg.solve(H[np.ix_(free, free)], rhs[free])
+    return x
+
+
+@pytest.mark.parametrize("shape", [(30, 20), (20, 30)])
+def test_direct_newton_system_matches_numpy_solve(shape):
+    n, m = shape
+    rng = np.random.default_rng(33)
+    P = rng.random((n, m)) ** 8 / (n * m)  # a plan with a few large entries per row
+    r, c = P.sum(1), P.sum(0)
+    S = np.where(P >= np.quantile(P, 0.8, axis=1, keepdims=True), P, 0.0)  # keep ~20% per row
+    fixed = np.zeros(n + m, dtype=bool)
+    fixed[n + m - 1] = True  # the pinned potential
+    rhs = rng.standard_normal(n + m) * 1e-3
+    rhs[fixed] = 0.0
+    ref = newton_system_dense(S, r, c, fixed, rhs)
+    x = itercore._core._ot_newton_system(S, r, c, fixed, rhs, True, 0.0)
+    # the direct path adds a 1e-12 * diag(c) guard: agreement to ~1e-12 * cond
+    np.testing.assert_allclose(x, ref, rtol=1e-7, atol=1e-7 * np.abs(ref).max())
+    x_cg = itercore._core._ot_newton_system(S, r, c, fixed, rhs, False, 1e-13)
+    np.testing.assert_allclose(x_cg, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+
+
+def test_sns_direct_float32():
+    a, b, M = points_problem(60, 50, seed=34, dtype=np.float32)
+    res = ot.solve(a, b, M, 2e-3, method="sns", newton_options={"linear_solver": "direct"})
+    assert res.plan.dtype == np.float32 and res.f.dtype == np.float32
+    assert res.success and res.nit_direct > 0
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    ref = ot.solve(a64 / a64.sum(), b64 / b64.sum(), M.astype(np.float64), 2e-3, method="sns")
+    np.testing.assert_allclose(res.plan, ref.plan, rtol=0, atol=1e-5 / 60)
+
+
+def test_linear_solver_options_are_validated():
+    a, b, M = points_problem(20, seed=35)
+    with raises_naming(ValueError, "newton_options", match="linear_solver"):
+        ot.solve(a, b, M, 1e-3, method="sns", newton_options={"linear_solver": "lu"})
+    with raises_naming(ValueError, "newton_options", match="linear_solver"):
+        ot.solve(a, b, M, 1e-3, method="sns", newton_options={"linear_solver": 2})
+    with raises_naming(ValueError, "newton_options", match="direct_after"):
+        ot.solve(a, b, M, 1e-3, method="sns", newton_options={"direct_after": -1})
+    with raises_naming(ValueError, "newton_options", match="direct_max_size"):
+        ot.solve(a, b, M, 1e-3, method="sns", newton_options={"direct_max_size": 0})
+    with raises_naming(TypeError, "newton_options", match="direct_after"):
+        ot.solve(a, b, M, 1e-3, method="sns", newton_options={"direct_after": 2.5})
+
+
+def test_auto_linear_solver_switches_to_direct_when_cg_struggles():
+    a, b, M = assignment_problem(150, seed=36)
+    eager = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10, newton_options={"direct_after": 0})
+    never = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10, newton_options={"direct_max_size": 10})
+    assert eager.success and never.success
+    assert eager.nit_direct > 0 and never.nit_direct == 0
+    np.testing.assert_allclose(eager.plan, never.plan, rtol=0, atol=1e-9)
+
+
+def test_ctrl_c_interrupts_direct_newton():
+    a, b, M = assignment_problem(200, seed=37)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        assert_interruptible(lambda: ot.solve(a, b, M, 1e-4, method="sns", tol=0.0, maxiter=10**9,
+                                              max_newton=10**9, newton_options={"linear_solver": "direct"}))
+
+
+def test_direct_newton_threads_agree():
+    # large enough for the threaded Schur complement formation (>= 2^18 products)
+    a, b, M = points_problem(400, seed=38)
+    kw = dict(method="sns", newton_options={"linear_solver": "direct"})
+    r1 = ot.solve(a, b, M, 1e-3, n_threads=1, **kw)
+    r2 = ot.solve(a, b, M, 1e-3, n_threads=2, **kw)
+    assert r1.success and r2.success and r1.nit_direct > 0
+    np.testing.assert_array_equal(r1.plan, r2.plan)

@@ -4,11 +4,14 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "binding_utils.hpp"
 #include "itercore/ot/batch.hpp"
+#include "itercore/ot/sns.hpp"
 
 namespace py = pybind11;
 using namespace itercore;
@@ -25,6 +28,9 @@ ot::Options make_options(std::int64_t max_iter, std::int64_t max_newton, double 
   if (extra.contains("max_step")) o.max_step = extra["max_step"].cast<double>();
   if (extra.contains("newton_sinkhorn")) o.newton_sinkhorn = extra["newton_sinkhorn"].cast<std::int64_t>();
   if (extra.contains("stall_sinkhorn")) o.stall_sinkhorn = extra["stall_sinkhorn"].cast<std::int64_t>();
+  if (extra.contains("linear_solver")) o.linear_solver = extra["linear_solver"].cast<int>();
+  if (extra.contains("direct_after")) o.direct_after = extra["direct_after"].cast<std::int64_t>();
+  if (extra.contains("direct_max_size")) o.direct_max_size = extra["direct_max_size"].cast<std::int64_t>();
   if (extra.contains("fallback_iter")) o.fallback_iter = extra["fallback_iter"].cast<std::int64_t>();
   o.max_iter = max_iter;
   o.max_newton = max_newton;
@@ -49,6 +55,7 @@ py::dict outcome_dict(const ot::Outcome& o, double reg) {
   d["sinkhorn_iterations"] = o.it.sinkhorn_iterations;
   d["newton_iterations"] = o.it.newton_iterations;
   d["cg_iterations"] = o.it.cg_iterations;
+  d["direct_solves"] = o.it.direct_solves;
   d["marginal_error"] = o.stats.marginal_error;
   d["cost"] = o.stats.cost;
   d["value"] = o.stats.cost + reg * o.stats.entropy_term;
@@ -147,4 +154,41 @@ void register_ot(py::module_& m) {
   // (returns whether it was allowed), and whether it runs now.
   m.def("ot_allow_simd_exp", [](bool on) { return ot::detail::simd_exp_enabled().exchange(on); }, py::arg("on"));
   m.def("ot_simd_exp_active", [] { return ot::detail::simd_exp_active(); });
+  // For tests (private): one sparsified Newton system [[diag(r), S], [S^T, diag(c)]] x = rhs
+  // with S given dense (its nonzeros are kept), `fixed` coordinates held at 0;
+  // direct=true: the Schur-complement Cholesky path, else Jacobi-PCG to rtol.
+  m.def(
+      "_ot_newton_system",
+      [](const carray<double>& Sd, const carray<double>& r, const carray<double>& c, const carray<bool>& fixed,
+         const carray<double>& rhs, bool direct, double rtol) {
+        require_shape(Sd, {r.shape(0), c.shape(0)}, "S");
+        const std::int64_t n = r.shape(0), mm = c.shape(0);
+        require_shape(fixed, {n + mm}, "fixed");
+        require_shape(rhs, {n + mm}, "rhs");
+        ot::detail::SparseRows S;
+        S.n = n;
+        S.width = std::max<std::int64_t>(mm, 1);
+        S.count.assign(static_cast<std::size_t>(n), 0);
+        S.col.resize(static_cast<std::size_t>(n * S.width));
+        S.val.resize(static_cast<std::size_t>(n * S.width));
+        for (std::int64_t i = 0; i < n; ++i)
+          for (std::int64_t j = 0; j < mm; ++j)
+            if (Sd.data()[i * mm + j] != 0.0) {
+              const std::int64_t k = S.count[i]++;
+              S.col[i * S.width + k] = j;
+              S.val[i * S.width + k] = Sd.data()[i * mm + j];
+            }
+        std::vector<double> rv(r.data(), r.data() + n), cv(c.data(), c.data() + mm), b(rhs.data(), rhs.data() + n + mm), x;
+        std::vector<char> fx(fixed.data(), fixed.data() + n + mm);
+        if (direct) {
+          ot::detail::NewtonDirect solver;
+          const auto res = solver.solve(S, rv, cv, fx, b, x, 1, std::numeric_limits<double>::infinity());
+          if (res != ot::detail::NewtonDirect::Result::solved) throw std::runtime_error("direct Newton solve failed");
+        } else {
+          ot::detail::pcg_newton(S, rv, cv, fx, b, x, rtol, 100000, 1);
+        }
+        return carray<double>(static_cast<py::ssize_t>(n + mm), x.data());
+      },
+      py::arg("S").noconvert(), py::arg("r").noconvert(), py::arg("c").noconvert(), py::arg("fixed").noconvert(),
+      py::arg("rhs").noconvert(), py::arg("direct"), py::arg("rtol"));
 }

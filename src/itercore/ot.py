@@ -12,7 +12,8 @@ potentials ``(f, g)``. Two iterations are available:
   per iteration) used only where it cannot underflow;
 - ``"sns"``: Sinkhorn-Newton-Sparse (Tang et al., ICLR 2024): a Sinkhorn
   warm-up, then Newton steps on the dual with an adaptively sparsified Hessian
-  solved by preconditioned conjugate gradients, Armijo backtracking, and a
+  solved by preconditioned conjugate gradients (or, when CG struggles, exactly
+  by a sparse Cholesky of its Schur complement), Armijo backtracking, and a
   fall back to Sinkhorn when a Newton step fails. Far fewer iterations when
   ``reg`` is small;
 - ``"auto"`` (default) picks ``"sinkhorn"`` when ``reg`` is at least 0.5% of
@@ -55,6 +56,8 @@ _MESSAGES = {
 }
 #: ``reg`` below this fraction of the cost range makes ``method="auto"`` use SNS.
 AUTO_SNS_BELOW = 5e-3
+#: Newton linear solvers (``newton_options["linear_solver"]``) and their core codes.
+_LINEAR_SOLVERS = {"auto": 0, "cg": 1, "direct": 2}
 #: Expert SNS knobs accepted in ``newton_options`` (name -> (kind, lower bound)).
 _NEWTON_OPTIONS = {
     "cg_maxiter": (int, 1),  # conjugate-gradient iterations per Newton step (5000)
@@ -64,6 +67,9 @@ _NEWTON_OPTIONS = {
     "max_step": (float, 0.0),  # first trial step moves a potential by at most max_step * reg (30)
     "newton_sinkhorn": (int, 0),  # log-domain Sinkhorn iterations after each accepted Newton step (1)
     "stall_sinkhorn": (int, 0),  # Sinkhorn iterations after a Newton step that did not halve the error (20)
+    "linear_solver": (str, _LINEAR_SOLVERS),  # Newton systems: "auto", "cg" or "direct" ("auto")
+    "direct_after": (int, 0),  # auto: direct once a CG solve needed more iterations than this (200)
+    "direct_max_size": (int, 1),  # auto: direct only when min(n, m) is at most this (5000)
 }
 
 
@@ -79,7 +85,9 @@ def _check_newton_options(options):
             raise ValueError(f"newton_options has an unknown key {key!r}; valid keys: {valid}")
         kind, lower = _NEWTON_OPTIONS[key]
         name = f"newton_options[{key!r}]"
-        if kind is int:
+        if kind is str:
+            out[key] = lower[check_choice(value, name, tuple(lower))]
+        elif kind is int:
             out[key] = check_int(value, name, lower=lower)
         else:
             out[key] = check_scalar(value, name, lower=lower, lower_inclusive=False)
@@ -210,7 +218,13 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_newton=10
         more than ``max_step * reg``, 30), ``newton_sinkhorn`` (log-domain
         Sinkhorn iterations after each accepted Newton step, 1),
         ``stall_sinkhorn`` (Sinkhorn iterations after a Newton step that did
-        not halve the marginal error, 20).
+        not halve the marginal error, 20), ``linear_solver`` (how Newton
+        systems are solved: ``"cg"`` Jacobi-preconditioned CG; ``"direct"``
+        an exact sparse Cholesky of the Schur complement on the smaller side;
+        ``"auto"``, the default: CG, and direct once a CG solve needed more
+        than ``direct_after`` (200) iterations, ``min(n, m) <=
+        direct_max_size`` (5000) and the factorization costs fewer flops than
+        that CG solve did).
     history : bool
         Keep the marginal error of every iteration in ``result.history``.
 
@@ -221,7 +235,8 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_newton=10
         exp((f[:, None] + g[None, :] - M) / reg)``; ``-inf`` for zero
         weights), ``cost`` (``<plan, M>``), ``value`` (the entropic
         objective), ``marginal_error`` (recomputed from ``plan``), ``nit``
-        (total), ``nit_sinkhorn``, ``nit_newton``, ``nit_cg``, ``method``,
+        (total), ``nit_sinkhorn``, ``nit_newton``, ``nit_cg``, ``nit_direct``
+        (Newton systems solved directly), ``method``,
         ``status`` (0 converged, 1 iteration limit, 3 non-finite,
         5 callback stop), ``success``, ``message``, ``history``.
 
@@ -271,7 +286,8 @@ def _result(info, plan, f, g, method, tol, history):
     res = OptimizeResult(
         plan=plan, f=f, g=g, cost=float(info["cost"]), value=float(info["value"]), marginal_error=err,
         nit=int(info["iterations"]), nit_sinkhorn=int(info["sinkhorn_iterations"]),
-        nit_newton=int(info["newton_iterations"]), nit_cg=int(info["cg_iterations"]), method=method,
+        nit_newton=int(info["newton_iterations"]), nit_cg=int(info["cg_iterations"]),
+        nit_direct=int(info["direct_solves"]), method=method,
         status=status, success=name == "converged", message=_MESSAGES.get(name, name),
     )
     if history:

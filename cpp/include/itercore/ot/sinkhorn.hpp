@@ -75,6 +75,9 @@ struct Options {
   double max_step = 30.0;          ///< first trial step moves no potential by more than max_step * reg
   std::int64_t newton_sinkhorn = 1; ///< log-domain Sinkhorn iterations after each accepted Newton step
   std::int64_t stall_sinkhorn = 20; ///< Sinkhorn iterations after a Newton step that did not halve the error
+  int linear_solver = 0;           ///< Newton systems: 0 auto, 1 Jacobi-PCG, 2 direct (sparse Cholesky of a Schur complement)
+  std::int64_t direct_after = 200; ///< auto: try the direct solve once a CG solve needed more iterations than this
+  std::int64_t direct_max_size = 5000; ///< auto: direct only when min(n, m) is at most this
   bool record_history = false;     ///< keep the error of every check in SolveInfo::history
 };
 
@@ -84,6 +87,7 @@ struct OtInfo {
   std::int64_t sinkhorn_iterations = 0;
   std::int64_t newton_iterations = 0;
   std::int64_t cg_iterations = 0;
+  std::int64_t direct_solves = 0;  ///< Newton systems solved by the direct (Schur complement) path
 };
 
 /// A monitor that never stops the solve (the default callback).

@@ -8,7 +8,9 @@
 /// diagonals and a sparsified P: per row, the largest entries holding all but a
 /// share `drop` of the row's mass (at most `keep` of them). The matrix is then
 /// diagonally dominant (positive definite once one potential is pinned, which
-/// removes the null direction (1, -1)) and is solved by Jacobi-preconditioned CG.
+/// removes the null direction (1, -1)) and is solved by Jacobi-preconditioned CG,
+/// or, when CG needs many iterations (ill-conditioned, e.g. near-permutation
+/// plans at small reg), exactly by a sparse Cholesky of its Schur complement.
 /// Steps are damped by Armijo backtracking on L; a step that fails falls back to
 /// Sinkhorn iterations. Sparsity adapts: `drop` shrinks and `keep` grows whenever
 /// Newton progress stalls.
@@ -16,8 +18,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
+
+#include <Eigen/SparseCholesky>
+#include <Eigen/SparseCore>
 
 #include "sinkhorn.hpp"
 
@@ -88,11 +94,11 @@ void sparsify(const Problem<Scalar>& p, const Scalar* P, const std::vector<doubl
 /// (`fixed` ones stay 0) by Jacobi-preconditioned CG. Returns iterations done.
 inline std::int64_t pcg_newton(const SparseRows& S, const std::vector<double>& r, const std::vector<double>& c,
                                const std::vector<char>& fixed, const std::vector<double>& rhs, std::vector<double>& x,
-                               double rtol, std::int64_t max_iter, int nt) {
+                               double rtol, std::int64_t max_iter, int nt, bool warm = false) {
   const std::int64_t n = S.n, m = static_cast<std::int64_t>(c.size()), N = n + m;
   const bool par = nt > 1 && S.nnz() >= kParallelEntries;  // a CG mat-vec is tiny: threads rarely pay
   std::vector<double> res(rhs), z(N), d(N), q(N), scratch;
-  x.assign(static_cast<std::size_t>(N), 0.0);
+  if (!warm || static_cast<std::int64_t>(x.size()) != N) x.assign(static_cast<std::size_t>(N), 0.0);
   auto apply = [&](const std::vector<double>& v, std::vector<double>& y) {
 #pragma omp parallel for num_threads(nt) if (par) schedule(static)
     for (std::int64_t i = 0; i < n; ++i) {
@@ -122,6 +128,15 @@ inline std::int64_t pcg_newton(const SparseRows& S, const std::vector<double>& r
   for (double v : res) bnorm += v * v;
   bnorm = std::sqrt(bnorm);
   if (!(bnorm > 0)) return 0;
+  if (warm) {  // continue from x: residual rhs - A x
+    apply(x, q);
+    double rn = 0.0;
+    for (std::int64_t k = 0; k < N; ++k) {
+      res[k] -= q[k];
+      rn += res[k] * res[k];
+    }
+    if (std::sqrt(rn) <= rtol * bnorm) return 0;
+  }
   precond(res, z);
   d = z;
   double rz = 0.0;
@@ -151,7 +166,216 @@ inline std::int64_t pcg_newton(const SparseRows& S, const std::vector<double>& r
   return it;
 }
 
+
+/// Compressed lists of a sparsified plan's kept entries, from one side.
+struct Adjacency {
+  std::vector<std::int64_t> ptr, idx;
+  std::vector<double> val;
+};
+
+/// Row lists of S and their transpose (column lists over m columns).
+inline void both_sides(const SparseRows& S, std::int64_t m, Adjacency& R, Adjacency& C) {
+  const std::int64_t n = S.n;
+  R.ptr.assign(static_cast<std::size_t>(n + 1), 0);
+  C.ptr.assign(static_cast<std::size_t>(m + 1), 0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    R.ptr[i + 1] = R.ptr[i] + S.count[i];
+    for (std::int64_t k = 0; k < S.count[i]; ++k) ++C.ptr[S.col[i * S.width + k] + 1];
+  }
+  for (std::int64_t j = 0; j < m; ++j) C.ptr[j + 1] += C.ptr[j];
+  const auto nnz = static_cast<std::size_t>(R.ptr[n]);
+  R.idx.resize(nnz);
+  R.val.resize(nnz);
+  C.idx.resize(nnz);
+  C.val.resize(nnz);
+  std::vector<std::int64_t> next(C.ptr.begin(), C.ptr.end() - 1);
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t k = 0; k < S.count[i]; ++k) {
+      const std::int64_t j = S.col[i * S.width + k];
+      const double v = S.val[i * S.width + k];
+      R.idx[R.ptr[i] + k] = j;
+      R.val[R.ptr[i] + k] = v;
+      C.idx[next[j]] = i;
+      C.val[next[j]++] = v;
+    }
+}
+
+/// Exact solve of the sparsified Newton system [[diag(r), S], [S^T, diag(c)]] x = rhs
+/// (`fixed` coordinates stay 0, their equations dropped). The larger side E is
+/// eliminated, leaving the SPD Schur complement on the smaller side K,
+///   A = diag(d_K) - S_EK^T diag(d_E)^-1 S_EK,
+/// which is sparse when the plan is (each E entry with k kept entries adds a
+/// k x k block) and is factored by a simplicial sparse Cholesky with AMD
+/// ordering. A is formed without the cancellation of d_K - sum s^2 / d_E (which
+/// loses all digits when a row's mass sits in one entry, as in near-permutation
+/// plans): its diagonal is the column's dropped mass plus s_ek * (rest of row e)
+/// / d_e, so A is a weighted graph Laplacian plus a non-negative diagonal, plus
+/// a relative 1e-12 * d_K guard against components without dropped mass.
+class NewtonDirect {
+ public:
+  enum class Result { solved, too_costly, failed };
+
+  /// Flops of the last factorization and solve (formation included).
+  double last_flops() const { return flops_; }
+
+  /// Solves into x (n + m). With `flop_cap` finite, gives up (too_costly) after
+  /// the symbolic analysis when the factorization would cost more flops than that.
+  Result solve(const SparseRows& S, const std::vector<double>& r, const std::vector<double>& c,
+               const std::vector<char>& fixed, const std::vector<double>& rhs, std::vector<double>& x, int nt,
+               double flop_cap) {
+    const std::int64_t n = S.n, m = static_cast<std::int64_t>(c.size());
+    both_sides(S, m, rows_, cols_);
+    const bool elim_rows = n >= m;  // eliminate the larger side
+    const Adjacency& E2K = elim_rows ? rows_ : cols_;
+    const Adjacency& K2E = elim_rows ? cols_ : rows_;
+    const std::int64_t nE = elim_rows ? n : m, nK = elim_rows ? m : n;
+    const std::int64_t offE = elim_rows ? 0 : n, offK = elim_rows ? n : 0;
+    const double* dE = elim_rows ? r.data() : c.data();
+    const double* dK = elim_rows ? c.data() : r.data();
+    auto freeE = [&](std::int64_t e) { return !fixed[offE + e] && dE[e] > 0; };
+    auto freeK = [&](std::int64_t k) { return !fixed[offK + k] && dK[k] > 0; };
+
+    // mass of each E entry outside its kept entries (>= 0)
+    dropE_.assign(static_cast<std::size_t>(nE), 0.0);
+    for (std::int64_t e = 0; e < nE; ++e) {
+      double kept = 0.0;
+      for (std::int64_t q = E2K.ptr[e]; q < E2K.ptr[e + 1]; ++q) kept += E2K.val[q];
+      dropE_[e] = std::max(0.0, dE[e] - kept);
+    }
+    // lower triangle of A, column by column (each thread owns its columns)
+    cols_of_A_.resize(static_cast<std::size_t>(nK));
+    double form_flops = 0.0;
+    for (std::int64_t e = 0; e < nE; ++e) {
+      const double k = static_cast<double>(E2K.ptr[e + 1] - E2K.ptr[e]);
+      form_flops += k * k;
+    }
+    flops_ = form_flops;
+    if (form_flops > flop_cap) return Result::too_costly;  // not even worth forming
+    const bool par = nt > 1 && form_flops >= static_cast<double>(kParallelEntries);
+#pragma omp parallel num_threads(nt) if (par)
+    {
+      std::vector<double> acc(static_cast<std::size_t>(nK), 0.0);
+      std::vector<std::int64_t> touched;
+#pragma omp for schedule(dynamic, 64)
+      for (std::int64_t k = 0; k < nK; ++k) {
+        auto& colk = cols_of_A_[k];
+        colk.clear();
+        if (!freeK(k)) {
+          colk.emplace_back(static_cast<int>(k), 1.0);
+          continue;
+        }
+        double kept = 0.0, diag = 0.0;
+        touched.clear();
+        for (std::int64_t q = K2E.ptr[k]; q < K2E.ptr[k + 1]; ++q) {
+          const std::int64_t e = K2E.idx[q];
+          const double s = K2E.val[q];
+          kept += s;
+          if (!freeE(e)) {  // x_e = 0: only the diagonal d_K keeps this entry
+            diag += s;
+            continue;
+          }
+          const double w = s / dE[e];
+          double others = 0.0;
+          for (std::int64_t t = E2K.ptr[e]; t < E2K.ptr[e + 1]; ++t) {
+            const std::int64_t l = E2K.idx[t];
+            if (l == k) continue;
+            others += E2K.val[t];
+            if (l > k && freeK(l)) {
+              if (acc[l] == 0.0) touched.push_back(l);
+              acc[l] -= w * E2K.val[t];
+            }
+          }
+          diag += w * (others + dropE_[e]);
+        }
+        diag += std::max(0.0, dK[k] - kept) + 1e-12 * dK[k];
+        std::sort(touched.begin(), touched.end());
+        colk.emplace_back(static_cast<int>(k), diag);
+        for (auto l : touched) {
+          if (acc[l] != 0.0) colk.emplace_back(static_cast<int>(l), acc[l]);
+          acc[l] = 0.0;
+        }
+      }
+    }
+    std::int64_t nnz = 0;
+    for (const auto& col : cols_of_A_) nnz += static_cast<std::int64_t>(col.size());
+    A_.resize(static_cast<Eigen::Index>(nK), static_cast<Eigen::Index>(nK));
+    A_.resizeNonZeros(static_cast<Eigen::Index>(nnz));
+    {
+      int* outer = A_.outerIndexPtr();
+      int* inner = A_.innerIndexPtr();
+      double* vals = A_.valuePtr();
+      std::int64_t q = 0;
+      for (std::int64_t k = 0; k < nK; ++k) {
+        outer[k] = static_cast<int>(q);
+        for (const auto& [l, v] : cols_of_A_[k]) {
+          inner[q] = l;
+          vals[q++] = v;
+        }
+      }
+      outer[nK] = static_cast<int>(q);
+    }
+    llt_.analyzePattern(A_);
+    const double fact_flops = llt_.factor_flops();
+    flops_ = form_flops + fact_flops;
+    if (fact_flops > flop_cap) return Result::too_costly;
+    llt_.factorize(A_);
+    if (llt_.info() != Eigen::Success) return Result::failed;
+
+    // Schur right-hand side, solve, back-substitution on E
+    Eigen::VectorXd bK(static_cast<Eigen::Index>(nK));
+    for (std::int64_t k = 0; k < nK; ++k) {
+      if (!freeK(k)) {
+        bK[k] = 0.0;
+        continue;
+      }
+      double v = rhs[offK + k];
+      for (std::int64_t q = K2E.ptr[k]; q < K2E.ptr[k + 1]; ++q) {
+        const std::int64_t e = K2E.idx[q];
+        if (freeE(e)) v -= K2E.val[q] * rhs[offE + e] / dE[e];
+      }
+      bK[k] = v;
+    }
+    const Eigen::VectorXd xK = llt_.solve(bK);
+    std::vector<double>& y = xbuf_;  // x is left untouched unless the solve succeeds
+    y.assign(static_cast<std::size_t>(n + m), 0.0);
+    for (std::int64_t k = 0; k < nK; ++k) y[offK + k] = freeK(k) ? xK[k] : 0.0;
+    for (std::int64_t e = 0; e < nE; ++e) {
+      if (!freeE(e)) continue;
+      double v = rhs[offE + e];
+      for (std::int64_t q = E2K.ptr[e]; q < E2K.ptr[e + 1]; ++q) v -= E2K.val[q] * y[offK + E2K.idx[q]];
+      y[offE + e] = v / dE[e];
+    }
+    for (double v : y)
+      if (!std::isfinite(v)) return Result::failed;
+    x.swap(y);
+    return Result::solved;
+  }
+
+ private:
+  /// Simplicial LLT that reports the flops of its factorization after analyzePattern.
+  struct Llt : Eigen::SimplicialLLT<Eigen::SparseMatrix<double>, Eigen::Lower, Eigen::AMDOrdering<int>> {
+    double factor_flops() const {
+      double s = 0.0;
+      for (Eigen::Index k = 0; k < this->m_nonZerosPerCol.size(); ++k) {
+        const double z = static_cast<double>(this->m_nonZerosPerCol[k]) + 1.0;
+        s += z * z;
+      }
+      return s;
+    }
+  };
+  Adjacency rows_, cols_;
+  std::vector<double> dropE_, xbuf_;
+  std::vector<std::vector<std::pair<int, double>>> cols_of_A_;
+  Eigen::SparseMatrix<double> A_;
+  Llt llt_;
+  double flops_ = 0.0;
+};
+
 }  // namespace detail
+
+/// auto linear solver: a factorization costing at most this many CG
+/// iterations' flops is always worth trying once CG needed `direct_after`.
+inline constexpr double kDirectWorth = 100.0;
 
 /// SNS on the potentials f (n), g (m) (start on entry, result on exit). `work`
 /// is a required n x m buffer (it may be the output plan). Arguments as for
@@ -163,6 +387,7 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
   if (work == nullptr) throw std::invalid_argument("sns: a work buffer of n * m entries is required");
   if (!(opt.drop_share > 0 && opt.drop_share < 1)) throw std::invalid_argument("sns: drop_share must be in (0, 1)");
   if (opt.max_keep < 1) throw std::invalid_argument("sns: max_keep must be >= 1");
+  if (opt.linear_solver < 0 || opt.linear_solver > 2) throw std::invalid_argument("sns: linear_solver must be 0, 1 or 2");
   const int nt = resolve_threads(opt.n_threads);
   const std::int64_t n = p.n, m = p.m, N = n + m;
   detail::sanitize_potentials(p, f, g);
@@ -227,6 +452,10 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
   double drop = opt.drop_share;
   std::int64_t keep = std::min(opt.max_keep, m);
   detail::SparseRows S;
+  detail::NewtonDirect direct;
+  bool prefer_direct = false;   // auto: the direct solve paid at the last step
+  std::int64_t last_cg = 0;     // iterations of the last CG solve (auto: how much CG struggles)
+  double direct_refused = 0.0;  // flops of the last direct solve found too costly (auto)
 
   eng.invalidate();  // P below overwrites the kernel buffer
   auto st = detail::evaluate_plan(p, f, g, P, r, c, scratch, nt, false);
@@ -256,7 +485,45 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
     for (auto& v : rhs) v *= p.reg;
     const double err_before = st.marginal_error;
     const double rtol = std::min(0.1, std::sqrt(st.marginal_error));
-    out.cg_iterations += detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, opt.cg_max_iter, nt);
+    // Linear solve. "direct": Schur complement + sparse Cholesky. "auto": the
+    // direct solve when CG is known to struggle here (the last CG solve needed
+    // more than `direct_after` iterations) and the factorization costs no more
+    // flops than that CG solve (at least `kDirectWorth` iterations' worth);
+    // else CG, stopped after `direct_after` iterations to try the direct solve,
+    // and continued where it stopped when that costs too much.
+    const double cg_flops_per_iter = 4.0 * static_cast<double>(S.nnz()) + 10.0 * static_cast<double>(N);
+    const bool auto_direct = opt.linear_solver == 0 && std::min(n, m) <= opt.direct_max_size;
+    const double cap = opt.linear_solver == 2
+                           ? std::numeric_limits<double>::infinity()
+                           : std::max(kDirectWorth, static_cast<double>(last_cg)) * cg_flops_per_iter;
+    bool solved = false;
+    auto try_direct = [&]() {
+      const auto res = direct.solve(S, r, c, fixed, rhs, d, nt, cap);
+      solved = res == detail::NewtonDirect::Result::solved;
+      if (solved) ++out.direct_solves;
+      if (res == detail::NewtonDirect::Result::too_costly) direct_refused = direct.last_flops();
+      prefer_direct = solved;
+    };
+    const bool direct_first = opt.linear_solver == 2 || (auto_direct && (prefer_direct || last_cg > opt.direct_after) &&
+                                                         direct_refused <= cap);
+    if (direct_first) try_direct();
+    if (!solved) {
+      // (probe only until a factorization was once found too costly: after
+      // that, only a CG solve as costly as it brings the direct solve back)
+      const bool probe = auto_direct && !direct_first && direct_refused == 0.0 && opt.direct_after < opt.cg_max_iter;
+      std::int64_t its = detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, probe ? opt.direct_after : opt.cg_max_iter, nt);
+      if (probe && its >= opt.direct_after) {
+        try_direct();
+        if (!solved)  // continue CG where it stopped
+          its += detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, opt.cg_max_iter - its, nt, true);
+      }
+      if (!solved) last_cg = its;
+      out.cg_iterations += its;
+    }
+    if (control && control->poll()) {
+      info.status = Status::interrupted;
+      break;
+    }
     for (std::int64_t k = 0; k < N; ++k) gd += d[k] * rhs[k] / p.reg;
 
     // Armijo backtracking on L (or any decrease of the marginal error, which
