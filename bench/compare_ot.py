@@ -45,8 +45,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(__file__))
 from machine import markdown_machine  # noqa: E402
 
-import itercore  # noqa: E402
 from itercore import ot as iot  # noqa: E402
+from itercore._problems import ot_points  # noqa: E402
 
 try:
     import ot as pot
@@ -64,11 +64,7 @@ TARGET = 1e-8
 
 def problem_points(n, seed=0):
     """2-D random points, squared Euclidean cost scaled to max 1, uniform weights."""
-    rng = np.random.default_rng(seed)
-    x, y = rng.random((n, 2)), rng.random((n, 2))
-    M = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    M /= M.max()
-    return np.full(n, 1.0 / n), np.full(n, 1.0 / n), M
+    return ot_points(n, seed=seed)
 
 
 def problem_assignment(n, seed=0):

@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 
 from itercore import ot
+from itercore._problems import ot_points
 
 TARGET = 1e-8
-
-
-def _points(n, seed=0):
-    rng = np.random.default_rng(seed)
-    x, y = rng.random((n, 2)), rng.random((n, 2))
-    M = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    M /= M.max()
-    return np.full(n, 1.0 / n), np.full(n, 1.0 / n), M
 
 
 def _err(P, a, b):
@@ -27,7 +20,7 @@ def _err(P, a, b):
 
 @pytest.fixture(scope="module")
 def problem():
-    return _points(500)
+    return ot_points(500)
 
 
 @pytest.mark.parametrize("reg", [1e-2, 1e-3])
@@ -68,6 +61,6 @@ def test_itercore_batch(benchmark):
     A = rng.random((16, 100)) + 0.1
     A /= A.sum(1, keepdims=True)
     Bw = np.full((16, 100), 1 / 100)
-    M = _points(100)[2]
+    M = ot_points(100)[2]
     res = benchmark(lambda: ot.solve_batch(A, Bw, M, 1e-2, tol=TARGET))
     assert res.success and np.all(res.marginal_error <= TARGET)

@@ -10,6 +10,7 @@ from scipy.special import logsumexp
 
 import itercore
 from itercore import ot
+from itercore._problems import ot_points
 from contract import assert_gil_released, assert_interruptible, raises_naming
 
 METHODS = ("sinkhorn", "sinkhorn_log", "sns")
@@ -17,14 +18,7 @@ METHODS = ("sinkhorn", "sinkhorn_log", "sns")
 
 def points_problem(n, m=None, seed=0, dtype=np.float64):
     """2-D random points, squared Euclidean cost scaled to max 1, uniform weights."""
-    m = n if m is None else m
-    rng = np.random.default_rng(seed)
-    x, y = rng.random((n, 2)), rng.random((m, 2))
-    M = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    M /= M.max()
-    a = np.full(n, 1.0 / n)
-    b = np.full(m, 1.0 / m)
-    return a.astype(dtype), b.astype(dtype), M.astype(dtype)
+    return ot_points(n, m, seed, dtype)
 
 
 def random_weights_problem(n, m, seed=1):

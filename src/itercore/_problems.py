@@ -47,3 +47,14 @@ def pde_control(N, alpha=1e-2):
             "hess": lambda x: Hm, "cons": {"type": "eq", "fun": lambda x: J @ x, "jac": lambda x: J,
                                             "hess": lambda x, v: sp.csr_matrix((2 * n2, 2 * n2))},
             "exact": exact}
+
+
+def ot_points(n, m=None, seed=0, dtype=np.float64):
+    """Entropic-OT test problem: n and m random points in the unit square,
+    squared Euclidean cost scaled to max 1, uniform weights. Returns (a, b, M)."""
+    m = n if m is None else m
+    rng = np.random.default_rng(seed)
+    x, y = rng.random((n, 2)), rng.random((m, 2))
+    M = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    M /= M.max()
+    return np.full(n, 1.0 / n, dtype=dtype), np.full(m, 1.0 / m, dtype=dtype), M.astype(dtype)

@@ -7,14 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._demo import demo, timed
-
-
-def _points(n, seed=0):
-    rng = np.random.default_rng(seed)
-    x, y = rng.random((n, 2)), rng.random((n, 2))
-    M = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    M /= M.max()
-    return np.full(n, 1.0 / n), np.full(n, 1.0 / n), M
+from .._problems import ot_points
 
 
 def _numpy_log_sinkhorn(a, b, M, reg, tol=1e-12, maxiter=20000):
@@ -36,7 +29,7 @@ def ot_demo():
 
     rows = []
     n = 200
-    a, b, M = _points(n)
+    a, b, M = ot_points(n)
     size = f"{n}x{n}"
     res, sec = timed(ot.solve, a, b, M, 1e-2, method="sinkhorn", tol=1e-11)
     ref = _numpy_log_sinkhorn(a, b, M, 1e-2)
