@@ -191,6 +191,23 @@ def test_label_propagation_multiclass_one_vs_rest():
     assert res.labels[0] == 0 and res.labels[N - 1] == 1 and res.labels[-1] == 2
 
 
+def test_label_propagation_multiclass_callback_stop_keeps_every_class():
+    N = 12
+    W = lattice_weights(N)
+    labels = -np.ones(N * N, dtype=np.int64)
+    labels[[0, N - 1, N * N - 1]] = [0, 1, 2]
+    calls = []
+
+    def stop(x):
+        calls.append(x.copy())
+        raise StopIteration
+
+    res = bcd.label_propagation(W, labels, tol=1e-12, callback=stop)
+    assert len(calls) == 1 and res.status == "callback_stop" and not res.success
+    assert res.x.shape == (N * N, 3) and res.labels.shape == (N * N,)
+    assert np.array_equal(res.x[:, 0], calls[0]) and not res.x[:, 1:].any()  # classes 1, 2 not started
+
+
 def test_forest_blocks_beat_red_black_and_coordinates():
     """The paper's headline on a lattice: fewer sweeps with tree blocks."""
     N = 40

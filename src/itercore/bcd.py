@@ -24,7 +24,6 @@ The C++ cores compute in float64; float32 input gives float32 output.
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import scipy.sparse as sp
@@ -610,7 +609,11 @@ def _minimize_pcg(problem, q, x0, blocks, block_size, update, tol, maxiter, call
     if rhs is not None:
         X = np.zeros_like(rhs)
         infos = _core.bcd_forest_pcg(*_csr_args(q.A), rhs, X, ptr, idx, float(omega), tol, maxiter, callback)
-        return [_result(info, X[c], tol, "relative residual") for c, info in enumerate(infos)]
+        results = [_result(info, X[c], tol, "relative residual") for c, info in enumerate(infos)]
+        for c in range(len(infos), rhs.shape[0]):  # the callback stopped an earlier solve: not started
+            results.append(OptimizeResult(x=X[c], nit=0, optimality=float("inf"), success=False,
+                                          status="callback_stop", message=_MESSAGES["callback_stop"]))
+        return results
     if x0 is None:
         x = np.zeros(n)
     else:
