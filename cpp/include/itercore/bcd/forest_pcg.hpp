@@ -144,6 +144,25 @@ class ForestPCG {
     }
     for (std::int64_t i = 0; i < n_; ++i)
       if (!(diag_[i] > Scalar(0))) throw std::invalid_argument("A must have a positive diagonal");
+    // at most one coupling each way per variable (lattice rows): one slot per
+    // variable, padded with a zero weight on the variable itself, so the
+    // sweeps run without the row-pointer loop
+    single_ = true;
+    for (std::int64_t i = 0; i < n_ && single_; ++i)
+      single_ = lo_ptr_[i + 1] - lo_ptr_[i] <= 1 && up_ptr_[i + 1] - up_ptr_[i] <= 1;
+    if (single_) {
+      lo1_idx_.assign(n_, 0);
+      up1_idx_.assign(n_, 0);
+      lo1_val_.assign(n_, Scalar(0));
+      up1_val_.assign(n_, Scalar(0));
+      for (std::int64_t i = 0; i < n_; ++i) {
+        const bool hl = lo_ptr_[i + 1] > lo_ptr_[i], hu = up_ptr_[i + 1] > up_ptr_[i];
+        lo1_idx_[i] = hl ? static_cast<Index>(lo_idx_[lo_ptr_[i]]) : static_cast<Index>(i);
+        lo1_val_[i] = hl ? lo_val_[lo_ptr_[i]] : Scalar(0);
+        up1_idx_[i] = hu ? static_cast<Index>(up_idx_[up_ptr_[i]]) : static_cast<Index>(i);
+        up1_val_[i] = hu ? up_val_[up_ptr_[i]] : Scalar(0);
+      }
+    }
     // --- factor D/omega once: leaf-to-root elimination (children follow parents)
     const Scalar w = Scalar(opt.omega);
     piv_.resize(n_);
@@ -210,6 +229,7 @@ class ForestPCG {
     const double scale = bn > 0.0 ? bn : 1.0;
     const double target = opt_.tol * scale;
     const Scalar two_minus_w = Scalar(2.0 - opt_.omega);
+    const bool single = single_;
     auto finish = [&](Status st) {
       info.status = st;
       for (std::int64_t i = 0; i < n; ++i) x[perm_[i]] = xp[i];
@@ -260,7 +280,9 @@ class ForestPCG {
           const Scalar pi = z[i] + beta * p[i];
           p[i] = pi;
           Scalar v = pi;
-          for (std::int64_t c = up_ptr_[i]; c < up_ptr_[i + 1]; ++c) v -= up_val_[c] * t[up_idx_[c]];
+          if (single) v -= up1_val_[i] * t[up1_idx_[i]];
+          else
+            for (std::int64_t c = up_ptr_[i]; c < up_ptr_[i + 1]; ++c) v -= up_val_[c] * t[up_idx_[c]];
           t[i] = v;
         }
         tree_solve(k, t.data());
@@ -276,9 +298,15 @@ class ForestPCG {
         const std::int64_t s = start_[k], e = start_[k + 1];
         for (std::int64_t i = s; i < e; ++i) {
           Scalar v = w[i], u = z[i];
-          for (std::int64_t c = lo_ptr_[i]; c < lo_ptr_[i + 1]; ++c) {
-            v -= lo_val_[c] * w[lo_idx_[c]];
-            u += lo_val_[c] * r[lo_idx_[c]];
+          if (single) {
+            const Index j = lo1_idx_[i];
+            v -= lo1_val_[i] * w[j];
+            u += lo1_val_[i] * r[j];
+          } else {
+            for (std::int64_t c = lo_ptr_[i]; c < lo_ptr_[i + 1]; ++c) {
+              v -= lo_val_[c] * w[lo_idx_[c]];
+              u += lo_val_[c] * r[lo_idx_[c]];
+            }
           }
           if (step) w[i] = v;
           true_norm += double(u) * double(u);
@@ -544,6 +572,9 @@ class ForestPCG {
   std::vector<Index> lo_idx_, up_idx_;
   std::vector<Scalar> diag_, weight_, lo_val_, up_val_, piv_, ell_, work_, ipiv_, dw_, ww_;
   std::vector<char> path_;  ///< per block: a set of paths in consecutive order
+  bool single_ = false;     ///< at most one coupling each way per variable: the *1_ arrays
+  std::vector<Index> lo1_idx_, up1_idx_;
+  std::vector<Scalar> lo1_val_, up1_val_;
 };
 
 /// Partition into forests of consecutive variables: variables are taken in
