@@ -635,6 +635,11 @@ class _SquaresOnX:
 
 _LOSS_CODE = {Logistic: 0, Softmax: 1, _SquaresOnX: 2}
 
+# Greedy rules on sparse X keep the gradient and the block scores (an indexed heap)
+# up to date after each block update; False forces the full gradient per pick
+# (the path before; private, for tests and bench/compare_bcd_smooth.py).
+_SMOOTH_INCREMENTAL = True
+
 
 def _minimize_smooth(problem, x0, rule, blocks, block_size, update, tol, maxiter, callback, seed, history,
                      n_threads, active_set_newton=True):
@@ -667,7 +672,8 @@ def _minimize_smooth(problem, x0, rule, blocks, block_size, update, tol, maxiter
             bool(active_set_newton), cb)
     Xt = problem.Xt
     if sp.issparse(Xt):
-        info = _core.bcd_smooth_sparse(problem.n, p, Xt.indptr, Xt.indices, Xt.data, *args)
+        info = _core.bcd_smooth_sparse(problem.n, p, Xt.indptr, Xt.indices, Xt.data, *args,
+                                       incremental=bool(_SMOOTH_INCREMENTAL))
     else:
         info = _core.bcd_smooth_dense(Xt, *args)
     x = W.ravel() if K == 1 else W
