@@ -149,6 +149,7 @@ class SmoothBCD {
     const bool prox_matrix = opt_.update == Update::matrix && opt.l1 > 0.0;
     const bool need_chol = (opt_.update == Update::matrix && !prox_matrix) || opt.rule == Rule::gsq;
     if (need_chol) chol_.resize(nb);
+    if (opt.rule == Rule::gsq) Minv_.resize(nb);
     if (prox_matrix) Mb_.resize(nb);
     const double c = curv_ / double(n_);
     for (std::int64_t k = 0; k < nb; ++k) {
@@ -163,6 +164,7 @@ class SmoothBCD {
         L_[k] = std::max(es.eigenvalues()(m - 1), 1e-300);
       }
       if (need_chol) chol_[k].compute(M);
+      if (opt.rule == Rule::gsq && m <= kSmallBlock) Minv_[k] = chol_[k].solve(Mat::Identity(m, m));
       if (prox_matrix) Mb_[k] = M;
     }
     const bool greedy = opt.rule == Rule::gs || opt.rule == Rule::gsl || opt.rule == Rule::gsq;
@@ -654,6 +656,22 @@ class SmoothBCD {
     const std::int64_t m = bsize(k);
     const std::int64_t* idx = opt_.block_idx + opt_.block_ptr[k];
     double s = 0.0;
+    if (opt_.rule == Rule::gsq && m <= kSmallBlock) {
+      // small blocks: g^T M^{-1} g with the inverse bound formed once (no solver call per score)
+      sv_.resize(m * K_);
+      for (std::int64_t q = 0; q < m; ++q)
+        for (std::int64_t c = 0; c < K_; ++c) sv_[c * m + q] = mapping(idx[q], c, W, L_[k]);
+      const Mat& Mi = Minv_[k];
+      for (std::int64_t c = 0; c < K_; ++c) {
+        const double* g = &sv_[c * m];
+        for (std::int64_t a = 0; a < m; ++a) {
+          double t = 0.0;
+          for (std::int64_t b = 0; b < m; ++b) t += Mi(a, b) * g[b];
+          s += g[a] * t;
+        }
+      }
+      return s;
+    }
     if (opt_.rule == Rule::gsq) {
       sg_.resize(m, K_);
       for (std::int64_t q = 0; q < m; ++q)
@@ -705,6 +723,16 @@ class SmoothBCD {
     bmark_.assign(opt_.n_blocks, 0);
   }
 
+  static constexpr std::size_t kAhead = 8;
+  static constexpr std::int64_t kSmallBlock = 16;  ///< gsq scores use an explicit inverse up to this size
+  static void prefetch(const void* a) {
+#if defined(__GNUC__)
+    __builtin_prefetch(a);
+#else
+    (void)a;
+#endif
+  }
+
   /// Scores every block from the (exact) G and heapifies, O(p K + n_blocks).
   void rebuild_heap(const double* W) {
     for (std::int64_t k = 0; k < opt_.n_blocks; ++k) keys_[k] = block_score(k, W);
@@ -732,8 +760,16 @@ class SmoothBCD {
     };
     touch(k);
     dR_.resize(K_);
-    for (std::size_t t = 0; t < rows_.size(); ++t) {
+    const std::size_t nr = rows_.size();
+    for (std::size_t t = 0; t < nr; ++t) {
       const std::int64_t i = rows_[t];
+      // the rows are scattered over X: prefetch a row's pointers, then its entries, ahead of use
+      if (t + 2 * kAhead < nr) prefetch(&rptr_[rows_[t + 2 * kAhead]]);
+      if (t + kAhead < nr) {
+        const std::int64_t q0 = rptr_[rows_[t + kAhead]];
+        prefetch(&rcol_[q0]);
+        prefetch(&rval_[q0]);
+      }
       bool any = false;
       for (std::int64_t c = 0; c < K_; ++c) {
         dR_[c] = R_[c * n_ + i] - Rold_[t * K_ + c];
@@ -793,6 +829,8 @@ class SmoothBCD {
   std::vector<double> rval_, Rold_, dR_, keys_;
   std::vector<char> bmark_;
   IndexedMaxHeap heap_;
+  std::vector<Mat> Minv_;  ///< gsq: the inverse Hessian bound of blocks of <= kSmallBlock features
+  std::vector<double> sv_;
   Mat sg_, sh_;  ///< scratch of block_score (gsq)
 };
 
