@@ -130,7 +130,7 @@ def greedy_part(Xs, y, ys, repeat):
     print("| problem | rule | block size | tol | full gradient | incremental | full / incremental "
           "| block updates | f(inc) - f(full) |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, l1, l2, tol in (("L2 logistic, l2=1e-3", 0.0, 1e-3, 1e-5), ("L1 logistic, l1=1e-3", 1e-3, 0.0, 1e-6)):
+    for name, l1, l2, tol in (("L2 logistic, l2=1e-3", 0.0, 1e-3, 1e-7), ("L1 logistic, l1=1e-3", 1e-3, 0.0, 1e-8)):
         prob = bcd.Logistic(Xs, y, l1=l1, l2=l2)
         for rule in ("gs", "gsl", "gsq"):
             for bs in (1, 8):

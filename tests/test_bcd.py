@@ -1243,6 +1243,19 @@ def test_sparse_incremental_greedy_equals_full_gradient_path(monkeypatch, kind, 
     assert a.nit == b.nit == 3 * nb + nb // 2
     assert np.max(np.abs(a.x - b.x)) <= 1e-12 and abs(a.fun - b.fun) <= 1e-12, np.max(np.abs(a.x - b.x))
     assert np.any(a.x != 0)
+    if kind == "logistic_l1" and rule == "gsl":  # int64 sparse indices (the core directly: scipy downcasts)
+        Xt = prob.Xt
+        ptr = np.arange(0, 41, block_size if block_size > 1 else 1, dtype=np.int64)
+        ptr = np.unique(np.append(np.minimum(ptr, 40), 40))
+        idx = np.arange(40, dtype=np.int64)
+        out = []
+        for it in (np.int32, np.int64):
+            W = np.zeros((40, 1))
+            _core.bcd_smooth_sparse(300, 40, Xt.indptr.astype(it), Xt.indices.astype(it), Xt.data, prob.y, W, 1,
+                                    0, bcd._RULE_CODE[rule], bcd._UPDATE_CODE[update], ptr, idx, prob.l1, 0.0,
+                                    0.0, 50, ptr.size - 1, 0, False, 1, False, None)
+            out.append(W)
+        assert np.any(out[0] != 0) and np.array_equal(out[0], out[1])
     # and to convergence: the same answer, the same number of block updates
     for incremental in (True, False):
         monkeypatch.setattr(bcd, "_SMOOTH_INCREMENTAL", incremental)

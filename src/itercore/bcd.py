@@ -459,7 +459,9 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
         Accepted for API symmetry; the quadratic core runs serially.
     history : bool
         Record the objective at every iteration (``result.history``; costs
-        O(n) per iteration).
+        O(n) per iteration, and for :class:`Logistic` / :class:`Softmax`
+        a full gradient per iteration: greedy rules on sparse X then lose
+        their incremental gradient).
     lattice_shape : (int, int), optional
         Grid shape for ``blocks="red-black"`` / ``"lattice"``.
     active_set_newton : bool, default True

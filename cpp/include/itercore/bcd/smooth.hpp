@@ -16,8 +16,9 @@
 /// pushes the change of R on each touched row i into G (G_j += X_ij dR_i for
 /// the j stored in row i), the updated block's own G is recomputed (its l2
 /// term), and only the blocks holding a touched feature are re-scored in an
-/// indexed max-heap. A pick then costs O(log n_blocks) plus
-/// O(sum of the touched rows' nnz times K) of updates instead of a full
+/// indexed max-heap (O(log n_blocks) each; one O(n_blocks) heapify when most
+/// blocks are touched). A pick is then the heap's top, after
+/// O(sum of the touched rows' nnz times K) of updates, instead of a full
 /// gradient O(nnz(X) K) and a scan of all blocks; every check (each
 /// `check_every` iterations) still recomputes G from scratch and rebuilds the
 /// heap, so rounding cannot drift. Dense X (every row touched) computes the
