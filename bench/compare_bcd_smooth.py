@@ -6,7 +6,10 @@ python bench/compare_bcd_smooth.py [--repeat 5]
    support), L1 and L2 logistic, and scikit-learn's liblinear on the same L1 objective;
 2. proximal `matrix` / `newton` block updates vs the proximal gradient update for
    L1 logistic (time to a relative duality gap of 1e-8);
-3. threads for greedy rules on dense X (full gradient per iteration).
+3. threads for greedy rules on dense X (full gradient per iteration);
+4. greedy rules (gs / gsl / gsq) on sparse X: the incremental gradient and block-score
+   heap vs the full gradient per pick (the private switch bcd._SMOOTH_INCREMENTAL),
+   timed interleaved in the same run (`--part greedy` runs only this part).
 Medians of --repeat runs; every row's objective is recomputed by this script.
 """
 
@@ -41,6 +44,7 @@ def logistic_fun(X, ys, w, l1, l2):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--part", choices=("all", "greedy"), default="all")
     args = ap.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
     warnings.simplefilter("ignore", FutureWarning)  # scikit-learn >= 1.8: penalty= deprecated
@@ -52,6 +56,8 @@ def main():
     wtrue = np.where(rng.random(p) < 0.05, rng.standard_normal(p), 0.0)
     y = (Xs @ wtrue + 0.5 * rng.standard_normal(n) > 0).astype(int)
     ys = np.where(y == 1, 1.0, -1.0)
+    if args.part == "greedy":
+        return greedy_part(Xs, y, ys, args.repeat)
     Xd = Xs.toarray()
     print(f"## 1. sparse vs densified X ({n}x{p}, density {dens}, nnz {Xs.nnz})\n")
     print("| problem | update | sparse | densified | densified / sparse | f(sparse) - f(dense) |")
@@ -114,6 +120,37 @@ def main():
     print("| threads | time | ratio to 1 thread |\n|---|---|---|")
     print(f"| 1 | {fmt(t1)} | 1.00 |\n| 2 | {fmt(t2)} | {t2 / t1:.2f} |")
     assert np.array_equal(a.x, b.x)
+    greedy_part(Xs, y, ys, args.repeat)
+
+
+def greedy_part(Xs, y, ys, repeat):
+    n, p = Xs.shape
+    print(f"\n## 4. greedy rules on sparse X ({n}x{p}, nnz {Xs.nnz}): incremental gradient + heap "
+          "vs full gradient per pick (update gradient, blocks 'order')\n")
+    print("| problem | rule | block size | tol | full gradient | incremental | full / incremental "
+          "| block updates | f(inc) - f(full) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, l1, l2, tol in (("L2 logistic, l2=1e-3", 0.0, 1e-3, 1e-7), ("L1 logistic, l1=1e-3", 1e-3, 0.0, 1e-8)):
+        prob = bcd.Logistic(Xs, y, l1=l1, l2=l2)
+        for rule in ("gs", "gsl", "gsq"):
+            for bs in (1, 8):
+                kw = dict(rule=rule, blocks="order", update="gradient", block_size=bs, tol=tol, maxiter=10**6)
+                times = {True: [], False: []}
+                res = {}
+                for _ in range(repeat):  # interleaved, so load swings hit both
+                    for inc in (False, True):
+                        bcd._SMOOTH_INCREMENTAL = inc
+                        t = time.perf_counter()
+                        res[inc] = bcd.minimize(prob, **kw)
+                        times[inc].append(time.perf_counter() - t)
+                bcd._SMOOTH_INCREMENTAL = True
+                tf, ti = float(np.median(times[False])), float(np.median(times[True]))
+                a, b = res[True], res[False]
+                df = logistic_fun(Xs, ys, a.x, l1, l2) - logistic_fun(Xs, ys, b.x, l1, l2)
+                nit = f"{a.nit}" if a.nit == b.nit else f"{a.nit} / {b.nit}"
+                ok = "" if a.success and b.success else " (not converged)"
+                print(f"| {name} | {rule} | {bs} | {tol:g} | {fmt(tf)} | {fmt(ti)} | {tf / ti:.1f}{ok} | {nit} "
+                      f"| {df:.1e} |", flush=True)
 
 
 if __name__ == "__main__":

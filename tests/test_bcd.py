@@ -1215,3 +1215,124 @@ def test_sparse_smooth_contract():
 
     r = bcd.minimize(bcd.Softmax(Xs, rng.integers(0, 3, 400)), callback=cb)
     assert seen == [(60, 3)] and r.status == "callback_stop"
+
+
+# --- incremental greedy rules on sparse X ---------------------------------------------
+
+def _smooth_case(kind, seed=44):
+    """A small sparse problem (CSC X) of each smooth kind: logistic (L2 / L1), softmax, squares with L1."""
+    Xs, rng = _sparse_design(300, 40, 0.08, seed)
+    if kind == "softmax":
+        y = np.argmax(Xs @ rng.standard_normal((40, 3)) + 0.3 * rng.standard_normal((300, 3)), axis=1)
+        return bcd.Softmax(Xs, y, l2=0.01)
+    if kind == "squares_l1":
+        return bcd.LeastSquares(Xs, Xs @ rng.standard_normal(40) + 0.1 * rng.standard_normal(300), l1=0.01)
+    y = (Xs @ rng.standard_normal(40) + 0.3 * rng.standard_normal(300) > 0).astype(int)
+    return bcd.Logistic(Xs, y, l1=0.01) if kind == "logistic_l1" else bcd.Logistic(Xs, y, l2=0.01)
+
+
+@pytest.mark.parametrize("kind,rule,update,block_size", [
+    ("logistic_l2", "gs", "gradient", 1),
+    ("logistic_l2", "gsl", "gradient", 3),
+    ("logistic_l2", "gsq", "matrix", 4),
+    ("logistic_l2", "gsl", "newton", 2),
+    ("logistic_l1", "gs", "gradient", 1),
+    ("logistic_l1", "gsl", "gradient", 3),
+    ("logistic_l1", "gsq", "matrix", 4),
+    ("logistic_l1", "gsl", "newton", 2),
+    ("softmax", "gs", "gradient", 1),
+    ("softmax", "gsl", "gradient", 2),
+    ("softmax", "gsq", "matrix", 3),
+    ("squares_l1", "gsq", "matrix", 2),
+])
+def test_sparse_incremental_greedy_equals_full_gradient_path(monkeypatch, kind, rule, update, block_size):
+    prob = _smooth_case(kind)
+    nb = -(-40 // block_size)
+    runs = {}
+    for incremental in (True, False):
+        monkeypatch.setattr(bcd, "_SMOOTH_INCREMENTAL", incremental)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            # 3.5 sweeps: the picks between checks use the incremental gradient and heap
+            runs[incremental] = bcd.minimize(prob, rule=rule, update=update, blocks="sorted",
+                                             block_size=block_size, tol=0.0, maxiter=3 * nb + nb // 2)
+    a, b = runs[True], runs[False]
+    assert a.nit == b.nit == 3 * nb + nb // 2
+    assert np.max(np.abs(a.x - b.x)) <= 1e-12 and abs(a.fun - b.fun) <= 1e-12, np.max(np.abs(a.x - b.x))
+    assert np.any(a.x != 0)
+    if kind == "logistic_l1" and rule == "gsl":  # int64 sparse indices (the core directly: scipy downcasts)
+        Xt = prob.Xt
+        ptr = np.arange(0, 41, block_size if block_size > 1 else 1, dtype=np.int64)
+        ptr = np.unique(np.append(np.minimum(ptr, 40), 40))
+        idx = np.arange(40, dtype=np.int64)
+        out = []
+        for it in (np.int32, np.int64):
+            W = np.zeros((40, 1))
+            _core.bcd_smooth_sparse(300, 40, Xt.indptr.astype(it), Xt.indices.astype(it), Xt.data, prob.y, W, 1,
+                                    0, bcd._RULE_CODE[rule], bcd._UPDATE_CODE[update], ptr, idx, prob.l1, 0.0,
+                                    0.0, 50, ptr.size - 1, 0, False, 1, False, None)
+            out.append(W)
+        assert np.any(out[0] != 0) and np.array_equal(out[0], out[1])
+    # and to convergence: the same answer, the same number of block updates
+    for incremental in (True, False):
+        monkeypatch.setattr(bcd, "_SMOOTH_INCREMENTAL", incremental)
+        runs[incremental] = bcd.minimize(prob, rule=rule, update=update, blocks="sorted", block_size=block_size,
+                                         tol=1e-9, maxiter=10**5)
+    a, b = runs[True], runs[False]
+    assert a.success and b.success and abs(a.nit - b.nit) <= 1, (a.nit, b.nit)
+    assert np.max(np.abs(a.x - b.x)) <= 1e-8 and abs(a.fun - b.fun) <= 1e-12
+
+
+def _brute_force_scores(prob, W, rule, block_size):
+    """Greedy scores of the blocks of `blocks="order"` at W, in NumPy: the gradient
+    X^T R / n + l2 W, the proximal-gradient mapping with L1, L_b and H_b from the
+    Hessian bound c X_b^T X_b / n + l2 I."""
+    X = prob.Xt.T.toarray()
+    n, p = X.shape
+    W = W.reshape(p, -1)
+    Z = X @ W
+    if isinstance(prob, bcd.Softmax):
+        P = np.exp(Z - Z.max(1, keepdims=True))
+        P /= P.sum(1, keepdims=True)
+        P[np.arange(n), prob.y.astype(int)] -= 1.0
+        R, c = P, 0.5
+    else:
+        ys = np.asarray(prob.y, dtype=float)
+        R, c = (-ys / (1.0 + np.exp(ys * Z[:, 0])))[:, None], 0.25
+    G = X.T @ R / n + prob.l2 * W
+    scores = []
+    for s in range(0, p, block_size):
+        blk = np.arange(s, min(s + block_size, p))
+        M = c * X[:, blk].T @ X[:, blk] / n + prob.l2 * np.eye(blk.size)
+        L = np.linalg.eigvalsh(M)[-1]
+        g, w = G[blk], W[blk]
+        if prob.l1 > 0:
+            g = L * (w - np.sign(w - g / L) * np.maximum(np.abs(w - g / L) - prob.l1 / L, 0.0))
+        if rule == "gsq":
+            scores.append(float(np.sum(g * np.linalg.solve(M, g))))
+        else:
+            scores.append(float(np.sum(g * g)) / (L if rule == "gsl" else 1.0))
+    return np.array(scores)
+
+
+@pytest.mark.parametrize("rule", ["gs", "gsl", "gsq"])
+@pytest.mark.parametrize("kind,block_size", [("logistic_l2", 1), ("logistic_l1", 3), ("softmax", 2)])
+def test_sparse_greedy_pick_is_brute_force_argmax_between_checks(rule, kind, block_size):
+    """The block updated at iteration t + 1 (found by running t and t + 1 updates)
+    is the argmax of the scores recomputed in NumPy at the t-th iterate; picks
+    between two checks come from the incremental gradient and heap."""
+    prob = _smooth_case(kind, seed=45)
+    nb = -(-40 // block_size)
+    kw = dict(rule=rule, blocks="order", block_size=block_size, tol=0.0, active_set_newton=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for t in (nb + 3, 2 * nb + nb // 2):
+            Wt = bcd.minimize(prob, maxiter=t, **kw).x
+            Wn = bcd.minimize(prob, maxiter=t + 1, **kw).x
+            changed = np.flatnonzero(np.any((Wn != Wt).reshape(40, -1), axis=1))
+            assert changed.size >= 1
+            picked = int(changed[0]) // block_size
+            assert np.all(changed // block_size == picked)
+            scores = _brute_force_scores(prob, Wt, rule, block_size)
+            assert scores[picked] >= scores.max() * (1 - 1e-10), (t, picked, int(np.argmax(scores)))
+            assert picked == int(np.argmax(scores))

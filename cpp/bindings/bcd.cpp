@@ -74,7 +74,7 @@ template <class Cols>
 py::dict smooth_common(const Cols& X, const carray<double>& y, carray<double>& W, I64 K, int loss, int rule,
                        int update, const carray<I64>& block_ptr, const carray<I64>& block_idx, double l1, double l2,
                        double tol, I64 maxiter, I64 check_every, std::uint64_t seed, bool history, int n_threads,
-                       bool active_newton, py::object callback) {
+                       bool active_newton, py::object callback, bool incremental) {
   const I64 p = X.p, n = X.n;
   bind::check_length(y, n, "y");
   if (W.ndim() != 2 || W.shape(0) != p || W.shape(1) != K) throw std::invalid_argument("W: wrong shape");
@@ -97,6 +97,7 @@ py::dict smooth_common(const Cols& X, const carray<double>& y, carray<double>& W
   opt.history = history;
   opt.n_threads = n_threads;
   opt.active_newton = active_newton;
+  opt.incremental_greedy = incremental;
   bind::Callback cb(callback);
   SolveInfo info;
   double fun = 0.0, gap = 0.0, p0 = 0.0;
@@ -351,19 +352,20 @@ void bind_index(py::module_& m) {
          const carray<double>& y, carray<double> W, I64 K, int loss, int rule, int update,
          const carray<I64>& block_ptr, const carray<I64>& block_idx, double l1, double l2, double tol, I64 maxiter,
          I64 check_every, std::uint64_t seed, bool history, int n_threads, bool active_newton,
-         py::object callback) {
+         py::object callback, bool incremental) {
         bcd::SparseColumns<double, Index> X;
         X.xt = bind::csr_view<double, Index>(p, n, indptr, indices, data);
         X.n = n;
         X.p = p;
         return smooth_common(X, y, W, K, loss, rule, update, block_ptr, block_idx, l1, l2, tol, maxiter, check_every,
-                             seed, history, n_threads, active_newton, callback);
+                             seed, history, n_threads, active_newton, callback, incremental);
       },
       py::arg("n"), py::arg("p"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
       py::arg("data").noconvert(), py::arg("y").noconvert(), py::arg("W").noconvert(), py::arg("K"), py::arg("loss"),
       py::arg("rule"), py::arg("update"), py::arg("block_ptr").noconvert(), py::arg("block_idx").noconvert(),
       py::arg("l1"), py::arg("l2"), py::arg("tol"), py::arg("maxiter"), py::arg("check_every"), py::arg("seed"),
-      py::arg("history"), py::arg("n_threads"), py::arg("active_newton"), py::arg("callback"));
+      py::arg("history"), py::arg("n_threads"), py::arg("active_newton"), py::arg("callback"),
+      py::arg("incremental") = true);
 }
 
 }  // namespace
@@ -391,17 +393,18 @@ void register_bcd(py::module_& m) {
       [](const carray<double>& xt, const carray<double>& y, carray<double> W, I64 K, int loss, int rule, int update,
          const carray<I64>& block_ptr, const carray<I64>& block_idx, double l1, double l2, double tol, I64 maxiter,
          I64 check_every, std::uint64_t seed, bool history, int n_threads, bool active_newton,
-         py::object callback) {
+         py::object callback, bool incremental) {
         if (xt.ndim() != 2) throw std::invalid_argument("xt must be 2-D");
         bcd::DenseColumns<double> X;
         X.xt = xt.data();
         X.p = xt.shape(0);
         X.n = xt.shape(1);
         return smooth_common(X, y, W, K, loss, rule, update, block_ptr, block_idx, l1, l2, tol, maxiter, check_every,
-                             seed, history, n_threads, active_newton, callback);
+                             seed, history, n_threads, active_newton, callback, incremental);
       },
       py::arg("xt").noconvert(), py::arg("y").noconvert(), py::arg("W").noconvert(), py::arg("K"), py::arg("loss"),
       py::arg("rule"), py::arg("update"), py::arg("block_ptr").noconvert(), py::arg("block_idx").noconvert(),
       py::arg("l1"), py::arg("l2"), py::arg("tol"), py::arg("maxiter"), py::arg("check_every"), py::arg("seed"),
-      py::arg("history"), py::arg("n_threads"), py::arg("active_newton"), py::arg("callback"));
+      py::arg("history"), py::arg("n_threads"), py::arg("active_newton"), py::arg("callback"),
+      py::arg("incremental") = true);
 }

@@ -458,7 +458,9 @@ def minimize(problem, x0=None, *, rule="gsl", blocks="sorted", block_size=None, 
         Accepted for API symmetry; the quadratic core runs serially.
     history : bool
         Record the objective at every iteration (``result.history``; costs
-        O(n) per iteration).
+        O(n) per iteration, and for :class:`Logistic` / :class:`Softmax`
+        a full gradient per iteration: greedy rules on sparse X then lose
+        their incremental gradient).
     lattice_shape : (int, int), optional
         Grid shape for ``blocks="red-black"`` / ``"lattice"``.
     active_set_newton : bool, default True
@@ -638,6 +640,11 @@ class _SquaresOnX:
 
 _LOSS_CODE = {Logistic: 0, Softmax: 1, _SquaresOnX: 2}
 
+# Greedy rules on sparse X keep the gradient and the block scores (an indexed heap)
+# up to date after each block update; False forces the full gradient per pick
+# (the path before; private, for tests and bench/compare_bcd_smooth.py).
+_SMOOTH_INCREMENTAL = True
+
 
 def _minimize_smooth(problem, x0, rule, blocks, block_size, update, tol, maxiter, callback, seed, history,
                      n_threads, active_set_newton=True):
@@ -670,7 +677,8 @@ def _minimize_smooth(problem, x0, rule, blocks, block_size, update, tol, maxiter
             bool(active_set_newton), cb)
     Xt = problem.Xt
     if sp.issparse(Xt):
-        info = _core.bcd_smooth_sparse(problem.n, p, Xt.indptr, Xt.indices, Xt.data, *args)
+        info = _core.bcd_smooth_sparse(problem.n, p, Xt.indptr, Xt.indices, Xt.data, *args,
+                                       incremental=bool(_SMOOTH_INCREMENTAL))
     else:
         info = _core.bcd_smooth_dense(Xt, *args)
     x = W.ravel() if K == 1 else W

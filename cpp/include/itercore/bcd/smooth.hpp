@@ -9,9 +9,20 @@
 /// weights). The scores Z = X W, the loss derivative R and the per-row losses
 /// are kept up to date after each block update in time proportional to the
 /// stored entries of the block's columns (the rows they touch), so a block
-/// gradient G_b = X_b^T R + l2 W_b costs O(nnz(X_b) K) on sparse X. Greedy
-/// rules score every block and so need the full gradient, O(nnz(X) K), per
-/// iteration (threaded over columns on large X).
+/// gradient G_b = X_b^T R + l2 W_b costs O(nnz(X_b) K) on sparse X.
+///
+/// Greedy rules (gs, gsl, gsq) on sparse X keep the full gradient G and the
+/// block scores incremental too: a row-major copy of X (built once, O(nnz))
+/// pushes the change of R on each touched row i into G (G_j += X_ij dR_i for
+/// the j stored in row i), the updated block's own G is recomputed (its l2
+/// term), and only the blocks holding a touched feature are re-scored in an
+/// indexed max-heap (O(log n_blocks) each; one O(n_blocks) heapify when most
+/// blocks are touched). A pick is then the heap's top, after
+/// O(sum of the touched rows' nnz times K) of updates, instead of a full
+/// gradient O(nnz(X) K) and a scan of all blocks; every check (each
+/// `check_every` iterations) still recomputes G from scratch and rebuilds the
+/// heap, so rounding cannot drift. Dense X (every row touched) computes the
+/// full gradient per pick (threaded over columns on large X).
 ///
 /// With L1 (K = 1) the `matrix` and `newton` updates solve the proximal block
 /// subproblem min_d g^T d + 1/2 d^T H d + l1 ||w_b + d||_1 by coordinate passes
@@ -65,6 +76,10 @@ struct SmoothOptions {
   /// apart, try a Newton step on the active set (kept when the objective drops).
   bool active_newton = true;
   std::int64_t max_active = 2000;  ///< no active-set Newton on larger supports (dense |S|^2 Hessian)
+  /// Sparse X with a greedy rule: keep G and the block scores (heap) up to date
+  /// after each update instead of recomputing the full gradient per pick.
+  /// false forces the full-gradient path (kept for tests and benchmarks).
+  bool incremental_greedy = true;
 };
 
 /// Visits the stored entries (row, value) of column j of a dense X.
@@ -93,6 +108,11 @@ template <class S>
 constexpr bool is_dense_columns(const DenseColumns<S>*) { return true; }
 template <class S, class I>
 constexpr bool is_dense_columns(const SparseColumns<S, I>*) { return false; }
+/// The column-index type of a row-major copy of X (the CSC index type for sparse X).
+template <class Cols>
+struct RowIndexOf { using type = std::int64_t; };
+template <class S, class I>
+struct RowIndexOf<SparseColumns<S, I>> { using type = I; };
 template <class S>
 inline std::int64_t stored_entries(const DenseColumns<S>& X) { return X.n * X.p; }
 template <class S, class I>
@@ -130,6 +150,7 @@ class SmoothBCD {
     const bool prox_matrix = opt_.update == Update::matrix && opt.l1 > 0.0;
     const bool need_chol = (opt_.update == Update::matrix && !prox_matrix) || opt.rule == Rule::gsq;
     if (need_chol) chol_.resize(nb);
+    if (opt.rule == Rule::gsq) Minv_.resize(nb);
     if (prox_matrix) Mb_.resize(nb);
     const double c = curv_ / double(n_);
     for (std::int64_t k = 0; k < nb; ++k) {
@@ -144,8 +165,12 @@ class SmoothBCD {
         L_[k] = std::max(es.eigenvalues()(m - 1), 1e-300);
       }
       if (need_chol) chol_[k].compute(M);
+      if (opt.rule == Rule::gsq && m <= kSmallBlock) Minv_[k] = chol_[k].solve(Mat::Identity(m, m));
       if (prox_matrix) Mb_[k] = M;
     }
+    const bool greedy = opt.rule == Rule::gs || opt.rule == Rule::gsl || opt.rule == Rule::gsq;
+    incr_ = greedy && opt.incremental_greedy && !is_dense_columns(static_cast<const Cols*>(nullptr));
+    if (incr_) build_rows();
     if (opt.rule == Rule::lipschitz) {
       double s = 0.0;
       cumL_.resize(nb);
@@ -198,11 +223,21 @@ class SmoothBCD {
           k = std::min<std::int64_t>(std::upper_bound(cumL_.begin(), cumL_.end(), u) - cumL_.begin(), nb - 1);
           break;
         }
-        default: full_gradient(W); k = argmax_block(W); break;
+        default:
+          if (incr_) {
+            if (heap_stale_) rebuild_heap(W);
+            k = heap_.top();
+          } else {
+            full_gradient(W);
+            k = argmax_block(W);
+          }
+          break;
       }
       const std::int64_t m = bsize(k);
       const std::int64_t* idx = opt_.block_idx + opt_.block_ptr[k];
       collect_rows(idx, m);
+      const bool check_now = (it + 1) % opt_.check_every == 0 || it + 1 == opt_.maxiter;
+      if (incr_ && !check_now) save_rows_R();
       Mat Gb(m, K_);
       for (std::int64_t q = 0; q < m; ++q)
         for (std::int64_t c = 0; c < K_; ++c) Gb(q, c) = block_grad(idx[q], c, W);
@@ -270,7 +305,9 @@ class SmoothBCD {
         break;
       }
       info.iterations = it + 1;
-      if ((it + 1) % opt_.check_every == 0 || it + 1 == opt_.maxiter) {
+      // incremental G and block scores (a check recomputes G below anyway)
+      if (incr_ && !check_now) push_gradient(k, idx, m, W);
+      if (check_now) {
         f = exact_objective(W);  // re-sum the running totals: no drift
         full_gradient(W);
         meas = optimality(W, f);
@@ -532,6 +569,7 @@ class SmoothBCD {
   /// entries times K: below that, on a loaded machine, fork/join and spinning
   /// workers cost more than the product; measured 10x slower at 2 x 10^5).
   void full_gradient(const double* W) {
+    heap_stale_ = true;
     const int nt = resolve_threads(opt_.n_threads);
     const bool par = nt > 1 && stored_entries(X_) * K_ >= 10 * kParallelNnz;
 #pragma omp parallel for num_threads(nt) if (par) schedule(dynamic, 16)
@@ -612,21 +650,51 @@ class SmoothBCD {
     return mx;
   }
 
-  std::int64_t argmax_block(const double* W) const {
+  /// The greedy score of block k from G and W: ||g_b||^2 (gs), ||g_b||^2 / L_b
+  /// (gsl) or g_b^T H_b^{-1} g_b (gsq, H_b the Hessian bound), g_b the
+  /// (proximal-)gradient mapping. Both the brute-force scan and the heap use it.
+  double block_score(std::int64_t k, const double* W) {
+    const std::int64_t m = bsize(k);
+    const std::int64_t* idx = opt_.block_idx + opt_.block_ptr[k];
+    double s = 0.0;
+    if (opt_.rule == Rule::gsq && m <= kSmallBlock) {
+      // small blocks: g^T M^{-1} g with the inverse bound formed once (no solver call per score)
+      sv_.resize(m * K_);
+      for (std::int64_t q = 0; q < m; ++q)
+        for (std::int64_t c = 0; c < K_; ++c) sv_[c * m + q] = mapping(idx[q], c, W, L_[k]);
+      const Mat& Mi = Minv_[k];
+      for (std::int64_t c = 0; c < K_; ++c) {
+        const double* g = &sv_[c * m];
+        for (std::int64_t a = 0; a < m; ++a) {
+          double t = 0.0;
+          for (std::int64_t b = 0; b < m; ++b) t += Mi(a, b) * g[b];
+          s += g[a] * t;
+        }
+      }
+      return s;
+    }
+    if (opt_.rule == Rule::gsq) {
+      sg_.resize(m, K_);
+      for (std::int64_t q = 0; q < m; ++q)
+        for (std::int64_t c = 0; c < K_; ++c) sg_(q, c) = mapping(idx[q], c, W, L_[k]);
+      sh_ = sg_;
+      chol_[k].solveInPlace(sh_);
+      return (sg_.array() * sh_.array()).sum();
+    }
+    for (std::int64_t q = 0; q < m; ++q)
+      for (std::int64_t c = 0; c < K_; ++c) {
+        const double v = mapping(idx[q], c, W, L_[k]);
+        s += v * v;
+      }
+    return opt_.rule == Rule::gsl ? s / L_[k] : s;
+  }
+
+  /// Brute force: the block with the largest score (the first on ties), O(p K).
+  std::int64_t argmax_block(const double* W) {
     std::int64_t best = 0;
     double bs = -1.0;
     for (std::int64_t k = 0; k < opt_.n_blocks; ++k) {
-      const std::int64_t m = bsize(k);
-      Mat Gb(m, K_);
-      double s = 0.0;
-      for (std::int64_t q = 0; q < m; ++q)
-        for (std::int64_t c = 0; c < K_; ++c) {
-          const double v = mapping(opt_.block_idx[opt_.block_ptr[k] + q], c, W, L_[k]);
-          Gb(q, c) = v;
-          s += v * v;
-        }
-      if (opt_.rule == Rule::gsl) s /= L_[k];
-      else if (opt_.rule == Rule::gsq) s = (Gb.array() * chol_[k].solve(Gb).array()).sum();
+      const double s = block_score(k, W);
       if (s > bs) {
         bs = s;
         best = k;
@@ -635,6 +703,111 @@ class SmoothBCD {
     return best;
   }
 
+  /// A row-major copy of X's pattern and values and the feature -> block map
+  /// (incremental greedy path), O(nnz + n + p).
+  void build_rows() {
+    rptr_.assign(n_ + 1, 0);
+    for (std::int64_t j = 0; j < p_; ++j) for_column(X_, j, [&](std::int64_t i, double) { ++rptr_[i + 1]; });
+    for (std::int64_t i = 0; i < n_; ++i) rptr_[i + 1] += rptr_[i];
+    rcol_.resize(rptr_[n_]);
+    rval_.resize(rptr_[n_]);
+    std::vector<std::int64_t> next(rptr_.begin(), rptr_.end() - 1);
+    for (std::int64_t j = 0; j < p_; ++j)
+      for_column(X_, j, [&](std::int64_t i, double v) {
+        rcol_[next[i]] = static_cast<RowIndex>(j);
+        rval_[next[i]++] = v;
+      });
+    fblock_.resize(p_);
+    for (std::int64_t k = 0; k < opt_.n_blocks; ++k)
+      for (std::int64_t q = opt_.block_ptr[k]; q < opt_.block_ptr[k + 1]; ++q) fblock_[opt_.block_idx[q]] = k;
+    keys_.assign(opt_.n_blocks, 0.0);
+    bmark_.assign(opt_.n_blocks, 0);
+  }
+
+  static constexpr std::size_t kAhead = 8;
+  static constexpr std::int64_t kSmallBlock = 16;  ///< gsq scores use an explicit inverse up to this size
+  static void prefetch(const void* a) {
+#if defined(__GNUC__)
+    __builtin_prefetch(a);
+#else
+    (void)a;
+#endif
+  }
+
+  /// Scores every block from the (exact) G and heapifies, O(p K + n_blocks).
+  void rebuild_heap(const double* W) {
+    for (std::int64_t k = 0; k < opt_.n_blocks; ++k) keys_[k] = block_score(k, W);
+    heap_.assign(keys_);
+    heap_stale_ = false;
+  }
+
+  /// Keeps R of the rows the chosen block touches (before its update).
+  void save_rows_R() {
+    Rold_.resize(rows_.size() * K_);
+    for (std::size_t t = 0; t < rows_.size(); ++t)
+      for (std::int64_t c = 0; c < K_; ++c) Rold_[t * K_ + c] = R_[c * n_ + rows_[t]];
+  }
+
+  /// After block k's update: G_j += X_ij (R_i - R_i^old) over the touched rows i
+  /// and their stored j, the block's own G recomputed (with its l2 term), and
+  /// the blocks holding a touched feature re-scored in the heap.
+  void push_gradient(std::int64_t k, const std::int64_t* idx, std::int64_t m, const double* W) {
+    tblocks_.clear();
+    auto touch = [&](std::int64_t b) {
+      if (!bmark_[b]) {
+        bmark_[b] = 1;
+        tblocks_.push_back(b);
+      }
+    };
+    touch(k);
+    dR_.resize(K_);
+    const std::size_t nr = rows_.size();
+    for (std::size_t t = 0; t < nr; ++t) {
+      const std::int64_t i = rows_[t];
+      // the rows are scattered over X: prefetch a row's pointers, then its entries, ahead of use
+      if (t + 2 * kAhead < nr) prefetch(&rptr_[rows_[t + 2 * kAhead]]);
+      if (t + kAhead < nr) {
+        const std::int64_t q0 = rptr_[rows_[t + kAhead]];
+        prefetch(&rcol_[q0]);
+        prefetch(&rval_[q0]);
+      }
+      bool any = false;
+      for (std::int64_t c = 0; c < K_; ++c) {
+        dR_[c] = R_[c * n_ + i] - Rold_[t * K_ + c];
+        any = any || dR_[c] != 0.0;
+      }
+      if (!any) continue;
+      if (K_ == 1) {
+        const double d = dR_[0];
+        for (std::int64_t q = rptr_[i]; q < rptr_[i + 1]; ++q) {
+          G_[rcol_[q]] += rval_[q] * d;
+          touch(fblock_[rcol_[q]]);
+        }
+      } else {
+        for (std::int64_t q = rptr_[i]; q < rptr_[i + 1]; ++q) {
+          const std::int64_t j = rcol_[q];
+          const double v = rval_[q];
+          double* g = &G_[j * K_];
+          for (std::int64_t c = 0; c < K_; ++c) g[c] += v * dR_[c];
+          touch(fblock_[j]);
+        }
+      }
+    }
+    for (std::int64_t q = 0; q < m; ++q)
+      for (std::int64_t c = 0; c < K_; ++c) G_[idx[q] * K_ + c] = block_grad(idx[q], c, W);
+    const std::int64_t nt = static_cast<std::int64_t>(tblocks_.size());
+    for (std::int64_t b : tblocks_) {
+      keys_[b] = block_score(b, W);
+      bmark_[b] = 0;
+    }
+    // many touched blocks: one O(n_blocks) heapify beats nt sift operations
+    std::int64_t lg = 1;
+    while ((std::int64_t(1) << lg) < opt_.n_blocks) ++lg;
+    if (nt * lg > opt_.n_blocks) heap_.assign(keys_);
+    else for (std::int64_t b : tblocks_) heap_.update(b, keys_[b]);
+  }
+
+  using RowIndex = typename RowIndexOf<Cols>::type;
   Cols X_;
   std::int64_t n_, p_, K_;
   const double* y_;
@@ -650,6 +823,16 @@ class SmoothBCD {
   std::vector<std::int64_t> rows_;
   std::vector<Eigen::LLT<Mat>> chol_;
   std::vector<Mat> Mb_;
+  // incremental greedy path (sparse X): row-major X, feature -> block, heap of block scores
+  bool incr_ = false, heap_stale_ = true;
+  std::vector<std::int64_t> rptr_, fblock_, tblocks_;
+  std::vector<RowIndex> rcol_;
+  std::vector<double> rval_, Rold_, dR_, keys_;
+  std::vector<char> bmark_;
+  IndexedMaxHeap heap_;
+  std::vector<Mat> Minv_;  ///< gsq: the inverse Hessian bound of blocks of <= kSmallBlock features
+  std::vector<double> sv_;
+  Mat sg_, sh_;  ///< scratch of block_score (gsq)
 };
 
 }  // namespace itercore::bcd
