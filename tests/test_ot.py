@@ -50,17 +50,21 @@ def l1_marginal_error(P, a, b):
 
 # --- against references ---------------------------------------------------------
 
+def assert_matches_reference(res, P_ref, f_ref, g_ref, plan_atol, potential_atol):
+    """Plan equal to the reference's; potentials equal up to the additive constant (f + c, g - c)."""
+    np.testing.assert_allclose(res.plan, P_ref, rtol=0, atol=plan_atol)
+    c = np.mean(res.f - f_ref)
+    np.testing.assert_allclose(res.f - c, f_ref, atol=potential_atol)
+    np.testing.assert_allclose(res.g + c, g_ref, atol=potential_atol)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_matches_numpy_log_reference(method):
     a, b, M = random_weights_problem(40, 30)
     P_ref, f_ref, g_ref = numpy_log_sinkhorn(a, b, M, 1e-2)
     res = ot.solve(a, b, M, 1e-2, method=method, tol=1e-12)
     assert res.success and res.status == 0
-    np.testing.assert_allclose(res.plan, P_ref, rtol=0, atol=1e-10)
-    # potentials agree up to the additive constant (f + c, g - c)
-    c = np.mean(res.f - f_ref)
-    np.testing.assert_allclose(res.f - c, f_ref, atol=1e-9)
-    np.testing.assert_allclose(res.g + c, g_ref, atol=1e-9)
+    assert_matches_reference(res, P_ref, f_ref, g_ref, 1e-10, 1e-9)
     assert l1_marginal_error(res.plan, a, b) <= 1e-12 * 1.01
 
 
@@ -467,10 +471,7 @@ def test_log_pass_matches_reference_with_underflow(simd):
     finally:
         _core.ot_allow_simd_exp(before)
     assert res.success
-    np.testing.assert_allclose(res.plan, P_ref, rtol=0, atol=1e-12)
-    c = np.mean(res.f - f_ref)
-    np.testing.assert_allclose(res.f - c, f_ref, atol=1e-10)
-    np.testing.assert_allclose(res.g + c, g_ref, atol=1e-10)
+    assert_matches_reference(res, P_ref, f_ref, g_ref, 1e-12, 1e-10)
 
 
 def test_simd_and_eigen_exp_paths_agree():
@@ -510,10 +511,7 @@ def test_sns_linear_solvers_match_log_reference(solver, shape):
         assert res.nit_direct > 0 and res.nit_cg == 0
     else:
         assert res.nit_direct == 0 and res.nit_cg > 0
-    np.testing.assert_allclose(res.plan, P_ref, rtol=0, atol=1e-9)
-    c = np.mean(res.f - f_ref)
-    np.testing.assert_allclose(res.f - c, f_ref, atol=1e-9)
-    np.testing.assert_allclose(res.g + c, g_ref, atol=1e-9)
+    assert_matches_reference(res, P_ref, f_ref, g_ref, 1e-9, 1e-9)
 
 
 def test_sns_direct_and_cg_agree_on_ill_conditioned_assignment():
