@@ -355,32 +355,11 @@ class ForestPCG {
 
   /// z = M^{-1} r in the renumbered space (exposed for tests through `apply`).
   void apply_preconditioner(const Scalar* r, Scalar* z) {
-    const std::int64_t nb = opt_.n_blocks;
     work_.resize(n_);
     Scalar* t = work_.data();
-    // forward: (D/w + L) z = r, block by block
-    for (std::int64_t k = 0; k < nb; ++k) {
-      const std::int64_t s = start_[k], e = start_[k + 1];
-      for (std::int64_t i = s; i < e; ++i) {
-        Scalar v = r[i];
-        for (std::int64_t p = lo_ptr_[i]; p < lo_ptr_[i + 1]; ++p) v -= lo_val_[p] * z[lo_idx_[p]];
-        z[i] = v;
-      }
-      tree_solve(k, z);
-    }
-    // middle: t = (D/w) z
-    tree_multiply(z, t);
-    // backward: (D/w + U) z = t, last block first; the last block's solve
-    // would return z unchanged, so it is skipped
-    for (std::int64_t k = nb - 2; k >= 0; --k) {
-      const std::int64_t s = start_[k], e = start_[k + 1];
-      for (std::int64_t i = s; i < e; ++i) {
-        Scalar v = t[i];
-        for (std::int64_t p = up_ptr_[i]; p < up_ptr_[i + 1]; ++p) v -= up_val_[p] * z[up_idx_[p]];
-        z[i] = v;
-      }
-      tree_solve(k, z);
-    }
+    forward(r, z);         // (D/w + L) z = r
+    tree_multiply(z, t);   // t = (D/w) z
+    backward(t, z);        // (D/w + U) z = t
   }
 
   /// Applies M^{-1} in the original numbering (for tests).
