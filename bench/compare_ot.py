@@ -118,7 +118,7 @@ def _quiet(fn):
 RUN_CAP = [math.inf]  # seconds; itercore runs stop themselves there (via the callback)
 
 
-def _itercore(method, newton_options=None):
+def _itercore(method, options=None):
     def run(a, b, M, reg, stop, maxiter):
         deadline = time.perf_counter() + RUN_CAP[0]
 
@@ -126,7 +126,7 @@ def _itercore(method, newton_options=None):
             if time.perf_counter() > deadline:
                 raise StopIteration
 
-        r = iot.solve(a, b, M, reg, method=method, tol=stop, maxiter=maxiter, newton_options=newton_options,
+        r = iot.solve(a, b, M, reg, method=method, tol=stop, maxiter=maxiter, options=options,
                       callback=cb if math.isfinite(RUN_CAP[0]) else None)
         return r.plan, r.nit
     return _quiet(run)

@@ -170,7 +170,7 @@ def test_threads_agree():
     # 520 x 520 is above the parallel threshold; a few iterations suffice to
     # compare (the iterates of 1 and 2 threads differ only by summation order)
     a, b, M = points_problem(520, seed=8)
-    kw = dict(tol=0.0, maxiter=20, max_newton=2, switch_tol=1.0, warmup_iter=3)
+    kw = dict(tol=0.0, maxiter=20, max_newton=2, options={"switch_tol": 1.0, "warmup_iter": 3})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", itercore.ConvergenceWarning)
         for method in METHODS:
@@ -336,7 +336,7 @@ def test_callback_stop_iteration(method):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        res = ot.solve(a, b, M, 1e-3, method=method, callback=cb, switch_tol=1.0, warmup_iter=1)
+        res = ot.solve(a, b, M, 1e-3, method=method, callback=cb, options={"switch_tol": 1.0, "warmup_iter": 1})
     assert len(seen) == 3 and res.status == 5 and not res.success
     if method == "sns":
         # warm-up, then a Newton step followed by its Sinkhorn rescaling
@@ -357,7 +357,7 @@ def test_callback_error_propagates():
 def test_deterministic():
     # no randomness: repeated solves are bit-identical on the same thread count
     a, b, M = points_problem(520, seed=18)
-    kw = dict(method="sns", n_threads=2, tol=0.0, maxiter=10, max_newton=3, warmup_iter=5)
+    kw = dict(method="sns", n_threads=2, tol=0.0, maxiter=10, max_newton=3, options={"warmup_iter": 5})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", itercore.ConvergenceWarning)
         r1 = ot.solve(a, b, M, 1e-3, **kw)
@@ -422,31 +422,33 @@ def test_two_threads_solve_at_once_correctly():
         np.testing.assert_array_equal(P, ref)
 
 
-def test_newton_options():
+def test_options():
     a, b, M = points_problem(80, seed=24)
     ref = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10)
     res = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10,
-                   newton_options={"max_keep": 4, "drop_share": 0.1, "cg_maxiter": 50, "max_step": 5.0,
+                   options={"max_keep": 4, "drop_share": 0.1, "cg_maxiter": 50, "max_step": 5.0,
                                    "fallback_iter": 5})
     assert res.success and ref.success
     np.testing.assert_allclose(res.plan, ref.plan, atol=1e-9)
     # the Sinkhorn iterations between Newton steps change the path, not the answer
     plain = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10,
-                     newton_options={"newton_sinkhorn": 0, "stall_sinkhorn": 0})
+                     options={"newton_sinkhorn": 0, "stall_sinkhorn": 0})
     more = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10,
-                    newton_options={"newton_sinkhorn": 3, "stall_sinkhorn": 50})
+                    options={"newton_sinkhorn": 3, "stall_sinkhorn": 50})
     assert plain.success and more.success
     np.testing.assert_allclose(plain.plan, ref.plan, atol=1e-9)
     np.testing.assert_allclose(more.plan, ref.plan, atol=1e-9)
     assert l1_marginal_error(plain.plan, a, b) <= 1e-10 and l1_marginal_error(more.plan, a, b) <= 1e-10
-    with raises_naming(ValueError, "newton_options", match="stall_sinkhorn"):
-        ot.solve(a, b, M, 1e-3, newton_options={"stall_sinkhorn": -1})
-    with raises_naming(ValueError, "newton_options", match="unknown key 'keep'"):
-        ot.solve(a, b, M, 1e-3, newton_options={"keep": 3})
-    with raises_naming(ValueError, "newton_options"):
-        ot.solve(a, b, M, 1e-3, newton_options={"drop_share": 1.0})
-    with raises_naming(TypeError, "newton_options"):
-        ot.solve(a, b, M, 1e-3, newton_options=[1])
+    with raises_naming(ValueError, "options", match="stall_sinkhorn"):
+        ot.solve(a, b, M, 1e-3, options={"stall_sinkhorn": -1})
+    with raises_naming(TypeError, "options", match="unknown key 'keep'.*'max_keep'"):
+        ot.solve(a, b, M, 1e-3, options={"keep": 3})
+    with raises_naming(TypeError, "options", match="pass tol as a keyword"):
+        ot.solve(a, b, M, 1e-3, options={"tol": 1e-3})
+    with raises_naming(ValueError, "options"):
+        ot.solve(a, b, M, 1e-3, options={"drop_share": 1.0})
+    with raises_naming(TypeError, "options"):
+        ot.solve(a, b, M, 1e-3, options=[1])
 
 
 # --- the vectorised exp of the log-domain passes ---------------------------------
@@ -465,11 +467,11 @@ def test_log_pass_matches_reference_with_underflow(simd):
     reg = 0.05
     assert np.exp(-M / reg)[:, 0].max() == 0.0  # underflows in double
     P_ref, f_ref, g_ref = numpy_log_sinkhorn(a, b, M, reg)
-    before = _core.ot_allow_simd_exp(simd)
+    before = _core._testing.ot_allow_simd_exp(simd)
     try:
         res = ot.solve(a, b, M, reg, method="sinkhorn_log", tol=1e-13, g0=np.full(30, -40.0))
     finally:
-        _core.ot_allow_simd_exp(before)
+        _core._testing.ot_allow_simd_exp(before)
     assert res.success
     assert_matches_reference(res, P_ref, f_ref, g_ref, 1e-12, 1e-10)
 
@@ -480,11 +482,11 @@ def test_simd_and_eigen_exp_paths_agree():
     a, b, M = points_problem(70, seed=21)
     out = []
     for simd in (True, False):
-        before = _core.ot_allow_simd_exp(simd)
+        before = _core._testing.ot_allow_simd_exp(simd)
         try:
             out.append(ot.solve(a, b, M, 2e-3, method="sns", tol=1e-11))
         finally:
-            _core.ot_allow_simd_exp(before)
+            _core._testing.ot_allow_simd_exp(before)
     assert all(r.success for r in out)
     np.testing.assert_allclose(out[0].plan, out[1].plan, rtol=0, atol=1e-12)
 
@@ -505,7 +507,7 @@ def test_sns_linear_solvers_match_log_reference(solver, shape):
     a, b, M = random_weights_problem(*shape, seed=31)
     reg = 5e-3
     P_ref, f_ref, g_ref = numpy_log_sinkhorn(a, b, M, reg, tol=1e-13)
-    res = ot.solve(a, b, M, reg, method="sns", tol=1e-12, newton_options={"linear_solver": solver})
+    res = ot.solve(a, b, M, reg, method="sns", tol=1e-12, options={"linear_solver": solver})
     assert res.success and res.nit_newton > 0
     if solver == "direct":
         assert res.nit_direct > 0 and res.nit_cg == 0
@@ -518,7 +520,7 @@ def test_sns_direct_and_cg_agree_on_ill_conditioned_assignment():
     # small reg on a random assignment: near-permutation plans, where CG is slow
     a, b, M = assignment_problem(120, seed=32)
     reg = 2e-3
-    runs = {s: ot.solve(a, b, M, reg, method="sns", tol=1e-11, newton_options={"linear_solver": s})
+    runs = {s: ot.solve(a, b, M, reg, method="sns", tol=1e-11, options={"linear_solver": s})
             for s in ("cg", "direct", "auto")}
     for r in runs.values():
         assert r.success and l1_marginal_error(r.plan, a, b) <= 1e-11
@@ -549,16 +551,16 @@ def test_direct_newton_system_matches_numpy_solve(shape):
     rhs = rng.standard_normal(n + m) * 1e-3
     rhs[fixed] = 0.0
     ref = newton_system_dense(S, r, c, fixed, rhs)
-    x = itercore._core._ot_newton_system(S, r, c, fixed, rhs, True, 0.0)
+    x = itercore._core._testing.ot_newton_system(S, r, c, fixed, rhs, True, 0.0)
     # the direct path adds a 1e-12 * diag(c) guard: agreement to ~1e-12 * cond
     np.testing.assert_allclose(x, ref, rtol=1e-7, atol=1e-7 * np.abs(ref).max())
-    x_cg = itercore._core._ot_newton_system(S, r, c, fixed, rhs, False, 1e-13)
+    x_cg = itercore._core._testing.ot_newton_system(S, r, c, fixed, rhs, False, 1e-13)
     np.testing.assert_allclose(x_cg, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
 
 
 def test_sns_direct_float32():
     a, b, M = points_problem(60, 50, seed=34, dtype=np.float32)
-    res = ot.solve(a, b, M, 2e-3, method="sns", newton_options={"linear_solver": "direct"})
+    res = ot.solve(a, b, M, 2e-3, method="sns", options={"linear_solver": "direct"})
     assert res.plan.dtype == np.float32 and res.f.dtype == np.float32
     assert res.success and res.nit_direct > 0
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
@@ -568,22 +570,22 @@ def test_sns_direct_float32():
 
 def test_linear_solver_options_are_validated():
     a, b, M = points_problem(20, seed=35)
-    with raises_naming(ValueError, "newton_options", match="linear_solver"):
-        ot.solve(a, b, M, 1e-3, method="sns", newton_options={"linear_solver": "lu"})
-    with raises_naming(ValueError, "newton_options", match="linear_solver"):
-        ot.solve(a, b, M, 1e-3, method="sns", newton_options={"linear_solver": 2})
-    with raises_naming(ValueError, "newton_options", match="direct_after"):
-        ot.solve(a, b, M, 1e-3, method="sns", newton_options={"direct_after": -1})
-    with raises_naming(ValueError, "newton_options", match="direct_max_size"):
-        ot.solve(a, b, M, 1e-3, method="sns", newton_options={"direct_max_size": 0})
-    with raises_naming(TypeError, "newton_options", match="direct_after"):
-        ot.solve(a, b, M, 1e-3, method="sns", newton_options={"direct_after": 2.5})
+    with raises_naming(ValueError, "options", match="linear_solver"):
+        ot.solve(a, b, M, 1e-3, method="sns", options={"linear_solver": "lu"})
+    with raises_naming(TypeError, "options", match="linear_solver"):
+        ot.solve(a, b, M, 1e-3, method="sns", options={"linear_solver": 2})
+    with raises_naming(ValueError, "options", match="direct_after"):
+        ot.solve(a, b, M, 1e-3, method="sns", options={"direct_after": -1})
+    with raises_naming(ValueError, "options", match="direct_max_size"):
+        ot.solve(a, b, M, 1e-3, method="sns", options={"direct_max_size": 0})
+    with raises_naming(TypeError, "options", match="direct_after"):
+        ot.solve(a, b, M, 1e-3, method="sns", options={"direct_after": 2.5})
 
 
 def test_auto_linear_solver_switches_to_direct_when_cg_struggles():
     a, b, M = assignment_problem(150, seed=36)
-    eager = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10, newton_options={"direct_after": 0})
-    never = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10, newton_options={"direct_max_size": 10})
+    eager = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10, options={"direct_after": 0})
+    never = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-10, options={"direct_max_size": 10})
     assert eager.success and never.success
     assert eager.nit_direct > 0 and never.nit_direct == 0
     np.testing.assert_allclose(eager.plan, never.plan, rtol=0, atol=1e-9)
@@ -594,13 +596,13 @@ def test_ctrl_c_interrupts_direct_newton():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", itercore.ConvergenceWarning)
         assert_interruptible(lambda: ot.solve(a, b, M, 1e-4, method="sns", tol=0.0, maxiter=10**9,
-                                              max_newton=10**9, newton_options={"linear_solver": "direct"}))
+                                              max_newton=10**9, options={"linear_solver": "direct"}))
 
 
 def test_direct_newton_threads_agree():
     # large enough for the threaded Schur complement formation (>= 2^18 products)
     a, b, M = points_problem(400, seed=38)
-    kw = dict(method="sns", newton_options={"linear_solver": "direct"})
+    kw = dict(method="sns", options={"linear_solver": "direct"})
     r1 = ot.solve(a, b, M, 1e-3, n_threads=1, **kw)
     r2 = ot.solve(a, b, M, 1e-3, n_threads=2, **kw)
     assert r1.success and r2.success and r1.nit_direct > 0

@@ -6,8 +6,10 @@
 #include <pybind11/pybind11.h>
 
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "itercore/common/csr.hpp"
 #include "itercore/common/interrupt.hpp"
@@ -72,8 +74,32 @@ class Callback {
   bool operator()(Args&&... args) {
     if (!active()) return true;
     py::gil_scoped_acquire gil;
+    return call([&] { fn_(std::forward<Args>(args)...); });
+  }
+
+  /// The one progress report every core's monitor sends: with the GIL held,
+  /// calls fn(nit, error, state) where `make_state()` builds a dict of COPIES
+  /// (never a buffer the core still writes). The Python layer's wrapper
+  /// (itercore._pipeline) turns that into the user's `callback(xk)` or
+  /// `callback(intermediate_result)`. Returns false when the solve must stop.
+  template <class MakeState>
+  bool report(std::int64_t nit, double error, MakeState&& make_state) {
+    if (!active()) return true;
+    py::gil_scoped_acquire gil;
+    return call([&] { fn_(nit, error, make_state()); });
+  }
+
+  /// Re-raises an exception the callback threw (call with the GIL held).
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+  bool failed() const { return static_cast<bool>(error_); }
+
+ private:
+  template <class F>
+  bool call(F&& f) {
     try {
-      fn_(std::forward<Args>(args)...);
+      f();
       return true;
     } catch (py::error_already_set& e) {
       if (e.matches(PyExc_StopIteration)) return false;
@@ -85,13 +111,6 @@ class Callback {
     }
   }
 
-  /// Re-raises an exception the callback threw (call with the GIL held).
-  void rethrow() const {
-    if (error_) std::rethrow_exception(error_);
-  }
-  bool failed() const { return static_cast<bool>(error_); }
-
- private:
   py::object fn_;
   std::exception_ptr error_;
 };
@@ -106,6 +125,83 @@ inline void raise_if_interrupted(const SolveInfo& info, const Callback* cb = nul
     throw py::error_already_set();
   }
 }
+
+/// A fresh NumPy copy of n values (for callbacks: the core keeps its buffer).
+template <class T>
+carray<T> copy_of(const T* p, py::ssize_t n) {
+  return carray<T>(n, p);
+}
+
+/// A fresh (rows, cols) row-major NumPy copy.
+template <class T>
+carray<T> copy_of(const T* p, py::ssize_t rows, py::ssize_t cols) {
+  return carray<T>({rows, cols}, p);
+}
+
+/// The status of a core's result; families whose cores return a wider struct
+/// add an overload in their own namespace (found by argument-dependent lookup).
+inline Status status_of(const SolveInfo& info) { return info.status; }
+inline Status status_of(Status s) { return s; }
+
+/// Runs `solve(Control*)` with the GIL released and the Ctrl-C hook installed;
+/// then, with the GIL held again, re-raises what the callback threw, or
+/// KeyboardInterrupt when the solve was interrupted. Every binding runs its
+/// core through this one function.
+template <class F>
+auto run_released(const Callback& cb, F&& solve) {
+  using R = decltype(solve(std::declval<Control*>()));
+  std::optional<R> out;
+  {
+    py::gil_scoped_release nogil;
+    Control control = python_control();
+    out.emplace(solve(&control));
+  }
+  cb.rethrow();
+  if (status_of(*out) == Status::interrupted) {
+    if (PyErr_Occurred()) throw py::error_already_set();
+    PyErr_SetNone(PyExc_KeyboardInterrupt);
+    throw py::error_already_set();
+  }
+  return std::move(*out);
+}
+
+/// The shared part of every result, as a dict: `status` (the int of the
+/// Status enum: one table for every family), `nit`, `residual` (the core's
+/// stopping measure) and `history`. Families add their own keys to it.
+inline py::dict result_dict(const SolveInfo& info) {
+  py::dict d;
+  d["status"] = static_cast<int>(info.status);
+  d["nit"] = info.iterations;
+  d["residual"] = info.residual;
+  d["history"] = py::array_t<double>(static_cast<py::ssize_t>(info.history.size()), info.history.data());
+  return d;
+}
+
+/// Binds an options struct by name, as osqp-python binds its settings: one
+/// read-write property per field with the field's doc, `_fields` listing the
+/// names in declaration order, and `check()` running the struct's own
+/// parameter check (std::invalid_argument naming the field -> ValueError).
+/// Defaults live in the struct's initialisers only; Python reads them.
+template <class T>
+class options_class : public py::class_<T> {
+ public:
+  options_class(py::handle scope, const char* name, const char* doc) : py::class_<T>(scope, name, doc) {
+    this->def(py::init<>());
+    this->def("check", [](const T& o) { o.check(); }, "Raise ValueError naming the first invalid field.");
+    this->def("__copy__", [](const T& o) { return T(o); });
+    this->attr("_fields") = py::tuple();
+  }
+
+  /// One field: `member` exposed as `name` with `doc` (its `///<` comment).
+  template <class F>
+  options_class& field(const char* name, F T::*member, const char* doc) {
+    this->def_readwrite(name, member, doc);
+    py::list names(this->attr("_fields"));
+    names.append(name);
+    this->attr("_fields") = py::tuple(names);
+    return *this;
+  }
+};
 
 /// The SolveInfo as a plain dict the Python layer turns into results.
 inline py::dict info_dict(const SolveInfo& info) {

@@ -107,6 +107,17 @@ void bind_kernels(py::module_& m) {
 }  // namespace
 
 void register_common(py::module_& m) {
+  // One status table for every family (itercore._pipeline.STATUS gives the
+  // sentences); bound once, by name.
+  py::enum_<Status>(m, "Status", "Why a solve stopped (shared by every core).")
+      .value("converged", Status::converged)
+      .value("max_iter", Status::max_iter)
+      .value("breakdown", Status::breakdown)
+      .value("non_finite", Status::non_finite)
+      .value("interrupted", Status::interrupted)
+      .value("callback_stop", Status::callback_stop);
+  // Entry points that exist only for the test suite live here, not beside the product's.
+  m.def_submodule("_testing", "Test-only entry points (private).");
   m.def("build_info", &build_info, "How the extension was built (for itercore.show_config).");
   m.def("_default_threads", &default_threads, "OpenMP's default thread count for the calling thread.");
   bind_kernels<double, std::int32_t>(m);

@@ -17,30 +17,12 @@ namespace py = pybind11;
 using namespace itercore;
 using bind::carray;
 
-namespace {
+namespace itercore::ot {
+/// For bind::run_released.
+inline Status status_of(const Outcome& o) { return o.it.info.status; }
+}  // namespace itercore::ot
 
-ot::Options make_options(std::int64_t max_iter, std::int64_t max_newton, double tol, double switch_tol,
-                         std::int64_t warmup_iter, int n_threads, bool record_history, const py::dict& extra) {
-  ot::Options o;
-  if (extra.contains("cg_maxiter")) o.cg_max_iter = extra["cg_maxiter"].cast<std::int64_t>();
-  if (extra.contains("max_keep")) o.max_keep = extra["max_keep"].cast<std::int64_t>();
-  if (extra.contains("drop_share")) o.drop_share = extra["drop_share"].cast<double>();
-  if (extra.contains("max_step")) o.max_step = extra["max_step"].cast<double>();
-  if (extra.contains("newton_sinkhorn")) o.newton_sinkhorn = extra["newton_sinkhorn"].cast<std::int64_t>();
-  if (extra.contains("stall_sinkhorn")) o.stall_sinkhorn = extra["stall_sinkhorn"].cast<std::int64_t>();
-  if (extra.contains("linear_solver")) o.linear_solver = extra["linear_solver"].cast<int>();
-  if (extra.contains("direct_after")) o.direct_after = extra["direct_after"].cast<std::int64_t>();
-  if (extra.contains("direct_max_size")) o.direct_max_size = extra["direct_max_size"].cast<std::int64_t>();
-  if (extra.contains("fallback_iter")) o.fallback_iter = extra["fallback_iter"].cast<std::int64_t>();
-  o.max_iter = max_iter;
-  o.max_newton = max_newton;
-  o.tol = tol;
-  o.switch_tol = switch_tol;
-  o.warmup_iter = warmup_iter;
-  o.n_threads = n_threads;
-  o.record_history = record_history;
-  return o;
-}
+namespace {
 
 template <class T>
 void require_shape(const carray<T>& x, std::initializer_list<py::ssize_t> shape, const char* name) {
@@ -51,11 +33,11 @@ void require_shape(const carray<T>& x, std::initializer_list<py::ssize_t> shape,
 }
 
 py::dict outcome_dict(const ot::Outcome& o, double reg) {
-  py::dict d = bind::info_dict(o.it.info);
-  d["sinkhorn_iterations"] = o.it.sinkhorn_iterations;
-  d["newton_iterations"] = o.it.newton_iterations;
-  d["cg_iterations"] = o.it.cg_iterations;
-  d["direct_solves"] = o.it.direct_solves;
+  py::dict d = bind::result_dict(o.it.info);
+  d["nit_sinkhorn"] = o.it.sinkhorn_iterations;
+  d["nit_newton"] = o.it.newton_iterations;
+  d["nit_cg"] = o.it.cg_iterations;
+  d["nit_direct"] = o.it.direct_solves;
   d["marginal_error"] = o.stats.marginal_error;
   d["cost"] = o.stats.cost;
   d["value"] = o.stats.cost + reg * o.stats.entropy_term;
@@ -66,49 +48,39 @@ py::dict outcome_dict(const ot::Outcome& o, double reg) {
 template <class Scalar>
 void bind_ot(py::module_& m) {
   m.def(
-      "ot_solve",
+      "solve",
       [](const carray<Scalar>& a, const carray<Scalar>& b, const carray<Scalar>& M, double reg, carray<Scalar> f,
-         carray<Scalar> g, carray<Scalar> plan, int method, std::int64_t max_iter, std::int64_t max_newton,
-         double tol, double switch_tol, std::int64_t warmup_iter, int n_threads, bool record_history,
-         py::object callback, const py::dict& extra) {
+         carray<Scalar> g, carray<Scalar> plan, const ot::Options& opt, py::object callback) {
         if (a.ndim() != 1 || b.ndim() != 1) throw std::invalid_argument("a, b: must be 1-D");
         const py::ssize_t n = a.shape(0), mm = b.shape(0);
         require_shape(M, {n, mm}, "M");
         require_shape(f, {n}, "f");
         require_shape(g, {mm}, "g");
         require_shape(plan, {n, mm}, "plan");
-        if (method < 0 || method > 2) throw std::invalid_argument("method: unknown");
         ot::Problem<Scalar> p{n, mm, a.data(), b.data(), M.data(), reg};
-        const auto opt = make_options(max_iter, max_newton, tol, switch_tol, warmup_iter, n_threads, record_history, extra);
         bind::Callback cb(std::move(callback));
         auto monitor = [&](const char* phase, std::int64_t it, double err, const Scalar* fp, const Scalar* gp) {
-          if (!cb.active()) return true;
-          py::gil_scoped_acquire gil;
-          carray<Scalar> fc(n, fp), gc(mm, gp);  // copies: the core keeps iterating on its own
-          return cb(std::string(phase), it, err, fc, gc);
+          return cb.report(it, err, [&] {
+            return py::dict(py::arg("phase") = phase, py::arg("f") = bind::copy_of(fp, n),
+                            py::arg("g") = bind::copy_of(gp, mm));
+          });
         };
         Scalar* fp = f.mutable_data();
         Scalar* gp = g.mutable_data();
         Scalar* pp = plan.mutable_data();
-        ot::Outcome out;
-        {
-          py::gil_scoped_release nogil;
-          Control control = bind::python_control();
-          out = ot::solve(p, fp, gp, pp, static_cast<ot::Method>(method), opt, &control, monitor);
-        }
-        bind::raise_if_interrupted(out.it.info, &cb);
+        const auto out = bind::run_released(cb, [&](Control* control) {
+          return ot::solve(p, fp, gp, pp, opt, control, monitor);
+        });
         return outcome_dict(out, reg);
       },
       py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("M").noconvert(), py::arg("reg"),
-      py::arg("f").noconvert(), py::arg("g").noconvert(), py::arg("plan").noconvert(), py::arg("method"),
-      py::arg("max_iter"), py::arg("max_newton"), py::arg("tol"), py::arg("switch_tol"), py::arg("warmup_iter"),
-      py::arg("n_threads"), py::arg("record_history"), py::arg("callback"), py::arg("extra"));
+      py::arg("f").noconvert(), py::arg("g").noconvert(), py::arg("plan").noconvert(), py::arg("options"),
+      py::arg("callback"));
 
   m.def(
-      "ot_solve_batch",
+      "solve_batch",
       [](const carray<Scalar>& a, const carray<Scalar>& b, const carray<Scalar>& M, double reg, carray<Scalar> f,
-         carray<Scalar> g, carray<Scalar> plan, int method, std::int64_t max_iter, std::int64_t max_newton,
-         double tol, double switch_tol, std::int64_t warmup_iter, int n_threads, const py::dict& extra) {
+         carray<Scalar> g, carray<Scalar> plan, const ot::Options& opt) {
         if (a.ndim() != 2 || b.ndim() != 2 || a.shape(0) != b.shape(0))
           throw std::invalid_argument("a, b: must be 2-D with the same number of rows");
         const py::ssize_t B = a.shape(0), n = a.shape(1), mm = b.shape(1);
@@ -120,45 +92,68 @@ void bind_ot(py::module_& m) {
         require_shape(f, {B, n}, "f");
         require_shape(g, {B, mm}, "g");
         require_shape(plan, {B, n, mm}, "plan");
-        if (method < 0 || method > 2) throw std::invalid_argument("method: unknown");
-        const auto opt = make_options(max_iter, max_newton, tol, switch_tol, warmup_iter, n_threads, false, extra);
         std::vector<ot::Outcome> outs;
-        Status st;
         const Scalar *ap = a.data(), *bp = b.data(), *Mp = M.data();
         Scalar *fp = f.mutable_data(), *gp = g.mutable_data(), *pp = plan.mutable_data();
-        {
-          py::gil_scoped_release nogil;
-          Control control = bind::python_control();
-          st = ot::solve_batch(B, n, mm, ap, bp, Mp, shared, reg, fp, gp, pp, static_cast<ot::Method>(method), opt,
-                               outs, &control);
-        }
-        SolveInfo whole;
-        whole.status = st;
-        bind::raise_if_interrupted(whole);
+        bind::run_released(bind::Callback(py::none()), [&](Control* control) {
+          return ot::solve_batch(B, n, mm, ap, bp, Mp, shared, reg, fp, gp, pp, opt, outs, control);
+        });
         py::list results;
         for (const auto& o : outs) results.append(outcome_dict(o, reg));
         return results;
       },
       py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("M").noconvert(), py::arg("reg"),
-      py::arg("f").noconvert(), py::arg("g").noconvert(), py::arg("plan").noconvert(), py::arg("method"),
-      py::arg("max_iter"), py::arg("max_newton"), py::arg("tol"), py::arg("switch_tol"), py::arg("warmup_iter"),
-      py::arg("n_threads"), py::arg("extra"));
+      py::arg("f").noconvert(), py::arg("g").noconvert(), py::arg("plan").noconvert(), py::arg("options"));
 }
 
 }  // namespace
 
-void register_ot(py::module_& m) {
+void register_ot(py::module_& parent) {
+  py::module_ m = parent.def_submodule("ot", "itercore.ot's cores");
+  py::enum_<ot::Method>(m, "Method", "Which iteration runs.")
+      .value("sinkhorn", ot::Method::sinkhorn)
+      .value("sinkhorn_log", ot::Method::sinkhorn_log)
+      .value("sns", ot::Method::sns);
+  py::enum_<ot::LinearSolver>(m, "LinearSolver", "How SNS solves its Newton systems.")
+      .value("auto", ot::LinearSolver::automatic)
+      .value("cg", ot::LinearSolver::cg)
+      .value("direct", ot::LinearSolver::direct);
+  bind::options_class<ot::Options>(m, "Options", "Options of ot::solve and ot::solve_batch (itercore/ot/sinkhorn.hpp).")
+      .field("method", &ot::Options::method, "the iteration")
+      .field("maxiter", &ot::Options::maxiter, "Sinkhorn iterations (SNS: warm-up and fall-back ones count)")
+      .field("max_newton", &ot::Options::max_newton, "Newton steps (SNS only)")
+      .field("tol", &ot::Options::tol, "stop when the L1 marginal error <= tol")
+      .field("n_threads", &ot::Options::n_threads, "<= 0: the OpenMP default")
+      .field("history", &ot::Options::history, "keep the error of every check")
+      .field("switch_tol", &ot::Options::switch_tol, "SNS: Sinkhorn warm-up until the error is below this ...")
+      .field("warmup_iter", &ot::Options::warmup_iter, "... or this many warm-up iterations")
+      .field("drop_share", &ot::Options::drop_share,
+             "initial share of each row's mass the sparsified Hessian may drop (shrunk tenfold on stalls)")
+      .field("max_keep", &ot::Options::max_keep, "initial cap on kept Hessian entries per row (doubles on stalls)")
+      .field("cg_maxiter", &ot::Options::cg_maxiter, "conjugate-gradient iterations per Newton step")
+      .field("fallback_iter", &ot::Options::fallback_iter, "Sinkhorn iterations after a failed Newton step")
+      .field("max_step", &ot::Options::max_step, "first trial step moves no potential by more than max_step * reg")
+      .field("newton_sinkhorn", &ot::Options::newton_sinkhorn,
+             "log-domain Sinkhorn iterations after each accepted Newton step")
+      .field("stall_sinkhorn", &ot::Options::stall_sinkhorn,
+             "Sinkhorn iterations after a Newton step that did not halve the error")
+      .field("linear_solver", &ot::Options::linear_solver, "how Newton systems are solved")
+      .field("direct_after", &ot::Options::direct_after,
+             "auto: try the direct solve once a CG solve needed more iterations than this")
+      .field("direct_max_size", &ot::Options::direct_max_size, "auto: direct only when min(n, m) is at most this");
   bind_ot<double>(m);
   bind_ot<float>(m);
-  // For tests: switch the AVX2 exp kernel of the log-domain passes off/on
-  // (returns whether it was allowed), and whether it runs now.
-  m.def("ot_allow_simd_exp", [](bool on) { return ot::detail::simd_exp_enabled().exchange(on); }, py::arg("on"));
-  m.def("ot_simd_exp_active", [] { return ot::detail::simd_exp_active(); });
+
+  py::module_ t = parent.def_submodule("_testing");
+  // Switch the AVX2 exp kernel of the log-domain passes off/on (returns
+  // whether it was allowed), and whether it runs now.
+  t.def("ot_allow_simd_exp", [](bool on) { return ot::detail::simd_exp_enabled().exchange(on); }, py::arg("on"));
+  t.def("ot_simd_exp_active", [] { return ot::detail::simd_exp_active(); });
   // For tests (private): one sparsified Newton system [[diag(r), S], [S^T, diag(c)]] x = rhs
   // with S given dense (its nonzeros are kept), `fixed` coordinates held at 0;
   // direct=true: the Schur-complement Cholesky path, else Jacobi-PCG to rtol.
-  m.def(
-      "_ot_newton_system",
+  t.def(
+      "ot_newton_system",
       [](const carray<double>& Sd, const carray<double>& r, const carray<double>& c, const carray<bool>& fixed,
          const carray<double>& rhs, bool direct, double rtol) {
         require_shape(Sd, {r.shape(0), c.shape(0)}, "S");

@@ -25,75 +25,19 @@ The argument order follows POT (``a, b, M, reg``); ``sinkhorn`` and
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from . import _core
-from ._validation import (
-    as_float_array,
-    check_callback,
-    check_choice,
-    check_int,
-    check_n_threads,
-    check_scalar,
-    result_dtype,
-)
-from ._warnings import ConvergenceWarning
+from . import _core, _pipeline
+from ._validation import as_float_array, check_callback, check_choice, check_n_threads, check_scalar, result_dtype
 
 __all__ = ["solve", "sinkhorn", "sinkhorn2", "solve_batch"]
 
 _METHODS = ("auto", "sinkhorn", "sns", "sinkhorn_log")
-_METHOD_CODE = {"sinkhorn": 0, "sinkhorn_log": 1, "sns": 2}
-_STATUS = {"converged": 0, "max_iter": 1, "breakdown": 2, "non_finite": 3, "interrupted": 4, "callback_stop": 5}
-_MESSAGES = {
-    "converged": "the L1 marginal error reached tol",
-    "max_iter": "the iteration limit was reached before tol",
-    "breakdown": "the method could not continue",
-    "non_finite": "NaN or inf appeared; the last finite potentials are returned",
-    "callback_stop": "the callback raised StopIteration",
-}
 #: ``reg`` below this fraction of the cost range makes ``method="auto"`` use SNS.
 AUTO_SNS_BELOW = 5e-3
-#: Newton linear solvers (``newton_options["linear_solver"]``) and their core codes.
-_LINEAR_SOLVERS = {"auto": 0, "cg": 1, "direct": 2}
-#: Expert SNS knobs accepted in ``newton_options`` (name -> (kind, lower bound)).
-_NEWTON_OPTIONS = {
-    "cg_maxiter": (int, 1),  # conjugate-gradient iterations per Newton step (5000)
-    "max_keep": (int, 1),  # initial cap on kept Hessian entries per row (32; doubles on stalls)
-    "drop_share": (float, 0.0),  # initial share of a row's mass the sparse Hessian may drop (1e-2)
-    "fallback_iter": (int, 0),  # Sinkhorn iterations after a failed Newton step (20)
-    "max_step": (float, 0.0),  # first trial step moves a potential by at most max_step * reg (30)
-    "newton_sinkhorn": (int, 0),  # log-domain Sinkhorn iterations after each accepted Newton step (1)
-    "stall_sinkhorn": (int, 0),  # Sinkhorn iterations after a Newton step that did not halve the error (20)
-    "linear_solver": (str, _LINEAR_SOLVERS),  # Newton systems: "auto", "cg" or "direct" ("auto")
-    "direct_after": (int, 0),  # auto: direct once a CG solve needed more iterations than this (200)
-    "direct_max_size": (int, 1),  # auto: direct only when min(n, m) is at most this (5000)
-}
-
-
-def _check_newton_options(options):
-    if options is None:
-        return {}
-    if not isinstance(options, dict):
-        raise TypeError(f"newton_options must be a dict or None, got {type(options).__name__}")
-    out = {}
-    for key, value in options.items():
-        if key not in _NEWTON_OPTIONS:
-            valid = ", ".join(sorted(_NEWTON_OPTIONS))
-            raise ValueError(f"newton_options has an unknown key {key!r}; valid keys: {valid}")
-        kind, lower = _NEWTON_OPTIONS[key]
-        name = f"newton_options[{key!r}]"
-        if kind is str:
-            out[key] = lower[check_choice(value, name, tuple(lower))]
-        elif kind is int:
-            out[key] = check_int(value, name, lower=lower)
-        else:
-            out[key] = check_scalar(value, name, lower=lower, lower_inclusive=False)
-    if "drop_share" in out and out["drop_share"] >= 1:
-        raise ValueError(f"newton_options['drop_share'] must be < 1, got {out['drop_share']}")
-    return out
+#: The C++ defaults (``itercore/ot/sinkhorn.hpp``), read from the bound struct.
+_D = _pipeline.defaults(_core.ot.Options)
 
 
 def _default_tol(dtype):
@@ -157,17 +101,15 @@ def _start(x0, name, size, weights, dtype):
     return x
 
 
-def _common_options(tol, maxiter, max_newton, switch_tol, warmup_iter, dtype):
-    tol = _default_tol(dtype) if tol is None else check_scalar(tol, "tol", lower=0.0)
-    maxiter = check_int(maxiter, "maxiter", lower=0)
-    max_newton = check_int(max_newton, "max_newton", lower=0)
-    switch_tol = check_scalar(switch_tol, "switch_tol", lower=0.0)
-    warmup_iter = check_int(warmup_iter, "warmup_iter", lower=0)
-    return tol, maxiter, max_newton, switch_tol, warmup_iter
+def _options(meth, tol, maxiter, max_newton, n_threads, history, options, dtype):
+    """The checked C++ options struct of a solve."""
+    return _pipeline.make_options(_core.ot.Options, dict(
+        method=meth, tol=_default_tol(dtype) if tol is None else tol, maxiter=maxiter, max_newton=max_newton,
+        n_threads=check_n_threads(n_threads), history=history), options)
 
 
-def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_newton=100, f0=None, g0=None,
-          callback=None, n_threads=None, switch_tol=1e-1, warmup_iter=50, newton_options=None, history=False):
+def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton, f0=None,
+          g0=None, callback=None, n_threads=None, history=False, options=None):
     """Entropic optimal transport between histograms ``a`` and ``b``.
 
     Parameters
@@ -205,11 +147,14 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_newton=10
         to stop.
     n_threads : int, optional
         OpenMP threads (``None``: the runtime default; ``-1``: all CPUs).
-    switch_tol, warmup_iter : float, int
-        SNS: the Sinkhorn warm-up runs until the marginal error is below
-        ``switch_tol`` or for ``warmup_iter`` iterations.
-    newton_options : dict, optional
-        Expert SNS knobs: ``cg_maxiter`` (CG iterations per Newton step,
+    history : bool
+        Keep the marginal error of every iteration in ``result.history``.
+    options : dict, optional
+        Expert SNS knobs (the fields of the C++ ``ot::Options``; an unknown
+        key is a ``TypeError`` naming the closest valid one):
+        ``switch_tol`` and ``warmup_iter`` (the Sinkhorn warm-up runs until
+        the marginal error is below ``switch_tol``, 0.1, or for
+        ``warmup_iter``, 50, iterations), ``cg_maxiter`` (CG iterations per Newton step,
         default 5000), ``max_keep`` (initial kept Hessian entries per row, 32,
         doubled when Newton stalls), ``drop_share`` (initial share of a row's
         mass the sparsified Hessian may drop, 1e-2, shrunk tenfold on
@@ -225,8 +170,6 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_newton=10
         than ``direct_after`` (200) iterations, ``min(n, m) <=
         direct_max_size`` (5000) and the factorization costs fewer flops than
         that CG solve did).
-    history : bool
-        Keep the marginal error of every iteration in ``result.history``.
 
     Returns
     -------
@@ -259,42 +202,19 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_newton=10
     """
     a, b, M, reg, dtype = _check_problem(a, b, M, reg)
     meth = _resolve_method(method, M, reg)
-    tol, maxiter, max_newton, switch_tol, warmup_iter = _common_options(
-        tol, maxiter, max_newton, switch_tol, warmup_iter, dtype)
-    callback = check_callback(callback)
-    nt = check_n_threads(n_threads)
-    extra = _check_newton_options(newton_options)
+    opts = _options(meth, tol, maxiter, max_newton, n_threads, history, options, dtype)
+    hook = _pipeline.result_callback(check_callback(callback), "marginal_error")
     n, m = M.shape
     f = _start(f0, "f0", n, a, dtype)
     g = _start(g0, "g0", m, b, dtype)
     plan = np.empty((n, m), dtype=dtype)
-
-    cb = None
-    if callback is not None:
-        def cb(phase, nit, err, fc, gc):
-            callback(OptimizeResult(phase=phase, nit=nit, marginal_error=err, f=fc, g=gc))
-
-    info = _core.ot_solve(a, b, M, reg, f, g, plan, _METHOD_CODE[meth], maxiter, max_newton, tol,
-                                      switch_tol, warmup_iter, nt, bool(history), cb, extra)
-    return _result(info, plan, f, g, meth, tol, history)
-
-
-def _result(info, plan, f, g, method, tol, history):
-    name = info["status"]
-    status = _STATUS[name]
-    err = float(info["marginal_error"])
-    res = OptimizeResult(
-        plan=plan, f=f, g=g, cost=float(info["cost"]), value=float(info["value"]), marginal_error=err,
-        nit=int(info["iterations"]), nit_sinkhorn=int(info["sinkhorn_iterations"]),
-        nit_newton=int(info["newton_iterations"]), nit_cg=int(info["cg_iterations"]),
-        nit_direct=int(info["direct_solves"]), method=method,
-        status=status, success=name == "converged", message=_MESSAGES.get(name, name),
-    )
-    if history:
-        res.history = np.asarray(info["history"])
-    if name in ("max_iter", "non_finite", "breakdown"):
-        warnings.warn(f"itercore.ot ({method}) did not converge: marginal error {err:.3e} > tol {tol:.1e} "
-                      f"({res.message})", ConvergenceWarning, stacklevel=3)
+    info = _core.ot.solve(a, b, M, reg, f, g, plan, opts, hook)
+    res = _pipeline.make_result(
+        info, history=history, plan=plan, f=f, g=g, cost=info["cost"], value=info["value"],
+        marginal_error=info["marginal_error"], nit_sinkhorn=info["nit_sinkhorn"], nit_newton=info["nit_newton"],
+        nit_cg=info["nit_cg"], nit_direct=info["nit_direct"], method=meth)
+    _pipeline.warn_not_converged(f"itercore.ot.solve ({meth})", res.status, res.marginal_error, opts.tol,
+                                 "marginal error")
     return res
 
 
@@ -332,8 +252,8 @@ def sinkhorn2(a, b, M, reg, **kwargs):
     return solve(a, b, M, reg, **kwargs).cost
 
 
-def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_newton=100, n_threads=None,
-                switch_tol=1e-1, warmup_iter=50, newton_options=None):
+def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton,
+                n_threads=None, options=None):
     """Many independent problems of the same size, solved in parallel.
 
     Parameters
@@ -346,7 +266,7 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_new
         A cost shared by all problems, or one per problem.
     reg : float
         Entropic regularization (shared), > 0.
-    method, tol, maxiter, max_newton, switch_tol, warmup_iter, newton_options
+    method, tol, maxiter, max_newton, options
         As in :func:`solve` (``"auto"`` decides once, from the whole ``M``).
     n_threads : int, optional
         Problems solved at once (each on one thread).
@@ -398,28 +318,24 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=10000, max_new
                          f"sum(a) = {sa[k]!r}, sum(b) = {sb[k]!r}")
     reg = check_scalar(reg, "reg", lower=0.0, lower_inclusive=False)
     meth = _resolve_method(method, M, reg)
-    tol, maxiter, max_newton, switch_tol, warmup_iter = _common_options(
-        tol, maxiter, max_newton, switch_tol, warmup_iter, dtype)
-    nt = check_n_threads(n_threads)
-    extra = _check_newton_options(newton_options)
+    opts = _options(meth, tol, maxiter, max_newton, n_threads, False, options, dtype)
     f = np.zeros((B, n), dtype=dtype)
     g = np.zeros((B, m), dtype=dtype)
     plan = np.empty((B, n, m), dtype=dtype)
-    infos = _core.ot_solve_batch(a, b, M, reg, f, g, plan, _METHOD_CODE[meth], maxiter, max_newton, tol,
-                                 switch_tol, warmup_iter, nt, extra)
-    names = [d["status"] for d in infos]
+    infos = _core.ot.solve_batch(a, b, M, reg, f, g, plan, opts)
+    status = np.array([d["status"] for d in infos], dtype=np.int64)
     res = OptimizeResult(
         plan=plan, f=f, g=g,
         cost=np.array([d["cost"] for d in infos]), value=np.array([d["value"] for d in infos]),
         marginal_error=np.array([d["marginal_error"] for d in infos]),
-        nit=np.array([d["iterations"] for d in infos], dtype=np.int64),
-        status=np.array([_STATUS[s] for s in names], dtype=np.int64),
-        converged=np.array([s == "converged" for s in names], dtype=bool), method=meth,
+        nit=np.array([d["nit"] for d in infos], dtype=np.int64),
+        status=status, converged=status == _pipeline.CONVERGED, method=meth,
     )
     res.success = bool(res.converged.all())
     res.message = "all problems converged" if res.success else f"{int((~res.converged).sum())} of {B} problems did not converge"
     if not res.success:
-        worst = float(res.marginal_error[~res.converged].max())
-        warnings.warn(f"itercore.ot.solve_batch ({meth}): {res.message}; worst marginal error {worst:.3e} > "
-                      f"tol {tol:.1e}", ConvergenceWarning, stacklevel=2)
+        worst = int(np.argmax(np.where(res.converged, -np.inf, res.marginal_error)))
+        _pipeline.warn_not_converged(f"itercore.ot.solve_batch ({meth}, {res.message}; worst problem {worst})",
+                                     status[worst], res.marginal_error[worst], opts.tol, "marginal error",
+                                     stacklevel=2)
     return res

@@ -12,33 +12,22 @@
 
 namespace itercore::ot {
 
-/// Which iteration runs.
-enum class Method : int {
-  sinkhorn = 0,      ///< Sinkhorn, scaling fast path where safe, log domain otherwise
-  sinkhorn_log = 1,  ///< Sinkhorn in the log domain only
-  sns = 2,           ///< Sinkhorn warm-up, then sparse Newton
-};
-
 /// What `solve` returns beside the arrays.
 struct Outcome {
   OtInfo it;
   detail::PlanStats stats;  ///< recomputed from the returned plan
 };
 
-/// Runs `method` on (f, g) (start in, result out), then writes the plan
+/// Runs `opt.method` on (f, g) (start in, result out), then writes the plan
 /// P_ij = exp((f_i + g_j - M_ij)/reg) into `plan` (n x m, also the work
 /// buffer) and measures its marginal error, cost and entropic objective.
 template <class Scalar, class Monitor = NoMonitor>
-Outcome solve(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* plan, Method method, Options opt,
+Outcome solve(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* plan, const Options& opt,
               Control* control = nullptr, Monitor&& monitor = Monitor()) {
   Outcome out;
-  switch (method) {
+  switch (opt.method) {
     case Method::sinkhorn:
-      opt.scaling = true;
-      out.it = sinkhorn(p, f, g, plan, opt, control, monitor);
-      break;
     case Method::sinkhorn_log:
-      opt.scaling = false;
       out.it = sinkhorn(p, f, g, plan, opt, control, monitor);
       break;
     case Method::sns:
@@ -63,7 +52,7 @@ Outcome solve(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* plan, Meth
 template <class Scalar>
 Status solve_batch(std::int64_t batch, std::int64_t n, std::int64_t m, const Scalar* a, const Scalar* b,
                    const Scalar* M, bool shared_cost, double reg, Scalar* f, Scalar* g, Scalar* plan,
-                   Method method, const Options& opt, std::vector<Outcome>& outcomes, Control* control = nullptr) {
+                   const Options& opt, std::vector<Outcome>& outcomes, Control* control = nullptr) {
   if (batch < 0) throw std::invalid_argument("ot: batch must be >= 0");
   const int nt = resolve_threads(opt.n_threads);
   outcomes.assign(static_cast<std::size_t>(batch), Outcome{});
@@ -79,7 +68,7 @@ Status solve_batch(std::int64_t batch, std::int64_t n, std::int64_t m, const Sca
 #pragma omp parallel for num_threads(nt) if (nt > 1 && stop - start > 1) schedule(dynamic, 1)
     for (std::int64_t k = start; k < stop; ++k) {
       Problem<Scalar> pk{n, m, a + k * n, b + k * m, shared_cost ? M : M + k * n * m, reg};
-      outcomes[static_cast<std::size_t>(k)] = solve(pk, f + k * n, g + k * m, plan + k * n * m, method, one);
+      outcomes[static_cast<std::size_t>(k)] = solve(pk, f + k * n, g + k * m, plan + k * n * m, one);
     }
   }
   return Status::converged;

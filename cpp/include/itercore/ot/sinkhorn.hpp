@@ -58,27 +58,60 @@ struct Problem {
   double reg = 1.0;
 };
 
-/// Knobs of the solvers (Sinkhorn and SNS share them).
+/// Which iteration runs (`solve`, `solve_batch`).
+enum class Method : int {
+  sinkhorn = 0,      ///< Sinkhorn, scaling fast path where safe, log domain otherwise
+  sinkhorn_log = 1,  ///< Sinkhorn in the log domain only
+  sns = 2,           ///< Sinkhorn warm-up, then sparse Newton
+};
+
+/// How SNS solves its Newton systems.
+enum class LinearSolver : int {
+  automatic = 0,  ///< CG, switching to direct once CG struggles and the factorization is cheaper
+  cg = 1,         ///< Jacobi-preconditioned conjugate gradients
+  direct = 2,     ///< sparse Cholesky of the Schur complement on the smaller side
+};
+
+/// Knobs of the solvers (Sinkhorn and SNS share them). The defaults here are
+/// the only ones: the Python layer reads them from the bound struct.
 struct Options {
-  std::int64_t max_iter = 1000;   ///< Sinkhorn iterations (SNS: warm-up and fall-back ones count)
+  Method method = Method::sinkhorn;  ///< the iteration (`solve` and `solve_batch`)
+  std::int64_t maxiter = 10000;   ///< Sinkhorn iterations (SNS: warm-up and fall-back ones count)
   std::int64_t max_newton = 100;  ///< Newton steps (SNS only)
   double tol = 1e-9;              ///< stop when the L1 marginal error <= tol
-  bool scaling = true;            ///< allow the scaling fast path (Sinkhorn)
   int n_threads = 0;              ///< <= 0: the OpenMP default
+  bool history = false;           ///< keep the error of every check in SolveInfo::history
   // SNS
   double switch_tol = 1e-1;        ///< Sinkhorn warm-up until the error is below this ...
   std::int64_t warmup_iter = 50;   ///< ... or this many warm-up iterations
-  double drop_share = 1e-2;        ///< initial share of each row's mass the sparsified Hessian may drop
-  std::int64_t max_keep = 32;      ///< initial cap on kept entries per row (grows on stalls)
-  std::int64_t cg_max_iter = 5000; ///< conjugate-gradient iterations per Newton step
+  double drop_share = 1e-2;        ///< initial share of each row's mass the sparsified Hessian may drop (shrunk tenfold on stalls)
+  std::int64_t max_keep = 32;      ///< initial cap on kept Hessian entries per row (doubles on stalls)
+  std::int64_t cg_maxiter = 5000;  ///< conjugate-gradient iterations per Newton step
   std::int64_t fallback_iter = 20; ///< Sinkhorn iterations after a failed Newton step
   double max_step = 30.0;          ///< first trial step moves no potential by more than max_step * reg
   std::int64_t newton_sinkhorn = 1; ///< log-domain Sinkhorn iterations after each accepted Newton step
   std::int64_t stall_sinkhorn = 20; ///< Sinkhorn iterations after a Newton step that did not halve the error
-  int linear_solver = 0;           ///< Newton systems: 0 auto, 1 Jacobi-PCG, 2 direct (sparse Cholesky of a Schur complement)
-  std::int64_t direct_after = 200; ///< auto: try the direct solve once a CG solve needed more iterations than this
-  std::int64_t direct_max_size = 5000; ///< auto: direct only when min(n, m) is at most this
-  bool record_history = false;     ///< keep the error of every check in SolveInfo::history
+  LinearSolver linear_solver = LinearSolver::automatic;  ///< how Newton systems are solved
+  std::int64_t direct_after = 200; ///< automatic: try the direct solve once a CG solve needed more iterations than this
+  std::int64_t direct_max_size = 5000; ///< automatic: direct only when min(n, m) is at most this
+
+  /// Throws std::invalid_argument naming the first invalid field.
+  void check() const {
+    if (maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
+    if (max_newton < 0) throw std::invalid_argument("max_newton must be >= 0");
+    if (!(tol >= 0)) throw std::invalid_argument("tol must be >= 0");
+    if (!(switch_tol >= 0)) throw std::invalid_argument("switch_tol must be >= 0");
+    if (warmup_iter < 0) throw std::invalid_argument("warmup_iter must be >= 0");
+    if (!(drop_share > 0 && drop_share < 1)) throw std::invalid_argument("drop_share must be in (0, 1)");
+    if (max_keep < 1) throw std::invalid_argument("max_keep must be >= 1");
+    if (cg_maxiter < 1) throw std::invalid_argument("cg_maxiter must be >= 1");
+    if (fallback_iter < 0) throw std::invalid_argument("fallback_iter must be >= 0");
+    if (!(max_step > 0) || !std::isfinite(max_step)) throw std::invalid_argument("max_step must be finite and > 0");
+    if (newton_sinkhorn < 0) throw std::invalid_argument("newton_sinkhorn must be >= 0");
+    if (stall_sinkhorn < 0) throw std::invalid_argument("stall_sinkhorn must be >= 0");
+    if (direct_after < 0) throw std::invalid_argument("direct_after must be >= 0");
+    if (direct_max_size < 1) throw std::invalid_argument("direct_max_size must be >= 1");
+  }
 };
 
 /// Iteration counts beside the shared SolveInfo (info.iterations = sinkhorn + newton).
@@ -368,8 +401,7 @@ template <class Scalar>
 void check_problem(const Problem<Scalar>& p, const Options& o) {
   if (p.n < 1 || p.m < 1) throw std::invalid_argument("ot: the problem must have n >= 1 and m >= 1");
   if (!(p.reg > 0) || !std::isfinite(p.reg)) throw std::invalid_argument("ot: reg must be finite and > 0");
-  if (o.max_iter < 0 || o.max_newton < 0) throw std::invalid_argument("ot: iteration limits must be >= 0");
-  if (!(o.tol >= 0)) throw std::invalid_argument("ot: tol must be >= 0");
+  o.check();
 }
 
 /// Sinkhorn state shared by the plain solver and SNS's warm-up/fall-back phases.
@@ -550,11 +582,12 @@ OtInfo sinkhorn(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, co
   detail::check_problem(p, opt);
   const int nt = resolve_threads(opt.n_threads);
   detail::sanitize_potentials(p, f, g);
-  detail::SinkhornEngine<Scalar> eng(p, f, g, opt.scaling ? work : nullptr, nt, opt.scaling);
+  const bool scaling = opt.method != Method::sinkhorn_log;
+  detail::SinkhornEngine<Scalar> eng(p, f, g, scaling ? work : nullptr, nt, scaling);
   OtInfo out;
   out.info.status = Status::max_iter;
   out.info.residual = std::numeric_limits<double>::infinity();
-  for (std::int64_t it = 0; it < opt.max_iter; ++it) {
+  for (std::int64_t it = 0; it < opt.maxiter; ++it) {
     if (control && control->poll()) {
       out.info.status = Status::interrupted;
       break;
@@ -566,7 +599,7 @@ OtInfo sinkhorn(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, co
       break;
     }
     out.info.residual = err;
-    if (opt.record_history) out.info.history.push_back(err);
+    if (opt.history) out.info.history.push_back(err);
     if (done) {
       out.info.status = Status::converged;
       break;

@@ -385,13 +385,11 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
            Control* control = nullptr, Monitor&& monitor = Monitor()) {
   detail::check_problem(p, opt);
   if (work == nullptr) throw std::invalid_argument("sns: a work buffer of n * m entries is required");
-  if (!(opt.drop_share > 0 && opt.drop_share < 1)) throw std::invalid_argument("sns: drop_share must be in (0, 1)");
-  if (opt.max_keep < 1) throw std::invalid_argument("sns: max_keep must be >= 1");
-  if (opt.linear_solver < 0 || opt.linear_solver > 2) throw std::invalid_argument("sns: linear_solver must be 0, 1 or 2");
   const int nt = resolve_threads(opt.n_threads);
   const std::int64_t n = p.n, m = p.m, N = n + m;
   detail::sanitize_potentials(p, f, g);
-  detail::SinkhornEngine<Scalar> eng(p, f, g, opt.scaling ? work : nullptr, nt, opt.scaling);
+  const bool scaling = opt.method != Method::sinkhorn_log;
+  detail::SinkhornEngine<Scalar> eng(p, f, g, scaling ? work : nullptr, nt, scaling);
   OtInfo out;
   SolveInfo& info = out.info;
   info.status = Status::max_iter;
@@ -404,7 +402,7 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
   // Sinkhorn steps until the error is below `until` or `budget` steps are done.
   // Returns true when the solve is over (converged, stopped, non-finite).
   auto sinkhorn_phase = [&](double until, std::int64_t budget, bool log_only = false) -> bool {
-    for (std::int64_t k = 0; k < budget && out.sinkhorn_iterations < opt.max_iter; ++k) {
+    for (std::int64_t k = 0; k < budget && out.sinkhorn_iterations < opt.maxiter; ++k) {
       if (control && control->poll()) {
         info.status = Status::interrupted;
         return true;
@@ -416,7 +414,7 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
         return true;
       }
       info.residual = err;
-      if (opt.record_history) info.history.push_back(err);
+      if (opt.history) info.history.push_back(err);
       if (done) {
         info.status = Status::converged;
         return true;
@@ -492,8 +490,8 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
     // else CG, stopped after `direct_after` iterations to try the direct solve,
     // and continued where it stopped when that costs too much.
     const double cg_flops_per_iter = 4.0 * static_cast<double>(S.nnz()) + 10.0 * static_cast<double>(N);
-    const bool auto_direct = opt.linear_solver == 0 && std::min(n, m) <= opt.direct_max_size;
-    const double cap = opt.linear_solver == 2
+    const bool auto_direct = opt.linear_solver == LinearSolver::automatic && std::min(n, m) <= opt.direct_max_size;
+    const double cap = opt.linear_solver == LinearSolver::direct
                            ? std::numeric_limits<double>::infinity()
                            : std::max(kDirectWorth, static_cast<double>(last_cg)) * cg_flops_per_iter;
     bool solved = false;
@@ -504,18 +502,18 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
       if (res == detail::NewtonDirect::Result::too_costly) direct_refused = direct.last_flops();
       prefer_direct = solved;
     };
-    const bool direct_first = opt.linear_solver == 2 || (auto_direct && (prefer_direct || last_cg > opt.direct_after) &&
+    const bool direct_first = opt.linear_solver == LinearSolver::direct || (auto_direct && (prefer_direct || last_cg > opt.direct_after) &&
                                                          direct_refused <= cap);
     if (direct_first) try_direct();
     if (!solved) {
       // (probe only until a factorization was once found too costly: after
       // that, only a CG solve as costly as it brings the direct solve back)
-      const bool probe = auto_direct && !direct_first && direct_refused == 0.0 && opt.direct_after < opt.cg_max_iter;
-      std::int64_t its = detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, probe ? opt.direct_after : opt.cg_max_iter, nt);
+      const bool probe = auto_direct && !direct_first && direct_refused == 0.0 && opt.direct_after < opt.cg_maxiter;
+      std::int64_t its = detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, probe ? opt.direct_after : opt.cg_maxiter, nt);
       if (probe && its >= opt.direct_after) {
         try_direct();
         if (!solved)  // continue CG where it stopped
-          its += detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, opt.cg_max_iter - its, nt, true);
+          its += detail::pcg_newton(S, r, c, fixed, rhs, d, rtol, opt.cg_maxiter - its, nt, true);
       }
       if (!solved) last_cg = its;
       out.cg_iterations += its;
@@ -559,14 +557,14 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
         drop = std::max(drop * 0.1, 1e-12);
         keep = std::min(keep * 2, m);
       }
-      if (opt.record_history) info.history.push_back(st.marginal_error);
+      if (opt.history) info.history.push_back(st.marginal_error);
       info.residual = st.marginal_error;
       if (!monitor("newton", out.newton_iterations, st.marginal_error, static_cast<const Scalar*>(f),
                    static_cast<const Scalar*>(g))) {
         info.status = Status::callback_stop;
         break;
       }
-      if (opt.newton_sinkhorn > 0 && st.marginal_error > opt.tol && out.sinkhorn_iterations < opt.max_iter) {
+      if (opt.newton_sinkhorn > 0 && st.marginal_error > opt.tol && out.sinkhorn_iterations < opt.maxiter) {
         // A sparsified Newton step fixes the potentials' global shape but can
         // leave rows and columns off their marginals; a Sinkhorn iteration
         // (one exp pass) rescales them before the next step.
@@ -578,7 +576,7 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
         st = detail::evaluate_plan(p, f, g, P, r, c, scratch, nt, false);
       }
       if (opt.stall_sinkhorn > 0 && st.marginal_error > 0.5 * err_before && st.marginal_error > opt.tol &&
-          out.sinkhorn_iterations < opt.max_iter) {
+          out.sinkhorn_iterations < opt.maxiter) {
         // Too little progress (far from the optimum the sparsified Hessian can
         // be a poor model, e.g. W2 on a grid at reg 1e-4, where Newton alone
         // stalls): Sinkhorn iterations, each a fraction of a Newton step's cost.
@@ -594,7 +592,7 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
       drop = std::max(drop * 0.1, 1e-12);
       keep = std::min(keep * 2, m);
       ++out.newton_iterations;  // the failed attempt counts against the budget
-      if (out.sinkhorn_iterations >= opt.max_iter) continue;
+      if (out.sinkhorn_iterations >= opt.maxiter) continue;
       eng.invalidate();  // the engine's kernel buffer (work) held a plan
       if (sinkhorn_phase(0.0, opt.fallback_iter)) return finish();
       eng.invalidate();
