@@ -6,6 +6,29 @@ from __future__ import annotations
 import numpy as np
 
 
+def poisson2d(n, *, eps=1.0, dtype=np.float64, index_dtype=np.int32):
+    """The 5-point Laplacian ``-eps u_xx - u_yy`` on an n x n interior grid
+    (SPD, n^2 unknowns, unscaled), as CSR with the given value/index dtypes."""
+    import scipy.sparse as sp
+
+    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n))
+    I = sp.identity(n)
+    A = (eps * sp.kron(I, T) + sp.kron(T, I)).tocsr().astype(dtype)
+    A.indices = A.indices.astype(index_dtype)
+    A.indptr = A.indptr.astype(index_dtype)
+    return A
+
+
+def lattice_weights(n1, n2=None):
+    """Unit edge weights of the n1 x n2 4-neighbour lattice (graph of poisson2d), CSR."""
+    import scipy.sparse as sp
+
+    n2 = n1 if n2 is None else n2
+    T1 = sp.diags([1.0, 1.0], [-1, 1], shape=(n1, n1))
+    T2 = sp.diags([1.0, 1.0], [-1, 1], shape=(n2, n2))
+    return (sp.kron(T1, sp.identity(n2)) + sp.kron(sp.identity(n1), T2)).tocsr()
+
+
 def pde_control(N, alpha=1e-2):
     """Distributed control of the Poisson equation on an N x N interior grid.
 
@@ -18,8 +41,7 @@ def pde_control(N, alpha=1e-2):
     import scipy.sparse.linalg as spla
 
     h = 1.0 / (N + 1)
-    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(N, N))
-    A = ((sp.kron(sp.identity(N), T) + sp.kron(T, sp.identity(N))) / h**2).tocsr()
+    A = poisson2d(N) / h**2
     s = np.linspace(h, 1 - h, N)
     X, Y = np.meshgrid(s, s, indexing="ij")
     wstar = (np.sin(np.pi * X) * np.sin(2 * np.pi * Y)).ravel()
