@@ -297,7 +297,7 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     B, n = a.shape
     b = as_float_array(b, "b", ndim=2, dtype=dtype)
     if b.shape[0] != B:
-        raise ValueError(f"b must have one row per problem ({B}), got shape {b.shape}")
+        raise ValueError(f"b must have one row per problem, as many as a has ({B}), got shape {b.shape}")
     m = b.shape[1]
     M = as_float_array(M, "M", ndim=(2, 3), dtype=dtype)
     if M.shape not in ((n, m), (B, n, m)):
