@@ -25,6 +25,7 @@
 #include <Eigen/SparseCholesky>
 #include <Eigen/SparseCore>
 
+#include "../common/cg.hpp"
 #include "sinkhorn.hpp"
 
 namespace itercore::ot {
@@ -97,8 +98,7 @@ inline std::int64_t pcg_newton(const SparseRows& S, const std::vector<double>& r
                                double rtol, std::int64_t max_iter, int nt, bool warm = false) {
   const std::int64_t n = S.n, m = static_cast<std::int64_t>(c.size()), N = n + m;
   const bool par = nt > 1 && S.nnz() >= kParallelEntries;  // a CG mat-vec is tiny: threads rarely pay
-  std::vector<double> res(rhs), z(N), d(N), q(N), scratch;
-  if (!warm || static_cast<std::int64_t>(x.size()) != N) x.assign(static_cast<std::size_t>(N), 0.0);
+  std::vector<double> scratch, b(rhs);
   auto apply = [&](const std::vector<double>& v, std::vector<double>& y) {
 #pragma omp parallel for num_threads(nt) if (par) schedule(static)
     for (std::int64_t i = 0; i < n; ++i) {
@@ -116,54 +116,16 @@ inline std::int64_t pcg_newton(const SparseRows& S, const std::vector<double>& r
     for (std::int64_t k = 0; k < N; ++k)
       if (fixed[k]) y[k] = 0.0;
   };
-  auto precond = [&](const std::vector<double>& v, std::vector<double>& out) {
+  auto jacobi = [&](const std::vector<double>& v, std::vector<double>& out) {
     for (std::int64_t k = 0; k < N; ++k) {
       const double dk = k < n ? r[k] : c[k - n];
       out[k] = (fixed[k] || !(dk > 0)) ? 0.0 : v[k] / dk;
     }
   };
   for (std::int64_t k = 0; k < N; ++k)
-    if (fixed[k]) res[k] = 0.0;
-  double bnorm = 0.0;
-  for (double v : res) bnorm += v * v;
-  bnorm = std::sqrt(bnorm);
-  if (!(bnorm > 0)) return 0;
-  if (warm) {  // continue from x: residual rhs - A x
-    apply(x, q);
-    double rn = 0.0;
-    for (std::int64_t k = 0; k < N; ++k) {
-      res[k] -= q[k];
-      rn += res[k] * res[k];
-    }
-    if (std::sqrt(rn) <= rtol * bnorm) return 0;
-  }
-  precond(res, z);
-  d = z;
-  double rz = 0.0;
-  for (std::int64_t k = 0; k < N; ++k) rz += res[k] * z[k];
-  std::int64_t it = 0;
-  while (it < max_iter) {
-    apply(d, q);
-    double dq = 0.0;
-    for (std::int64_t k = 0; k < N; ++k) dq += d[k] * q[k];
-    if (!(dq > 0)) break;
-    const double alpha = rz / dq;
-    double rn = 0.0;
-    for (std::int64_t k = 0; k < N; ++k) {
-      x[k] += alpha * d[k];
-      res[k] -= alpha * q[k];
-      rn += res[k] * res[k];
-    }
-    ++it;
-    if (std::sqrt(rn) <= rtol * bnorm) break;
-    precond(res, z);
-    double rz_new = 0.0;
-    for (std::int64_t k = 0; k < N; ++k) rz_new += res[k] * z[k];
-    const double beta = rz_new / rz;
-    rz = rz_new;
-    for (std::int64_t k = 0; k < N; ++k) d[k] = z[k] + beta * d[k];
-  }
-  return it;
+    if (fixed[k]) b[k] = 0.0;
+  CgWorkspace<double> ws;
+  return pcg(apply, jacobi, b, x, rtol, max_iter, warm, ws);
 }
 
 
