@@ -40,7 +40,7 @@ py::dict build_info() {
 }
 
 template <class Scalar, class Index>
-void bind_kernels(py::module_& m) {
+void bind_kernels(py::module_& m, py::module_& testing) {
   m.def(
       "_csr_check",
       [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
@@ -67,8 +67,9 @@ void bind_kernels(py::module_& m) {
       },
       py::arg("n"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
       py::arg("n_threads"));
-  m.def(
-      "_csr_matvec",
+  // The shared kernels' own entry points exist for the test suite only (threads, GIL, Ctrl-C).
+  testing.def(
+      "csr_matvec",
       [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
          const carray<Scalar>& x, int n_threads) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
@@ -83,22 +84,18 @@ void bind_kernels(py::module_& m) {
       },
       py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
       py::arg("data").noconvert(), py::arg("x").noconvert(), py::arg("n_threads"));
-  m.def(
-      "_power_iteration",
+  testing.def(
+      "power_iteration",
       [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
          carray<Scalar> x, std::int64_t maxiter, double tol, int n_threads) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
         bind::check_length(x, cols, "x");
         double eigenvalue = 0.0;
-        SolveInfo info;
         Scalar* xp = x.mutable_data();
-        {
-          py::gil_scoped_release nogil;
-          Control control = bind::python_control();
-          info = power_iteration(A, xp, eigenvalue, maxiter, tol, n_threads, &control);
-        }
-        bind::raise_if_interrupted(info);
-        return py::make_tuple(eigenvalue, bind::info_dict(info));
+        const auto info = bind::run_released(bind::Callback(py::none()), [&](Control* control) {
+          return power_iteration(A, xp, eigenvalue, maxiter, tol, n_threads, control);
+        });
+        return py::make_tuple(eigenvalue, bind::result_dict(info));
       },
       py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
       py::arg("data").noconvert(), py::arg("x").noconvert(), py::arg("maxiter"), py::arg("tol"), py::arg("n_threads"));
@@ -117,11 +114,11 @@ void register_common(py::module_& m) {
       .value("interrupted", Status::interrupted)
       .value("callback_stop", Status::callback_stop);
   // Entry points that exist only for the test suite live here, not beside the product's.
-  m.def_submodule("_testing", "Test-only entry points (private).");
+  py::module_ testing = m.def_submodule("_testing", "Test-only entry points (private).");
   m.def("build_info", &build_info, "How the extension was built (for itercore.show_config).");
   m.def("_default_threads", &default_threads, "OpenMP's default thread count for the calling thread.");
-  bind_kernels<double, std::int32_t>(m);
-  bind_kernels<double, std::int64_t>(m);
-  bind_kernels<float, std::int32_t>(m);
-  bind_kernels<float, std::int64_t>(m);
+  bind_kernels<double, std::int32_t>(m, testing);
+  bind_kernels<double, std::int64_t>(m, testing);
+  bind_kernels<float, std::int32_t>(m, testing);
+  bind_kernels<float, std::int64_t>(m, testing);
 }
