@@ -19,10 +19,10 @@ A public function validates its arrays (``_validation``), then
 from __future__ import annotations
 
 import difflib
-import math
 import warnings
 from types import SimpleNamespace
 
+import numpy as np
 from scipy.optimize import OptimizeResult
 
 from . import _core
@@ -73,35 +73,52 @@ def _closest(key, valid):
     return f"; did you mean {near[0]!r}?" if near else f"; valid: {', '.join(sorted(valid))}"
 
 
-def _set(opts, field, value, label):
+_KINDS = {}
+
+
+def _kinds(options_cls):
+    """field -> (kind, enum members or None), read once per options struct."""
+    kinds = _KINDS.get(options_cls)
+    if kinds is None:
+        o = options_cls()
+        kinds = {}
+        for name in options_cls._fields:
+            v = getattr(o, name)
+            members = getattr(type(v), "__members__", None)
+            kind = "enum" if members is not None else type(v).__name__  # bool, int, float
+            kinds[name] = (kind, members)
+        _KINDS[options_cls] = kinds
+    return kinds
+
+
+def _set(opts, kinds, field, value, label):
     """``opts.field = value`` with a TypeError/ValueError naming ``label``."""
-    current = getattr(opts, field)
-    members = getattr(type(current), "__members__", None)
-    if members is not None:  # a bound enum: choices are given by name
+    kind, members = kinds[field]
+    if kind == "enum":  # a bound enum: choices are given by name
         if isinstance(value, str):
             if value not in members:
                 valid = ", ".join(repr(k) for k in members)
                 raise ValueError(f"{label} must be one of {valid}; got {value!r}")
             value = members[value]
-        elif not isinstance(value, type(current)):
+        elif type(value) is not type(next(iter(members.values()))):
             raise TypeError(f"{label} must be a str, got {type(value).__name__}")
-    elif isinstance(current, bool):
-        if not isinstance(value, (bool, int)) or (isinstance(value, int) and value not in (0, 1)):
+    elif kind == "bool":
+        if not isinstance(value, (bool, np.bool_)) and not (isinstance(value, int) and value in (0, 1)):
             raise TypeError(f"{label} must be a bool, got {type(value).__name__}")
         value = bool(value)
-    elif isinstance(current, int):
-        if isinstance(value, bool) or not hasattr(value, "__index__"):
+    elif kind == "int":
+        if isinstance(value, (bool, np.bool_)) or not hasattr(value, "__index__"):
             raise TypeError(f"{label} must be an int, got {type(value).__name__}")
-    elif isinstance(current, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+    elif kind == "float":
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise TypeError(f"{label} must be a real number, got {type(value).__name__}")
         value = float(value)
-        if math.isnan(value):
+        if value != value:
             raise ValueError(f"{label} must not be NaN")
     try:
         setattr(opts, field, value)
     except TypeError:
-        raise TypeError(f"{label} must be {type(current).__name__}, got {type(value).__name__}") from None
+        raise TypeError(f"{label} must be {kind}, got {type(value).__name__}") from None
     except (OverflowError, ValueError) as exc:
         raise ValueError(f"{label} is out of range: {exc}") from None
 
@@ -129,21 +146,21 @@ def make_options(options_cls, keywords=None, options=None, *, options_name="opti
     (``ValueError`` naming the field).
     """
     opts = options_cls()
-    fields = options_cls._fields
+    kinds = _kinds(options_cls)
     keywords = keywords or {}
     for key, value in keywords.items():
         if value is not None:
-            _set(opts, key, value, key)
+            _set(opts, kinds, key, value, key)
     if options is not None:
         if not isinstance(options, dict):
             raise TypeError(f"{options_name} must be a dict or None, got {type(options).__name__}")
-        expert = [f for f in fields if f not in keywords]
+        expert = [f for f in options_cls._fields if f not in keywords]
         for key, value in options.items():
             if key in keywords:
                 raise TypeError(f"{options_name}[{key!r}]: pass {key} as a keyword argument")
             if key not in expert:
                 raise TypeError(f"{options_name} has an unknown key {key!r}{_closest(key, expert)}")
-            _set(opts, key, value, f"{options_name}[{key!r}]")
+            _set(opts, kinds, key, value, f"{options_name}[{key!r}]")
     try:
         opts.check()
     except ValueError as exc:  # the C++ check names the field; say where it came from
