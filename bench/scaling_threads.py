@@ -28,12 +28,7 @@ from machine import markdown_machine, median_time  # noqa: E402
 
 import itercore  # noqa: E402
 from itercore import bcd, completion, linalg, ot  # noqa: E402
-
-
-def poisson2d(n):
-    one = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n))
-    eye = sp.eye(n)
-    return (sp.kron(one, eye) + sp.kron(eye, one)).tocsr()
+from itercore._problems import poisson2d  # noqa: E402
 
 
 def kernels(quick):
