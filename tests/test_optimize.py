@@ -389,7 +389,8 @@ def test_options_are_the_cpp_struct():
 
 
 def test_n_threads_keyword():
-    """n_threads sets the sketch's residual-check threads: the iterates do not depend on it."""
+    """n_threads is a keyword (the sketch's residual-check threads); a system this small checks
+    serially, so every thread count gives the same iterates."""
     p = pde_control(8)
     runs = [solve(p, "eal-sketch", n_threads=t, options={"sketch_maxiter": 20000}) for t in (1, 2, -1)]
     for r in runs[1:]:
