@@ -5,14 +5,22 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <typeinfo>
 
 #include "binding_utils.hpp"
 #include "itercore/optimize/eal_step.hpp"
 #include "itercore/optimize/kkt.hpp"
+#include "itercore/optimize/minimize.hpp"
 
 namespace py = pybind11;
 using namespace itercore;
 using bind::carray;
+using optimize::Options;
+
+namespace itercore::optimize {
+/// For bind::run_released.
+inline Status status_of(const EalStepInfo& s) { return s.status; }
+}  // namespace itercore::optimize
 
 namespace {
 
@@ -24,7 +32,7 @@ carray<T> to_array(const std::vector<T>& v) {
 template <class Index>
 void bind_kkt(py::module_& m) {
   m.def(
-      "optimize_kkt_csr",
+      "kkt_csr",
       [](Index n, Index mrows, const carray<Index>& b_indptr, const carray<Index>& b_indices,
          const carray<double>& b_data, const carray<Index>& g_indptr, const carray<Index>& g_indices,
          const carray<double>& g_data) {
@@ -32,7 +40,7 @@ void bind_kkt(py::module_& m) {
         auto G = bind::csr_view<double, Index>(mrows, n, g_indptr, g_indices, g_data);
         optimize::CsrOwned<double> K;
         {
-          py::gil_scoped_release nogil;
+          py::gil_scoped_release nogil;  // an assembly, not a solve: nothing to interrupt or report
           K = optimize::assemble_kkt(B, G);
         }
         return py::make_tuple(to_array(K.data), to_array(K.indices), to_array(K.indptr));
@@ -42,95 +50,107 @@ void bind_kkt(py::module_& m) {
       py::arg("g_data").noconvert());
 }
 
-optimize::EalStepOptions step_options(bool use_sketch, bool fallback, double theta, double zeta, double floor,
-                                      double nu, int max_updates, int method, std::int64_t block_size,
-                                      std::int64_t maxiter, std::uint64_t seed, int n_threads) {
-  if (method < 0 || method > 2) throw std::invalid_argument("method must be 0, 1 or 2");
-  optimize::EalStepOptions o;
-  o.use_sketch = use_sketch;
-  o.fallback = fallback;
-  o.theta = theta;
-  o.zeta = zeta;
-  o.floor = floor;
-  o.nu = nu;
-  o.max_penalty_updates = max_updates;
-  o.sketch.method = static_cast<linalg::SketchMethod>(method);
-  o.sketch.block_size = block_size;
-  o.sketch.maxiter = maxiter;
-  o.sketch.seed = seed;
-  o.sketch.n_threads = n_threads;
-  o.sketch.stall_factor = 1.0;  // hand over to the direct solve as soon as the budget is clearly too small
-  return o;
-}
-
 template <class Rows>
 py::dict run_step(const Rows& K, std::int64_t n, const carray<double>& gradL, double t, carray<double>& z,
-                  double eta1, double eta2, const optimize::EalStepOptions& o) {
+                  double eta1, double eta2, std::int64_t k, const Options& o) {
   const auto N = static_cast<py::ssize_t>(K.rows());
   bind::check_length(gradL, N, "gradL");
   bind::check_length(z, N, "z");
   const double* gp = gradL.data();
   double* zp = z.mutable_data();
-  optimize::EalStepInfo s;
-  {
-    py::gil_scoped_release nogil;
-    Control control = bind::python_control();
-    s = optimize::eal_step<double>(K, n, gp, t, zp, eta1, eta2, o, &control);
-  }
-  SolveInfo info;
-  info.status = s.status;
-  bind::raise_if_interrupted(info);
+  const auto s = bind::run_released(bind::Callback(py::none()), [&](Control* control) {
+    return optimize::eal_step<double>(K, n, gp, t, zp, eta1, eta2, k, o, control);
+  });
   py::dict d;
-  d["status"] = status_name(s.status);
+  d["status"] = static_cast<int>(s.status);
   d["eta1"] = s.eta1;
   d["eta2"] = s.eta2;
   d["dphi"] = s.dphi;
   d["residual"] = s.residual;
   d["target"] = s.target;
-  d["sketch_iterations"] = s.sketch_iterations;
+  d["nit_sketch"] = s.sketch_iterations;
   d["penalty_updates"] = s.penalty_updates;
   d["used_direct"] = s.used_direct;
+  d["descent_failed"] = s.descent_failed;
   return d;
+}
+
+/// linalg::SketchMethod is also the sketch_solve bindings' choice: a C++ type
+/// can be bound once per process, so bind it here only when nobody did yet,
+/// and expose it as _core.optimize.SketchMethod either way.
+void bind_sketch_method(py::module_& m) {
+  if (py::handle existing = py::detail::get_type_handle(typeid(linalg::SketchMethod), false)) {
+    m.attr("SketchMethod") = existing;
+    return;
+  }
+  py::enum_<linalg::SketchMethod>(m, "SketchMethod", "Which random sketch the sketch-and-project solver draws.")
+      .value("kaczmarz", linalg::SketchMethod::kaczmarz)
+      .value("gaussian", linalg::SketchMethod::gaussian)
+      .value("count", linalg::SketchMethod::count);
 }
 
 }  // namespace
 
-void register_optimize(py::module_& m) {
+void register_optimize(py::module_& parent) {
+  py::module_ m = parent.def_submodule("optimize", "itercore.optimize's cores");
+  py::enum_<optimize::Method>(m, "Method", "How the Newton steps' KKT systems are solved.")
+      .value("eal-sketch", optimize::Method::eal_sketch)
+      .value("eal-direct", optimize::Method::eal_direct);
+  bind_sketch_method(m);
+  // Fields inherited from EalStepOptions need their type spelled out
+  // (field<F>): a base-class member pointer does not deduce as Options::*.
+  bind::options_class<Options>(m, "Options",
+                               "Options of itercore.optimize.minimize: the Newton step's (itercore/optimize/"
+                               "eal_step.hpp) and the Newton loop's (itercore/optimize/minimize.hpp).")
+      .field<optimize::Method>("method", &Options::method, "how K z = -grad L is solved")
+      .field<double>("tol", &Options::tol, "stop when ||grad L|| <= tol (also sets the accuracy floor)")
+      .field("maxiter", &Options::maxiter, "Newton iterations")
+      .field<std::uint64_t>("seed", &Options::seed, "Newton iteration k sketches with seed + 7919 k (mod 2^63)")
+      .field<int>("n_threads", &Options::n_threads, "threads of the sketch's residual checks; <= 0: the OpenMP default")
+      .field<linalg::SketchMethod>("sketch", &Options::sketch, "the random sketch")
+      .field<std::int64_t>("block_size", &Options::block_size, "sketch columns (rows per Kaczmarz step)")
+      .field<std::int64_t>("sketch_maxiter", &Options::sketch_maxiter,
+                           "sketch iterations per Newton step; -1: max(20000, 200 (n + m))")
+      .field<bool>("fallback", &Options::fallback, "direct solve when the sketch misses its target in budget")
+      .field<double>("stall_factor", &Options::stall_factor,
+                     "give up on the sketch once its extrapolated rate needs more than stall_factor times the "
+                     "remaining budget; 0: never")
+      .field("eta1", &Options::eta1, "initial penalty on ||c||^2 in the merit")
+      .field("eta2", &Options::eta2, "initial penalty on ||grad_x L||^2 in the merit")
+      .field<double>("nu", &Options::nu, "penalty growth factor")
+      .field<int>("max_penalty_updates", &Options::max_penalty_updates, "descent-test retries before giving up")
+      .field<double>("theta", &Options::theta, "accuracy constant theta")
+      .field<double>("zeta", &Options::zeta, "accuracy sharpening exponent")
+      .field<double>("floor_share", &Options::floor_share, "smallest accuracy target: floor_share * tol")
+      .field("beta", &Options::beta, "Armijo constant of the line search on the merit")
+      .field("max_backtracks", &Options::max_backtracks, "step halvings before the line search fails")
+      .field("sparse", &Options::sparse,
+             "always assemble K in CSR (else only when the Jacobian or the Hessian is sparse)")
+      .field("bfgs_max_n", &Options::bfgs_max_n, "largest n for the dense BFGS matrix");
+
   bind_kkt<std::int32_t>(m);
   bind_kkt<std::int64_t>(m);
   m.def(
-      "optimize_eal_step_dense",
+      "eal_step_dense",
       [](const carray<double>& K, std::int64_t n, const carray<double>& gradL, double t, carray<double> z,
-         double eta1, double eta2, bool use_sketch, bool fallback, double theta, double zeta, double floor, double nu,
-         int max_updates, int method, std::int64_t block_size, std::int64_t maxiter, std::uint64_t seed,
-         int n_threads) {
+         double eta1, double eta2, std::int64_t k, const Options& o) {
         if (K.ndim() != 2 || K.shape(0) != K.shape(1)) throw std::invalid_argument("K must be square");
         linalg::DenseRows<double> rows;
         rows.m = rows.n = K.shape(0);
         rows.a = K.data();
-        return run_step(rows, n, gradL, t, z, eta1, eta2,
-                        step_options(use_sketch, fallback, theta, zeta, floor, nu, max_updates, method, block_size,
-                                     maxiter, seed, n_threads));
+        return run_step(rows, n, gradL, t, z, eta1, eta2, k, o);
       },
       py::arg("K").noconvert(), py::arg("n"), py::arg("gradL").noconvert(), py::arg("t"), py::arg("z").noconvert(),
-      py::arg("eta1"), py::arg("eta2"), py::arg("use_sketch"), py::arg("fallback"), py::arg("theta"), py::arg("zeta"),
-      py::arg("floor"), py::arg("nu"), py::arg("max_updates"), py::arg("method"), py::arg("block_size"),
-      py::arg("maxiter"), py::arg("seed"), py::arg("n_threads"));
+      py::arg("eta1"), py::arg("eta2"), py::arg("k"), py::arg("options"));
   m.def(
-      "optimize_eal_step_csr",
+      "eal_step_csr",
       [](std::int64_t N, const carray<std::int64_t>& indptr, const carray<std::int64_t>& indices,
          const carray<double>& data, std::int64_t n, const carray<double>& gradL, double t, carray<double> z,
-         double eta1, double eta2, bool use_sketch, bool fallback, double theta, double zeta, double floor, double nu,
-         int max_updates, int method, std::int64_t block_size, std::int64_t maxiter, std::uint64_t seed,
-         int n_threads) {
+         double eta1, double eta2, std::int64_t k, const Options& o) {
         linalg::CsrRows<double, std::int64_t> rows{bind::csr_view<double, std::int64_t>(N, N, indptr, indices, data)};
-        return run_step(rows, n, gradL, t, z, eta1, eta2,
-                        step_options(use_sketch, fallback, theta, zeta, floor, nu, max_updates, method, block_size,
-                                     maxiter, seed, n_threads));
+        return run_step(rows, n, gradL, t, z, eta1, eta2, k, o);
       },
       py::arg("N"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
       py::arg("n"), py::arg("gradL").noconvert(), py::arg("t"), py::arg("z").noconvert(), py::arg("eta1"),
-      py::arg("eta2"), py::arg("use_sketch"), py::arg("fallback"), py::arg("theta"), py::arg("zeta"), py::arg("floor"),
-      py::arg("nu"), py::arg("max_updates"), py::arg("method"), py::arg("block_size"), py::arg("maxiter"),
-      py::arg("seed"), py::arg("n_threads"));
+      py::arg("eta2"), py::arg("k"), py::arg("options"));
 }

@@ -13,57 +13,19 @@ released (``cpp/include/itercore/optimize/``).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.optimize import LinearConstraint, NonlinearConstraint, OptimizeResult
+from scipy.optimize import LinearConstraint, NonlinearConstraint
 from scipy.sparse.linalg import LinearOperator
 
-from . import _core
-from ._validation import (
-    as_float_array,
-    check_callback,
-    check_choice,
-    check_int,
-    check_n_threads,
-    check_scalar,
-    seed_to_uint64,
-)
-from ._warnings import ConvergenceWarning
+from . import _core, _pipeline
+from ._validation import as_float_array, check_callback, check_n_threads, seed_to_uint64
 
 __all__ = ["minimize"]
 
-_METHODS = ("eal-sketch", "eal-direct")
-_SKETCHES = {"kaczmarz": 0, "gaussian": 1, "count": 2}
-_DEFAULTS = {
-    "sketch": "kaczmarz",  # "kaczmarz" | "gaussian" | "count"
-    "block_size": 1,
-    "sketch_maxiter": None,  # per Newton step; default 200 * (n + m), at least 20000
-    "fallback": True,  # direct KKT solve when the sketch misses its accuracy target in budget
-    "eta1": 1.0,
-    "eta2": 0.1,
-    "nu": 1.5,
-    "beta": 0.1,  # Armijo constant
-    "theta": 0.5,  # accuracy condition constant
-    "zeta": 0.5,  # accuracy sharpening exponent
-    "max_backtracks": 40,
-    "max_penalty_updates": 60,
-    "sparse": None,  # None: sparse when the Jacobian or the Hessian is sparse
-    "n_threads": None,
-    "bfgs_max_n": 3000,  # largest n for the dense BFGS matrix when hess=None
-}
-
-_MESSAGES = {
-    0: "KKT residual below tol",
-    1: "maximum number of iterations reached",
-    2: "line search on the augmented Lagrangian failed",
-    3: "singular KKT matrix (rank-deficient constraint Jacobian at the current point?)",
-    4: "non-finite values in the functions or the step",
-    5: "stopped by the callback",
-    6: "merit descent test could not be met by penalty updates",
-}
+#: The C++ defaults (``itercore/optimize/{eal_step,minimize}.hpp``), read from the bound struct.
+_D = _pipeline.defaults(_core.optimize.Options)
 
 
 # --- problem description -------------------------------------------------------
@@ -219,8 +181,8 @@ def _finite(*arrays):
 
 # --- the solver ---------------------------------------------------------------
 
-def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1e-8, maxiter=1000,
-             options=None, callback=None, seed=None, args=()):
+def minimize(fun, x0, *, jac, hess=None, constraints, method=_D.method.name, tol=_D.tol, maxiter=_D.maxiter,
+             callback=None, seed=None, n_threads=None, options=None, args=()):
     """Minimize ``f(x)`` subject to equality constraints ``c(x) = 0``.
 
     Adaptive inexact Newton on the exact augmented Lagrangian
@@ -259,23 +221,37 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
     method : {"eal-sketch", "eal-direct"}
         How the KKT systems are solved.
     tol : float
-        Stop when the KKT residual ``||(grad_x L, c)||_2 <= tol``.
+        Stop when the KKT residual ``||(grad_x L, c)||_2 <= tol`` (default
+        1e-8). It also sets the floor of the sketch's accuracy target
+        (``options["floor_share"] * tol``).
     maxiter : int
-        Newton iterations.
-    options : dict, optional
-        ``sketch`` ("kaczmarz", "gaussian", "count"), ``block_size``,
-        ``sketch_maxiter`` (sketch iterations per Newton step),
-        ``fallback`` (direct solve when the sketch misses its target; default
-        True), ``eta1`` (1.0), ``eta2`` (0.1), ``nu`` (1.5), ``beta`` (0.1,
-        Armijo), ``theta`` (0.5), ``zeta`` (0.5), ``max_backtracks``,
-        ``max_penalty_updates``, ``sparse`` (force the sparse path),
-        ``n_threads``, ``bfgs_max_n``.
+        Newton iterations (default 1000).
     callback : callable, optional
         ``callback(intermediate_result)`` once per iteration with an
-        ``OptimizeResult`` (``x``, ``fun``, ``multipliers``,
-        ``kkt_residual``, ``nit``); raising ``StopIteration`` stops.
+        ``OptimizeResult`` holding copies: ``x``, ``fun``, ``multipliers``,
+        ``kkt_residual``, ``nit``. Raise ``StopIteration`` to stop (status 5).
     seed : None, int or numpy.random.Generator
         Seeds the sketches (the same seed gives the same iterates).
+    n_threads : int, optional
+        Threads of the sketch solver's residual checks (``None``: the OpenMP
+        default; ``-1``: all CPUs). The LU solves run on one thread, and the
+        NumPy/LAPACK work of the Newton loop (null-space eigenvalue test,
+        initial multipliers) follows NumPy's own BLAS threads.
+    options : dict, optional
+        Expert knobs, the fields of the C++ ``optimize::Options`` (an unknown
+        key is a ``TypeError`` naming the closest valid one):
+        ``sketch`` ("kaczmarz", the default, "gaussian" or "count"),
+        ``block_size`` (1), ``sketch_maxiter`` (sketch iterations per
+        Newton step; -1, the default, means ``max(20000, 200 (n + m))``),
+        ``fallback`` (direct solve when the sketch misses its target;
+        True), ``stall_factor`` (1: give up on the sketch once its
+        extrapolated rate needs more than this times the remaining budget;
+        0: never), ``eta1`` (1.0), ``eta2`` (0.1), ``nu`` (1.5), ``beta``
+        (0.1, Armijo), ``theta`` (0.5), ``zeta`` (0.5), ``floor_share``
+        (0.01), ``max_backtracks`` (40), ``max_penalty_updates`` (60),
+        ``sparse`` (False: assemble the KKT matrix in CSR only when the
+        Jacobian or the Hessian is sparse; True: always), ``bfgs_max_n``
+        (3000).
     args : tuple
         Extra arguments of ``fun``, ``jac`` and ``hess``.
 
@@ -284,10 +260,21 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
     OptimizeResult
         ``x``, ``fun``, ``multipliers`` (``lam`` with
         ``grad f + G^T lam = 0`` at a solution), ``kkt_residual``, ``nit``,
-        ``nfev``, ``njev``, ``nhev``, ``status`` (0 converged, 1 maxiter,
-        2 line search failure, 3 singular KKT matrix, 4 non-finite values,
-        5 callback stop, 6 descent test failure), ``success``, ``message``,
-        and ``sketch_iterations``, ``direct_solves``, ``penalty`` (eta1, eta2).
+        ``nfev``, ``njev``, ``nhev``, ``status``, ``success``, ``message``,
+        ``nit_sketch`` (sketch iterations), ``nit_direct`` (KKT systems
+        solved by LU), ``penalty`` (eta1, eta2) and ``method``. ``status``
+        is the shared table's: 0 converged (KKT residual <= tol), 1
+        ``maxiter`` reached, 2 breakdown (``message`` says which: the line
+        search on the merit failed; a singular KKT matrix; penalty parameter
+        updates exhausted without meeting the descent test; the sketch
+        missed its accuracy target with ``fallback=False``), 3 NaN or inf
+        in the Hessian or the step, 5 callback stop. Ctrl-C raises
+        ``KeyboardInterrupt``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        For status 1-3, with the achieved KKT residual and ``tol``.
 
     Examples
     --------
@@ -306,36 +293,49 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
     if hess is not None and not callable(hess):
         raise TypeError(f"hess must be callable or None, got {type(hess).__name__}")
     x = as_float_array(x0, "x0", ndim=1, dtype=np.float64, copy=True)
-    n = x.size
-    method = check_choice(method, "method", _METHODS)
-    tol = check_scalar(tol, "tol", lower=0.0, lower_inclusive=False)
-    maxiter = check_int(maxiter, "maxiter", lower=0)
-    check_callback(callback)
-    opts = dict(_DEFAULTS)
-    if options is not None:
-        if not isinstance(options, dict):
-            raise TypeError(f"options must be a dict, got {type(options).__name__}")
-        unknown = set(options) - set(_DEFAULTS)
-        if unknown:
-            raise ValueError(f"options has unknown keys {sorted(unknown)}; valid: {sorted(_DEFAULTS)}")
-        opts.update(options)
-    sketch_id = _SKETCHES[check_choice(opts["sketch"], "options['sketch']", tuple(_SKETCHES))]
-    block_size = check_int(opts["block_size"], "options['block_size']", lower=1)
-    eta1 = check_scalar(opts["eta1"], "options['eta1']", lower=0.0, lower_inclusive=False)
-    eta2 = check_scalar(opts["eta2"], "options['eta2']", lower=0.0, lower_inclusive=False)
-    nu = check_scalar(opts["nu"], "options['nu']", lower=1.0, lower_inclusive=False)
-    beta = check_scalar(opts["beta"], "options['beta']", lower=0.0, upper=1.0, lower_inclusive=False,
-                        upper_inclusive=False)
-    theta = check_scalar(opts["theta"], "options['theta']", lower=0.0, lower_inclusive=False)
-    zeta = check_scalar(opts["zeta"], "options['zeta']", lower=0.0)
-    max_bt = check_int(opts["max_backtracks"], "options['max_backtracks']", lower=0)
-    max_pu = check_int(opts["max_penalty_updates"], "options['max_penalty_updates']", lower=0)
-    n_threads = check_n_threads(opts["n_threads"], "options['n_threads']")
-    fallback = bool(opts["fallback"])
-    seed64 = seed_to_uint64(seed)
+    opts = _pipeline.make_options(_core.optimize.Options, dict(
+        method=method, tol=tol, maxiter=maxiter, seed=seed_to_uint64(seed), n_threads=check_n_threads(n_threads)),
+        options)
+    hook = _pipeline.result_callback(check_callback(callback), "kkt_residual")
+    prob = _Problem(fun, jac, hess, _parse_constraints(constraints), x.size, tuple(args))
+    out = _newton(prob, x, opts, hook)
+    res = _pipeline.make_result(
+        out, x=out["x"], fun=out["fun"], multipliers=out["multipliers"], kkt_residual=out["kkt_residual"],
+        nfev=prob.nfev, njev=prob.njev, nhev=prob.nhev, nit_sketch=out["nit_sketch"], nit_direct=out["nit_direct"],
+        penalty=out["penalty"], method=opts.method.name)
+    reason = out["message"] or res.message
+    res.message = reason + (" (Hessian of the Lagrangian approximated by damped BFGS)" if out["bfgs"] else "")
+    label = opts.method.name if out["message"] is None else f"{opts.method.name}; {out['message']}"
+    _pipeline.warn_not_converged(f"itercore.optimize.minimize ({label})", res.status, res.kkt_residual, opts.tol,
+                                 "KKT residual")
+    return res
 
-    cons = _parse_constraints(constraints)
-    prob = _Problem(fun, jac, hess, cons, n, tuple(args))
+
+def _step_failure(step):
+    """(status, message) of a Newton step that did not produce a descent direction."""
+    if step["status"] == _pipeline.NON_FINITE:
+        return _pipeline.NON_FINITE, "the Newton step has NaN or inf"
+    if step["status"] == _pipeline.MAX_ITER:
+        return _pipeline.BREAKDOWN, (
+            f"the sketch solver missed the accuracy target {step['target']:.3e} (residual {step['residual']:.3e}) "
+            "within options['sketch_maxiter'] and fallback=False")
+    if step["descent_failed"]:
+        return _pipeline.BREAKDOWN, ("penalty parameter updates exhausted: the merit descent test did not hold "
+                                     "after options['max_penalty_updates'] updates")
+    return _pipeline.BREAKDOWN, "singular KKT matrix (rank-deficient constraint Jacobian at the current point?)"
+
+
+def _newton(prob, x, opts, hook):
+    """The Newton loop from ``x`` (a copy, updated) with checked ``opts``.
+
+    Returns the core-style info (``status`` of the shared table, ``nit``),
+    ``message`` (the precise reason of a breakdown or NaN/inf, else None),
+    the final iterate and the counters.
+    """
+    n = x.size
+    cons = prob.cons
+    tol, maxiter = opts.tol, opts.maxiter
+    eta1, eta2, beta, max_bt = opts.eta1, opts.eta2, opts.beta, opts.max_backtracks
 
     # evaluate at x0 and fix the constraint sizes
     sizes = [np.atleast_1d(np.asarray(k.fun(x), dtype=float)).size for k in cons]
@@ -346,20 +346,14 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
     G = prob.G(x, sizes)
     if not _finite(np.array([f]), g, c, G):
         raise ValueError("x0: fun, jac or the constraints are not finite at x0")
-    use_bfgs = hess is None or any(k.A is None and k.hess is None for k in cons)
-    sparse = opts["sparse"]
-    if sparse is None:
-        sparse = sp.issparse(G)
+    use_bfgs = prob.hess is None or any(k.A is None and k.hess is None for k in cons)
     if use_bfgs:
-        bfgs_max = check_int(opts["bfgs_max_n"], "options['bfgs_max_n']", lower=1)
-        if n > bfgs_max:
-            raise ValueError(f"hess is required for n = {n} > options['bfgs_max_n'] = {bfgs_max} "
+        if n > opts.bfgs_max_n:
+            raise ValueError(f"hess is required for n = {n} > options['bfgs_max_n'] = {opts.bfgs_max_n} "
                              "(the BFGS approximation is a dense n x n matrix)")
-        sparse = bool(opts["sparse"])  # dense unless forced
-    sketch_maxiter = opts["sketch_maxiter"]
-    if sketch_maxiter is None:
-        sketch_maxiter = max(20000, 200 * (n + m))
-    sketch_maxiter = check_int(sketch_maxiter, "options['sketch_maxiter']", lower=0)
+        sparse = opts.sparse  # dense unless forced
+    else:
+        sparse = opts.sparse or sp.issparse(G)
 
     # least-squares multipliers for dense problems, zeros for sparse ones
     if sparse or sp.issparse(G):
@@ -376,24 +370,24 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
 
     gxL = lagr_grad(g, G, lam)
     kkt = float(np.sqrt(gxL @ gxL + c @ c))
-    status = 1
+    status = _pipeline.MAX_ITER
+    message = None
     nit = 0
     sketch_iters = 0
     direct_solves = 0
     t_shift = 0.0
-    detail = None
     for nit in range(maxiter + 1):
-        if callback is not None and nit > 0:
+        if hook is not None and nit > 0:
             try:
-                callback(OptimizeResult(x=x.copy(), fun=f, multipliers=lam.copy(), kkt_residual=kkt, nit=nit))
+                hook(nit, kkt, {"x": x.copy(), "fun": f, "multipliers": lam.copy()})
             except StopIteration:
-                status = 5
+                status = _pipeline.CALLBACK_STOP
                 break
         if kkt <= tol:
-            status = 0
+            status = _pipeline.CONVERGED
             break
         if nit == maxiter:
-            status = 1
+            status = _pipeline.MAX_ITER
             break
         # Hessian of the Lagrangian (exact or BFGS) and the shift t
         if use_bfgs:
@@ -403,7 +397,7 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
         else:
             H = prob.H(x, lam, sizes)
             if not _finite(H):
-                status = 4
+                status, message = _pipeline.NON_FINITE, "the Hessian of the Lagrangian has NaN or inf"
                 break
             if sparse or sp.issparse(H) or sp.issparse(G):
                 t_shift = 0.0  # adapted below by the curvature test
@@ -415,12 +409,11 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
         step = None
         for _attempt in range(30):
             K = _assemble(Hd, G, t_shift, n, m, sparse or sp.issparse(Hd) or sp.issparse(G))
-            step = _step(K, n, gradL, t_shift, z, eta1, eta2, method == "eal-sketch", fallback, theta, zeta,
-                         0.01 * tol, nu, max_pu, sketch_id, block_size, sketch_maxiter,
-                         (seed64 + 7919 * nit) % (2**63), n_threads)
-            sketch_iters += step["sketch_iterations"]
+            step = _step(K, n, gradL, t_shift, z, eta1, eta2, nit, opts)
+            sketch_iters += step["nit_sketch"]
             direct_solves += int(step["used_direct"])
-            if use_bfgs or not (sparse or sp.issparse(Hd) or sp.issparse(G)) or step["status"] != "converged":
+            if (use_bfgs or not (sparse or sp.issparse(Hd) or sp.issparse(G))
+                    or step["status"] != _pipeline.CONVERGED):
                 break
             # inertia-free curvature test on the sparse path: dx^T B dx >= 1e-8 ||dx||^2
             dx = z[:n]
@@ -428,13 +421,8 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
             if dx @ Bdx >= 1e-8 * (dx @ dx):
                 break
             t_shift = max(2.0 * t_shift, max(1.0, abs(Hd).max()))
-        st = step["status"]
-        if st != "converged":
-            status = {"breakdown": 3 if step["penalty_updates"] < max_pu else 6, "non_finite": 4,
-                      "max_iter": 3}.get(st, 3)
-            if st == "max_iter":
-                detail = (f"the sketch solver missed the accuracy target {step['target']:.3e} "
-                          f"(residual {step['residual']:.3e}) within options['sketch_maxiter'] and fallback=False")
+        if step["status"] != _pipeline.CONVERGED:
+            status, message = _step_failure(step)
             break
         eta1, eta2 = step["eta1"], step["eta2"]
         dx, dlam = z[:n], z[n:]
@@ -456,7 +444,8 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
                     break
             alpha *= 0.5
         if not accepted:
-            status = 2
+            status, message = _pipeline.BREAKDOWN, (
+                f"line search on the augmented Lagrangian failed ({max_bt} step halvings, options['max_backtracks'])")
             break
         if use_bfgs:
             s = xt - x
@@ -465,17 +454,9 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method="eal-sketch", tol=1
         x, lam, f, g, c, G, gxL = xt, lt, ft, gt, ct, Gt, gxLt
         kkt = float(np.sqrt(gxL @ gxL + c @ c))
 
-    messages = _MESSAGES[status] if detail is None else detail
-    if use_bfgs:
-        messages += " (Hessian of the Lagrangian approximated by damped BFGS)"
-    res = OptimizeResult(x=x, fun=f, multipliers=lam, kkt_residual=kkt, nit=nit, nfev=prob.nfev, njev=prob.njev,
-                         nhev=prob.nhev, status=status, success=status == 0, message=messages,
-                         sketch_iterations=sketch_iters, direct_solves=direct_solves, penalty=(eta1, eta2),
-                         method=method)
-    if status not in (0, 5):
-        warnings.warn(f"minimize({method!r}) stopped: {messages}; KKT residual {kkt:.3e} > tolerance {tol:.3e}",
-                      ConvergenceWarning, stacklevel=2)
-    return res
+    return {"status": status, "nit": nit, "message": message, "x": x, "fun": f, "multipliers": lam,
+            "kkt_residual": kkt, "nit_sketch": sketch_iters, "nit_direct": direct_solves, "penalty": (eta1, eta2),
+            "bfgs": use_bfgs}
 
 
 def _dense_shift(H, G):
@@ -523,20 +504,19 @@ def _assemble(H, G, t, n, m, sparse):
     Gc.sum_duplicates()
     Gc.sort_indices()
     idx = np.int64
-    data, indices, indptr = _core.optimize_kkt_csr(
+    data, indices, indptr = _core.optimize.kkt_csr(
         n, m, B.indptr.astype(idx), B.indices.astype(idx), np.ascontiguousarray(B.data, dtype=float),
         Gc.indptr.astype(idx), Gc.indices.astype(idx), np.ascontiguousarray(Gc.data, dtype=float))
     return (indptr, indices, data)
 
 
-def _step(K, n, gradL, t, z, eta1, eta2, use_sketch, fallback, theta, zeta, floor, nu, max_pu, sketch_id,
-          block_size, sketch_maxiter, seed, n_threads):
-    common = (n, gradL, float(t), z, float(eta1), float(eta2), use_sketch, fallback, theta, zeta, float(floor),
-              nu, int(max_pu), sketch_id, block_size, sketch_maxiter, int(seed), n_threads)
+def _step(K, n, gradL, t, z, eta1, eta2, k, opts):
+    """One adaptive Newton step (Newton iteration ``k``) on a dense or CSR ``K``; ``z`` receives it."""
     if isinstance(K, tuple):
         indptr, indices, data = K
-        return _core.optimize_eal_step_csr(indptr.size - 1, indptr, indices, data, *common)
-    return _core.optimize_eal_step_dense(K, *common)
+        return _core.optimize.eal_step_csr(indptr.size - 1, indptr, indices, data, n, gradL, float(t), z,
+                                           float(eta1), float(eta2), k, opts)
+    return _core.optimize.eal_step_dense(K, n, gradL, float(t), z, float(eta1), float(eta2), k, opts)
 
 
 def _damped_bfgs(B, s, y):
