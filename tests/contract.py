@@ -163,11 +163,12 @@ def _ot_make(method):
     def make(dtype=np.float64, index_dtype=np.int32, mode="small"):
         from itercore._problems import ot_points
 
-        n = {"small": 40, "large": 260, "forever": 200}[mode]
+        n = {"small": 40, "large": 500, "forever": 200}[mode]
         a, b, M = ot_points(n, n + 3, seed=1, dtype=dtype)
         kw = dict(method=method)
-        if mode == "large":
-            kw.update(tol=0.0, maxiter=300 if method != "sns" else 60, max_newton=3, n_threads=1)
+        if mode == "large":  # ~0.1-0.3 s on one thread
+            kw.update(tol=0.0, maxiter={"sinkhorn": 1000, "sinkhorn_log": 150, "sns": 400}[method], max_newton=2,
+                      n_threads=1)
         elif mode == "forever":
             kw.update(tol=0.0, maxiter=10**9, max_newton=10**9)
         return (a, b, M, 2e-2 if mode == "small" else 1e-4), kw
@@ -177,14 +178,14 @@ def _ot_make(method):
 def _ot_batch_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
     from itercore._problems import ot_points
 
-    n, batch = {"small": (30, 3), "large": (200, 2), "forever": (200, 64)}[mode]
+    n, batch = {"small": (30, 3), "large": (300, 4), "forever": (200, 64)}[mode]
     _, _, M = ot_points(n, seed=2, dtype=dtype)
     A = np.random.default_rng(3).random((batch, n)).astype(dtype)
     A /= A.sum(1, keepdims=True)
     B = np.full((batch, n), 1 / n, dtype=dtype)
     kw = dict(method="sinkhorn")
     if mode == "large":
-        kw.update(tol=0.0, maxiter=300, n_threads=1)
+        kw.update(tol=0.0, maxiter=400, n_threads=1)
     elif mode == "forever":
         kw.update(tol=0.0, maxiter=1000)
     return (A, B, M, 2e-2 if mode == "small" else 1e-4), kw
@@ -206,9 +207,47 @@ def _ot_cases():
     return cases
 
 
+def _ill_qp(n, m):
+    """min 1/2 x'Hx s.t. A x = b with cond(H) = 1e3 (dense callables)."""
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    H = (Q * np.logspace(0, 3, n)) @ Q.T
+    A = rng.standard_normal((m, n))
+    b = rng.standard_normal(m)
+    cons = {"type": "eq", "fun": lambda x: A @ x - b, "jac": lambda x: A, "hess": lambda x, v: np.zeros((n, n))}
+    return lambda x: 0.5 * x @ H @ x, lambda x: H @ x, lambda x: H, cons
+
+
+def _optimize_make(method):
+    def make(dtype=np.float64, index_dtype=np.int32, mode="small"):
+        if mode == "small":
+            from hs_problems import BY_NAME
+
+            p = BY_NAME["HS39"]  # 10-12 Newton steps
+            return (p["fun"], p["x0"].astype(dtype)), dict(jac=p["jac"], hess=p["hess"], constraints=p["cons"],
+                                                           method=method, seed=0)
+        fun, jac, hess, cons = _ill_qp(250, 50)
+        kw = dict(jac=jac, hess=hess, constraints=cons, method="eal-sketch", seed=0, n_threads=1)
+        if mode == "large":  # one Newton step whose sketch solve is the C++ core's long loop
+            kw.update(maxiter=1, options={"sketch_maxiter": 100000, "fallback": False, "theta": 1e-14})
+        else:
+            kw.update(tol=1e-300, options={"sketch_maxiter": 10**12})
+        return (fun, np.zeros(250, dtype=dtype)), kw
+    return make
+
+
+def _optimize_cases():
+    from itercore.optimize import minimize
+
+    return [Case(f"optimize.minimize[{m}]", minimize, _optimize_make(m), "result", ("fun", "x0"),
+                 lambda r: r.x, finite=("x0",), float32=False, seeded=m == "eal-sketch",
+                 empty=lambda: ((lambda x: 0.0, np.zeros(0)), dict(jac=lambda x: x, constraints=[])))
+            for m in ("eal-sketch", "eal-direct")]
+
+
 def all_cases():
     """Every public solver's Case (the registry)."""
-    return _ot_cases()
+    return _ot_cases() + _optimize_cases()
 
 
 CASES = all_cases()

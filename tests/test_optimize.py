@@ -13,7 +13,7 @@ from scipy.sparse.linalg import aslinearoperator
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from contract import assert_gil_released, assert_interruptible, raises_naming  # noqa: E402
+from contract import raises_naming  # noqa: E402
 from hs_problems import BY_NAME, PROBLEMS, logistic_problem, pde_control  # noqa: E402
 from itercore import ConvergenceWarning  # noqa: E402
 from itercore.optimize import minimize  # noqa: E402
@@ -288,32 +288,6 @@ def _ill_qp(n=250, m=50):
     return (lambda x: 0.5 * x @ H @ x, lambda x: H @ x, lambda x: H, cons, np.zeros(n))
 
 
-def test_gil_released():
-    # The Newton-step core that minimize calls (KKT solve, descent test), on a
-    # 600 x 600 KKT system with the direct LU: ~0.2 s of C++ per call. A whole
-    # minimize call is not used here: most of its time is LAPACK through
-    # numpy/scipy and Python, whose own threading would be measured instead.
-    from itercore import _core, _pipeline
-    from itercore.optimize import _assemble, _step
-
-    n, m = 500, 100
-    rng = np.random.default_rng(0)
-    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
-    H = (Q * np.logspace(0, 3, n)) @ Q.T
-    G = rng.standard_normal((m, n))
-    K = _assemble(H, G, 0.0, n, m, False)
-    gradL = rng.standard_normal(n + m)
-    opts = _pipeline.make_options(_core.optimize.Options, dict(method="eal-direct", n_threads=1),
-                                  {"max_penalty_updates": 10})
-
-    def work():
-        z = np.empty(n + m)
-        step = _step(K, n, gradL, 0.0, z, 1.0, 0.1, 0, opts)
-        assert np.isfinite(z).all() and step["used_direct"]
-
-    assert_gil_released(work)
-
-
 @pytest.mark.filterwarnings("ignore::itercore.ConvergenceWarning")
 def test_gil_released_python_keeps_running():
     from test_sketch import python_progress_during
@@ -323,12 +297,6 @@ def test_gil_released_python_keeps_running():
         lambda: minimize(fun, x0, jac=jac, hess=hess, constraints=cons, maxiter=1, seed=0, n_threads=1,
                          options={"sketch_maxiter": 100000, "fallback": False, "theta": 1e-14}))
     assert progress > 0.3, f"a Python thread ran at {progress:.0%} of its speed during the solve (GIL held?)"
-
-
-def test_interruptible():
-    fun, jac, hess, cons, x0 = _ill_qp()
-    assert_interruptible(lambda: minimize(fun, x0, jac=jac, hess=hess, constraints=cons, tol=1e-300,
-                                          options={"sketch_maxiter": 10**12}))
 
 
 def test_breakdowns_share_one_status_with_precise_messages():
