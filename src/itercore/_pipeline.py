@@ -171,33 +171,37 @@ def make_options(options_cls, keywords=None, options=None, *, options_name="opti
     return opts
 
 
-def make_result(info, *, result_cls=OptimizeResult, history=False, **fields):
+def make_result(info, *, result_cls=OptimizeResult, history=False, message=None, **fields):
     """The ``OptimizeResult`` of a solve from the core's result dict.
 
     ``info`` has ``status`` (an int of :data:`STATUS`), ``nit`` and
     ``history``; ``fields`` are the family's own (``x``, the error measures,
     ...). Sets ``success``, ``status``, ``message``, ``nit`` the same way for
-    every family; ``history`` is kept only when asked for.
+    every family; ``message`` (the precise reason, e.g. which breakdown)
+    replaces the table's sentence when given; ``history`` is kept only when
+    asked for.
     """
     status = int(info["status"])
     res = result_cls(**fields)
     res.status = status
     res.success = status == CONVERGED
-    res.message = STATUS[status][1]
+    res.message = STATUS[status][1] if message is None else message
     res.nit = int(info["nit"])
     if history:
         res.history = info["history"]
     return res
 
 
-def warn_not_converged(solver, status, error, tol, measure, *, stacklevel=2):
+def warn_not_converged(solver, status, error, tol, measure, *, reason=None, stacklevel=2):
     """The one warning policy: a ``ConvergenceWarning`` stating the achieved
     ``measure`` and the tolerance, for any status but converged and callback
-    stop. ``stacklevel`` is counted from the public function (2: its caller)."""
+    stop; ``reason`` replaces the status table's sentence. ``stacklevel`` is
+    counted from the public function (2: its caller)."""
     status = int(status)
     if status in (CONVERGED, CALLBACK_STOP):
         return
-    warnings.warn(f"{solver} did not converge ({STATUS[status][0]}: {STATUS[status][1]}): "
+    why = STATUS[status][1] if reason is None else reason
+    warnings.warn(f"{solver} did not converge ({STATUS[status][0]}: {why}): "
                   f"{measure} {error:.3e} > tol {tol:.1e}", ConvergenceWarning, stacklevel=stacklevel + 1)
 
 

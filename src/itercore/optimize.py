@@ -299,15 +299,14 @@ def minimize(fun, x0, *, jac, hess=None, constraints, method=_D.method.name, tol
     hook = _pipeline.result_callback(check_callback(callback), "kkt_residual")
     prob = _Problem(fun, jac, hess, _parse_constraints(constraints), x.size, tuple(args))
     out = _newton(prob, x, opts, hook)
+    reason = out["message"] or _pipeline.STATUS[out["status"]][1]
     res = _pipeline.make_result(
         out, x=out["x"], fun=out["fun"], multipliers=out["multipliers"], kkt_residual=out["kkt_residual"],
         nfev=prob.nfev, njev=prob.njev, nhev=prob.nhev, nit_sketch=out["nit_sketch"], nit_direct=out["nit_direct"],
-        penalty=out["penalty"], method=opts.method.name)
-    reason = out["message"] or res.message
-    res.message = reason + (" (Hessian of the Lagrangian approximated by damped BFGS)" if out["bfgs"] else "")
-    label = opts.method.name if out["message"] is None else f"{opts.method.name}; {out['message']}"
-    _pipeline.warn_not_converged(f"itercore.optimize.minimize ({label})", res.status, res.kkt_residual, opts.tol,
-                                 "KKT residual")
+        penalty=out["penalty"], method=opts.method.name,
+        message=reason + (" (Hessian of the Lagrangian approximated by damped BFGS)" if out["bfgs"] else ""))
+    _pipeline.warn_not_converged(f"itercore.optimize.minimize ({opts.method.name})", res.status, res.kkt_residual,
+                                 opts.tol, "KKT residual", reason=out["message"])
     return res
 
 
