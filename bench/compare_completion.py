@@ -42,7 +42,7 @@ from machine import markdown_machine, median_time  # noqa: E402
 import itercore  # noqa: E402
 from itercore.completion import altmin  # noqa: E402
 
-SOLVERS = ("cholesky", "cg", "sketch", "auto")
+METHODS = ("cholesky", "cg", "sketch", "auto")
 warnings.simplefilter("ignore", itercore.ConvergenceWarning)
 
 
@@ -121,13 +121,13 @@ def table_accuracy(args, rows):
     X, test = low_rank(m, n, k, int(0.02 * m * n), seed=1)
     print(f"[accuracy] 5000x5000 rank 10, {X.nnz} observed", file=sys.stderr)
     results = {}
-    # sweeps each itercore solver needs (the callback sees the live factors)
-    for solver in SOLVERS:
+    # sweeps each itercore method needs (the callback gets copies of the factors)
+    for method in METHODS:
         errs = []
-        altmin(X, k, solver=solver, seed=0, maxiter=60, tol=0.0,
+        altmin(X, k, method=method, seed=0, maxiter=60, tol=0.0,
                callback=lambda r: errs.append(rel_error(r.U, r.V, test)))
         need = next((i + 1 for i, e in enumerate(errs) if e <= target), None)
-        results[solver] = {"sweeps": need}
+        results[method] = {"sweeps": need}
     U0 = altmin(X, k, seed=0, maxiter=0).U
     errs = []
 
@@ -150,7 +150,7 @@ def table_accuracy(args, rows):
                 U0 = altmin(X, k, seed=0, maxiter=0).U  # the same spectral start, timed too
                 U, V = numpy_als(X, U0, info["sweeps"])
             else:
-                res = altmin(X, k, solver=key, seed=0, maxiter=info["sweeps"], tol=0.0)
+                res = altmin(X, k, method=key, seed=0, maxiter=info["sweeps"], tol=0.0)
                 U, V = res.U, res.V
             times[key].append(time.perf_counter() - t0)
             outs[key] = rel_error(U, V, test)
@@ -158,7 +158,7 @@ def table_accuracy(args, rows):
                   file=sys.stderr)
     ref = statistics.median(times["numpy"]) if times["numpy"] else float("nan")
     for key, info in results.items():
-        label = "NumPy exact ALS (reference)" if key == "numpy" else f"itercore altmin solver={key!r}"
+        label = "NumPy exact ALS (reference)" if key == "numpy" else f"itercore altmin method={key!r}"
         if info["sweeps"] is None:
             rows.append((label, "-", "not reached", "-", "-"))
             continue
@@ -186,10 +186,10 @@ def table_accuracy(args, rows):
 
 # --- table 2: time per sweep --------------------------------------------------------
 
-def per_sweep(X, k, solver, sweeps, reg):
+def per_sweep(X, k, method, sweeps, reg):
     """Median wall time between successive sweeps (callback time stamps)."""
     stamps = []
-    altmin(X, k, solver=solver, seed=0, maxiter=sweeps, tol=0.0, reg=reg,
+    altmin(X, k, method=method, seed=0, maxiter=sweeps, tol=0.0, reg=reg,
            callback=lambda r: stamps.append(time.perf_counter()))
     return statistics.median(np.diff(stamps)) if len(stamps) > 1 else float("nan")
 
@@ -205,11 +205,11 @@ def table_scaling(args, rows):
         X, _ = low_rank(size, size, min(k, 10), size * per_row, seed=2, n_test=10)
         reg = 1e-3  # rows with fewer observations than k need it to be well posed
         sweeps = 3 if size * per_row * k > 1e8 else 4
-        t = {s: per_sweep(X, k, s, sweeps, reg) for s in SOLVERS}
+        t = {s: per_sweep(X, k, s, sweeps, reg) for s in METHODS}
         best = min(t, key=t.get)
-        rows.append((f"{size}", f"{k}", f"{per_row}", *(f"{t[s] * 1e3:.0f}" for s in SOLVERS), best,
+        rows.append((f"{size}", f"{k}", f"{per_row}", *(f"{t[s] * 1e3:.0f}" for s in METHODS), best,
                      f"{t['cholesky'] / t['sketch']:.2f}"))
-        print(f"[scaling] {size} k={k} c={per_row}: " + ", ".join(f"{s} {t[s]:.3f}s" for s in SOLVERS),
+        print(f"[scaling] {size} k={k} c={per_row}: " + ", ".join(f"{s} {t[s]:.3f}s" for s in METHODS),
               file=sys.stderr, flush=True)
 
 
@@ -241,16 +241,16 @@ def table_rows(args, rows):
         for c in cs:
             lines = max(4, min(400, int(4e6 / (c * k))))
             X, F = row_problem(k, c, lines)
-            exact = _half_step(X, F, reg=reg, solver="cholesky", n_threads=1)
+            exact = _half_step(X, F, reg=reg, method="cholesky", n_threads=1)
             rng = np.random.default_rng(1)
             x0 = exact * (1 + 0.01 * rng.standard_normal(exact.shape))
             out = {}
-            for solver in ("cholesky", "cg", "sketch", "auto"):
+            for method in ("cholesky", "cg", "sketch", "auto"):
                 def run():
-                    return _half_step(X, F, reg=reg, solver=solver, x0=x0, n_threads=1, seed=0)
+                    return _half_step(X, F, reg=reg, method=method, x0=x0, n_threads=1, seed=0)
                 t, x = median_time(run, args.repeats)
                 err = np.linalg.norm(x - exact) / np.linalg.norm(exact)
-                out[solver] = (t / lines, err)
+                out[method] = (t / lines, err)
             w0 = np.linalg.norm(x0 - exact) / np.linalg.norm(exact)
             rows.append((f"{k}", f"{c}", f"{lines}",
                          *(f"{out[s][0] * 1e6:.0f} ({out[s][1]:.0e})" for s in ("cholesky", "cg", "sketch", "auto")),
@@ -343,7 +343,7 @@ def main(argv=None):
         rows = []
         table_scaling(args, rows)
         out += ["**Time per sweep (ms, median of the 2-3 sweeps after the first), m = n, c observations per row, reg = 1e-3**", "",
-                md_table(("m = n", "rank k", "c", *SOLVERS, "fastest", "cholesky / sketch"), rows), ""]
+                md_table(("m = n", "rank k", "c", *METHODS, "fastest", "cholesky / sketch"), rows), ""]
     if "rows" not in skip:
         rows = []
         table_rows(args, rows)

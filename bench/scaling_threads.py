@@ -112,7 +112,7 @@ def kernels(quick):
         def alt(t, solver=solver):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return completion.altmin(X, k, reg=1e-3, solver=solver, maxiter=5, tol=0.0, seed=0, n_threads=t)
+                return completion.altmin(X, k, reg=1e-3, method=solver, maxiter=5, tol=0.0, seed=0, n_threads=t)
 
         out.append((f"completion altmin {solver}", f"{m}x{m}, rank {k}, ~{per_row}/row, 5 sweeps", alt))
 

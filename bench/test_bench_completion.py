@@ -26,12 +26,12 @@ def start(problem):
 
 
 @pytest.mark.benchmark(group="completion 5 sweeps 2000^2 k=10")
-@pytest.mark.parametrize("solver", ["cholesky", "cg", "sketch", "auto"])
-def test_itercore_altmin_5_sweeps(benchmark, problem, solver):
+@pytest.mark.parametrize("method", ["cholesky", "cg", "sketch", "auto"])
+def test_itercore_altmin_5_sweeps(benchmark, problem, method):
     X, test = problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", itercore.ConvergenceWarning)
-        res = benchmark(altmin, X, 10, solver=solver, seed=0, maxiter=5, tol=0.0)
+        res = benchmark(altmin, X, 10, method=method, seed=0, maxiter=5, tol=0.0)
     assert res.nit == 5
     assert rel_error(res.U, res.V, test) < 0.5  # far along from the spectral start
 

@@ -1,8 +1,48 @@
-// itercore.completion, double precision (float lives in completion_float.cpp
-// so the two heavy instantiations compile in parallel).
+// pybind11 glue for itercore.completion: the enums, the options struct and the
+// double-precision cores (float lives in completion_float.cpp so that the two
+// heavy instantiations compile in parallel; both share completion_binding.hpp).
 #include "completion_binding.hpp"
 
-void register_completion(pybind11::module_& m) {
-  itercore_completion_bindings::bind_completion<double, std::int32_t>(m);
-  itercore_completion_bindings::bind_completion<double, std::int64_t>(m);
+namespace {
+
+using namespace itercore::completion;
+
+/// A field of a base of AltMinOptions (RowOptions, InitOptions) as a member of
+/// AltMinOptions itself, which is what bind::options_class takes.
+template <class F, class Base>
+constexpr F AltMinOptions::*field_of(F Base::*member) {
+  return member;
+}
+
+}  // namespace
+
+void register_completion(pybind11::module_& parent) {
+  namespace py = pybind11;
+  py::module_ m = parent.def_submodule("completion", "itercore.completion's cores");
+  py::enum_<RowSolver>(m, "RowSolver", "The per-row least-squares solver (method=).")
+      .value("cholesky", RowSolver::cholesky)
+      .value("cg", RowSolver::cg)
+      .value("sketch", RowSolver::sketch)
+      .value("auto", RowSolver::automatic);
+  py::enum_<InitMethod>(m, "InitMethod", "How U starts (init=).")
+      .value("svd", InitMethod::svd)
+      .value("random", InitMethod::random);
+  itercore::bind::options_class<AltMinOptions>(
+      m, "AltMinOptions", "Options of completion::initialise and completion::altmin (itercore/completion/*.hpp).")
+      .field("method", field_of(&RowOptions::method), "the per-row solver")
+      .field("reg", field_of(&RowOptions::reg), "ridge weight on both factors (finite, >= 0)")
+      .field("inner_maxiter", field_of(&RowOptions::inner_maxiter),
+             "CG steps per row (cg, auto's CG rows; at most, sketch); -1: per method (3; sketch 20)")
+      .field("inner_tol", field_of(&RowOptions::inner_tol),
+             "a row's CG ends when its normal-equation residual shrank by this factor")
+      .field("sketch_ratio", field_of(&RowOptions::sketch_ratio), "sketch rows per unknown (>= 1)")
+      .field("seed", field_of(&RowOptions::seed), "randomness of the start and of the sketches")
+      .field("init", field_of(&InitOptions::init), "the start of U")
+      .field("oversample", field_of(&InitOptions::oversample), "svd start: extra range-finder columns")
+      .field("power_iters", field_of(&InitOptions::power_iters), "svd start: power iterations")
+      .field("maxiter", &AltMinOptions::maxiter, "sweeps (0: return the start)")
+      .field("tol", &AltMinOptions::tol, "stopping tolerance (finite, >= 0)")
+      .field("n_threads", &AltMinOptions::n_threads, "<= 0: the OpenMP default");
+  itercore_completion_bindings::bind_completion<double, std::int32_t>(parent);
+  itercore_completion_bindings::bind_completion<double, std::int64_t>(parent);
 }

@@ -17,31 +17,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import OptimizeResult
 
-from . import _core
-from ._validation import (
-    as_float_array,
-    check_callback,
-    check_choice,
-    check_int,
-    check_n_threads,
-    check_scalar,
-    seed_to_uint64,
-)
-from ._warnings import ConvergenceWarning
+from . import _core, _pipeline
+from ._validation import as_float_array, check_callback, check_int, check_n_threads, seed_to_uint64
 
 __all__ = ["altmin", "AltMinResult"]
 
-_SOLVERS = {"cholesky": 0, "cg": 1, "sketch": 2, "auto": 3}
-_INIT = {"svd": 0, "random": 1}
-_INNER_MAXITER = {"cholesky": 0, "cg": 3, "sketch": 20, "auto": 3}
-
-_MESSAGES = {
-    "converged": "converged",
-    "max_iter": "maximum number of sweeps reached before the stopping test was met",
-    "non_finite": "NaN or inf appeared; the last finite factors are returned",
-    "callback_stop": "the callback asked to stop",
-    "breakdown": "breakdown",
-}
+#: The C++ defaults (``AltMinOptions`` in ``itercore/completion/*.hpp``), read from the bound struct.
+_D = _pipeline.defaults(_core.completion.AltMinOptions)
 
 
 class AltMinResult(OptimizeResult):
@@ -58,15 +40,18 @@ class AltMinResult(OptimizeResult):
         Sweeps performed (one sweep = a ``V`` update then a ``U`` update).
     residual : float
         Final relative residual ``||P_Omega(U V^T - M)|| / ||P_Omega(M)||``.
-    residual_history : ndarray
-        The relative residual at the initialisation and after each sweep.
-    validation_history : ndarray or None
-        RMSE on the validation entries at the initialisation and after each
-        sweep, when ``validation`` was given.
-    status : str
-        ``"converged"``, ``"max_iter"``, ``"non_finite"`` or ``"callback_stop"``.
+    history : ndarray
+        With ``history=True`` only: the relative residual at the start and
+        after each sweep.
+    validation_history : ndarray
+        With ``history=True`` and ``validation`` only: the RMSE on the
+        validation entries at the start and after each sweep.
+    status : int
+        The shared status table (``itercore._pipeline.STATUS``): 0 converged,
+        1 ``maxiter`` sweeps done first, 3 NaN or inf appeared (the last finite
+        factors are returned), 5 the callback raised ``StopIteration``.
     success : bool
-        ``status == "converged"``.
+        ``status == 0``.
     message : str
         A sentence describing ``status``.
     cold_rows, cold_cols : ndarray of int
@@ -243,8 +228,31 @@ def _validation_set(validation, shape, dtype, idx_t):
     return (np.ascontiguousarray(rows, dtype=idx_t), np.ascontiguousarray(cols, dtype=idx_t), values)
 
 
-def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd", seed=None, callback=None,
-           n_threads=None, validation=None, inner_maxiter=None, inner_tol=1e-3, sketch_ratio=4.0):
+def _options(keywords, options):
+    """The checked C++ ``AltMinOptions`` from public keywords and the expert ``options`` dict."""
+    return _pipeline.make_options(_core.completion.AltMinOptions, keywords, options)
+
+
+def _start(x0, init_opts, rows, cols, m, n, rank, dtype):
+    """The starting factors ``(U, V)``: ``x0`` as given with ``V = 0``, else the core's start."""
+    if x0 is not None:
+        U = as_float_array(x0, "x0", ndim=2, shape=(m, rank), dtype=dtype, copy=True)
+        return U, np.zeros((n, rank), dtype=dtype)
+    U = np.empty((m, rank), dtype=dtype)
+    V = np.empty((n, rank), dtype=dtype)
+    _core.completion.initialise(*rows, *cols, U, V, init_opts)
+    return U, V
+
+
+def _last_change(hist):
+    """The relative change of the last step of a history (NaN with fewer than two entries)."""
+    if len(hist) < 2 or not hist[-2] > 0:
+        return float("nan")
+    return abs(float(hist[-2]) - float(hist[-1])) / float(hist[-2])
+
+
+def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=None, maxiter=_D.maxiter,
+           tol=_D.tol, validation=None, callback=None, n_threads=None, seed=None, history=False, options=None):
     """Complete a low-rank matrix from observed entries by alternating minimization.
 
     Minimises ``||P_Omega(U V^T - M)||^2 + reg (||U||^2 + ||V||^2)`` over
@@ -264,69 +272,85 @@ def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd",
         is used without copying.
     rank : int
         Target rank, ``1 <= rank < min(m, n)``.
-    reg : float, optional
-        Ridge weight on both factors (``>= 0``).
-    solver : {"auto", "cholesky", "cg", "sketch"}, optional
+    method : {"auto", "cholesky", "cg", "sketch"}, optional
         Per-row solver. ``"cholesky"``: exact (k x k Gram, or the dual c x c
         system when a row has fewer observations c than ``rank``; with
         ``reg=0`` such a row gets the minimum-norm least-squares solution).
-        ``"cg"``: ``inner_maxiter`` warm-started Jacobi-preconditioned
-        conjugate-gradient steps (no ``rank**2`` cost per entry; on a row with
-        ``c < rank`` and ``reg=0`` it keeps the warm start's component that the
-        row does not determine). ``"sketch"``: the paper's sketch
-        preconditioner (Cholesky factor of the Gram of a CountSketch of the
-        row's design, ``sketch_ratio * rank`` rows) then preconditioned CG
-        until the row's residual shrank by ``inner_tol``; rows not longer than
-        the sketch are solved exactly. ``"auto"``: per row, ``"cholesky"`` for
-        ``rank <= 16`` and for rows with ``c >= 8 * rank``, else ``"cg"``
-        (see ``docs/completion.md`` for the measurements behind the rule).
+        ``"cg"``: a few (``options["inner_maxiter"]``, default 3)
+        warm-started Jacobi-preconditioned conjugate-gradient steps (no
+        ``rank**2`` cost per entry; on a row with ``c < rank`` and ``reg=0``
+        it keeps the warm start's component that the row does not
+        determine). ``"sketch"``: the paper's sketch preconditioner (Cholesky
+        factor of the Gram of a CountSketch of the row's design,
+        ``sketch_ratio * rank`` rows) then preconditioned CG until the row's
+        residual shrank by ``inner_tol`` (at most 20 steps); rows not longer
+        than the sketch are solved exactly. ``"auto"`` (default): per row,
+        ``"cholesky"`` for ``rank <= 16`` and for rows with ``c >= 8 * rank``,
+        else ``"cg"`` (see ``docs/completion.md`` for the measurements behind
+        the rule).
+    reg : float, optional
+        Ridge weight on both factors (``>= 0``; default 0).
+    init : {"svd", "random"}, optional
+        How ``U`` starts when ``x0`` is not given: the randomised SVD start
+        (default) or a random orthonormal matrix.
+    x0 : ndarray of shape (m, rank), optional
+        Starting ``U``, used as given (``V`` then starts at zero and ``init``
+        is not used).
     maxiter : int, optional
-        Maximum number of sweeps (a sweep updates ``V`` then ``U``).
-        ``0`` returns the initialisation.
+        Maximum number of sweeps (a sweep updates ``V`` then ``U``; default
+        50). ``0`` returns the start.
     tol : float, optional
         Without ``validation``: stop when the relative residual over the
         observations ``r`` satisfies ``r <= tol`` or changes by at most
-        ``tol * r`` in a sweep. With ``validation``: stop when the validation
-        RMSE improves by at most ``tol`` relatively; if it got worse, the
-        previous sweep's factors are returned (``nit`` and the histories
-        then describe them: the discarded sweep is not counted).
-    init : {"svd", "random"} or ndarray of shape (m, rank), optional
-        Initial ``U``: the randomised SVD start, a random orthonormal matrix,
-        or an explicit array (used as given; ``V`` then starts at zero).
-    seed : None, int or numpy.random.Generator, optional
-        Randomness of the initialisation and of the sketches. The same seed
-        gives the same factors for the same ``n_threads``.
-    callback : callable, optional
-        ``callback(intermediate)`` after each sweep with an
-        ``OptimizeResult`` holding ``nit``, ``residual`` and the live factors
-        ``U`` and ``V`` (copy them to keep them). Raise ``StopIteration`` to stop.
-    n_threads : int, optional
-        OpenMP threads (``None``: the runtime default; ``-1``: all CPUs).
+        ``tol * r`` in a sweep (default 1e-8). With ``validation``: stop when
+        the validation RMSE improves by at most ``tol`` relatively; if it got
+        worse, the previous sweep's factors are returned (``nit`` and the
+        histories then describe them: the discarded sweep is not counted).
     validation : tuple ``(rows, cols, values)`` or sparse matrix, optional
         Held-out entries for stopping (see ``tol``).
-    inner_maxiter : int, optional
-        CG steps per row (``"cg"`` and ``"auto"``: default 3; ``"sketch"``: at
-        most, default 20). Ignored by ``"cholesky"``.
-    inner_tol : float, optional
-        A row's CG stops once its normal-equation residual
+    callback : callable, optional
+        ``callback(intermediate_result)`` after each sweep with an
+        ``OptimizeResult`` holding ``nit``, ``residual`` and copies of the
+        factors ``U`` and ``V``. Raise ``StopIteration`` to stop.
+    n_threads : int, optional
+        OpenMP threads of the start and of the sweeps (``None``: the runtime
+        default; ``-1``: all CPUs).
+    seed : None, int or numpy.random.Generator, optional
+        Randomness of the start and of the sketches. The same seed gives the
+        same factors for the same ``n_threads`` (in fact for any: every row
+        draws from its own stream).
+    history : bool, optional
+        Keep the relative residual of the start and of every sweep in
+        ``result.history`` (and the validation RMSE in
+        ``result.validation_history``).
+    options : dict, optional
+        Expert knobs (fields of the C++ ``AltMinOptions``; an unknown key is a
+        ``TypeError`` naming the closest valid one): ``inner_maxiter`` (CG
+        steps per row for ``"cg"`` and ``"auto"``'s CG rows, at most for
+        ``"sketch"``; default -1: 3, and 20 for ``"sketch"``), ``inner_tol``
+        (a row's CG stops once its normal-equation residual
         ``||F^T (b - F x) - reg x||`` has shrunk to ``inner_tol`` times its
-        value at the warm start (from a zero start: the relative residual).
-    sketch_ratio : float, optional
-        Sketch rows per unknown (``>= 1``) for ``"sketch"``.
+        value at the warm start; default 1e-3), ``sketch_ratio`` (sketch rows
+        per unknown for ``"sketch"``, ``>= 1``, default 4), ``oversample`` and
+        ``power_iters`` (the randomised SVD start: extra columns, default 10,
+        and power iterations, default 2).
 
     Returns
     -------
     AltMinResult
         ``U``, ``V``, ``predict(rows, cols)``, ``nit``, ``residual``,
-        ``residual_history``, ``validation_history``, ``status``, ``success``,
-        ``message``, ``cold_rows``, ``cold_cols``. Rows and columns with no
-        observation get a zero factor; ``predict`` warns for them.
+        ``status`` (0 converged, 1 ``maxiter`` reached, 3 NaN or inf, 5
+        callback stop), ``success``, ``message``, ``cold_rows``,
+        ``cold_cols``, and with ``history=True`` ``history`` and
+        ``validation_history``. Rows and columns with no observation get a
+        zero factor; ``predict`` warns for them.
 
     Warns
     -----
     ConvergenceWarning
-        When ``maxiter`` sweeps end before the stopping test is met (with the
-        achieved residual change and ``tol``).
+        When ``maxiter > 0`` sweeps end before the stopping test is met (with
+        the last relative change, the relative residual and ``tol``), or when
+        NaN or inf stopped the sweeps.
 
     Examples
     --------
@@ -336,92 +360,57 @@ def altmin(X, rank, *, reg=0.0, solver="auto", maxiter=50, tol=1e-8, init="svd",
     >>> M = rng.standard_normal((300, 3)) @ rng.standard_normal((3, 200))
     >>> r, c = np.nonzero(rng.random(M.shape) < 0.2)
     >>> res = altmin((r, c, M[r, c], M.shape), rank=3, seed=0)
-    >>> res.status
-    'converged'
+    >>> res.success, res.status
+    (True, 0)
     >>> err = np.linalg.norm(res.U @ res.V.T - M) / np.linalg.norm(M)
     >>> bool(err < 1e-6)
     True
     """
-    (indptr, indices, values), (t_indptr, t_indices, t_values) = _observations(X)
-    m, n = indptr.shape[0] - 1, t_indptr.shape[0] - 1
-    dtype = values.dtype
-    idx_t = indices.dtype
+    rows, cols = _observations(X)
+    m, n = rows[0].shape[0] - 1, cols[0].shape[0] - 1
+    dtype, idx_t = rows[2].dtype, rows[1].dtype
     rank = check_int(rank, "rank", lower=1)
     if rank >= min(m, n):
         raise ValueError(f"rank must be < min(m, n) = {min(m, n)}, got {rank}")
-    reg = check_scalar(reg, "reg", lower=0.0)
-    solver = check_choice(solver, "solver", tuple(_SOLVERS))
-    maxiter = check_int(maxiter, "maxiter", lower=0)
-    tol = check_scalar(tol, "tol", lower=0.0)
-    callback = check_callback(callback)
-    threads = check_n_threads(n_threads)
-    inner_maxiter = _INNER_MAXITER[solver] if inner_maxiter is None else check_int(inner_maxiter, "inner_maxiter",
-                                                                                    lower=0)
-    inner_tol = check_scalar(inner_tol, "inner_tol", lower=0.0)
-    sketch_ratio = check_scalar(sketch_ratio, "sketch_ratio", lower=1.0)
+    opts = _options(dict(method=method, reg=reg, init=init, maxiter=maxiter, tol=tol,
+                         n_threads=check_n_threads(n_threads), seed=seed_to_uint64(seed)), options)
+    hook = _pipeline.result_callback(check_callback(callback), "residual")
     val = _validation_set(validation, (m, n), dtype, idx_t)
-    seed64 = seed_to_uint64(seed)
-
-    rows_args = (indptr, indices, values)
-    cols_args = (t_indptr, t_indices, t_values)
-    if isinstance(init, str):
-        method = check_choice(init, "init", tuple(_INIT))
-        U = np.empty((m, rank), dtype=dtype)
-        V = np.empty((n, rank), dtype=dtype)
-        _core.completion_init(m, n, *rows_args, *cols_args, U, V, _INIT[method], seed64, threads, 10, 2)
-    else:
-        U = as_float_array(init, "init", ndim=2, shape=(m, rank), dtype=dtype, copy=True)
-        V = np.zeros((n, rank), dtype=dtype)
-
-    def on_sweep(nit, residual):
-        callback(OptimizeResult(nit=int(nit), residual=float(residual), U=U, V=V))
-
-    empty_i = np.empty(0, dtype=idx_t)
-    vr, vc, vv = val if val is not None else (empty_i, empty_i, np.empty(0, dtype=dtype))
-    info = _core.completion_altmin(
-        m, n, *rows_args, *cols_args, U, V, _SOLVERS[solver], reg, inner_maxiter, inner_tol, sketch_ratio,
-        seed64, maxiter, tol, threads, vr, vc, vv, val is not None, on_sweep if callback is not None else None,
-    )
-    status = info["status"]
-    history = np.asarray(info["history"])
-    res = AltMinResult(
-        U=U,
-        V=V,
-        nit=int(info["iterations"]),
-        residual=float(info["residual"]),
-        residual_history=history,
-        validation_history=np.asarray(info["validation_history"]) if val is not None else None,
-        status=status,
-        success=status == "converged",
-        message=_MESSAGES.get(status, status),
-        cold_rows=np.flatnonzero(np.diff(indptr) == 0),
-        cold_cols=np.flatnonzero(np.diff(t_indptr) == 0),
-    )
-    if status == "max_iter" and maxiter > 0:
-        change = abs(history[-2] - history[-1]) / history[-2] if len(history) > 1 and history[-2] > 0 else np.nan
-        warnings.warn(
-            f"altmin did not converge in {maxiter} sweeps: relative residual {res.residual:.3e}, "
-            f"last relative change {change:.3e}, tol {tol:.1e}",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-    elif status == "non_finite":
-        warnings.warn(f"altmin stopped: {res.message}", ConvergenceWarning, stacklevel=2)
+    U, V = _start(x0, opts, rows, cols, m, n, rank, dtype)
+    info = _core.completion.altmin(*rows, *cols, U, V, opts, val, hook)
+    res = _pipeline.make_result(
+        info, result_cls=AltMinResult, history=history, U=U, V=V, residual=float(info["residual"]),
+        cold_rows=np.flatnonzero(np.diff(rows[0]) == 0), cold_cols=np.flatnonzero(np.diff(cols[0]) == 0))
+    if history and val is not None:
+        res.validation_history = info["validation_history"]
+    if res.status == _pipeline.NON_FINITE:
+        _pipeline.warn_not_converged("itercore.completion.altmin", res.status, res.residual, opts.tol,
+                                     "relative residual")
+    elif res.nit > 0:  # maxiter=0 asked for the start only: nothing to warn about
+        if val is None:
+            label, change, measure = f"relative residual {res.residual:.3e}", _last_change(info["history"]), \
+                "last relative change"
+        else:
+            vh = info["validation_history"]
+            label, change, measure = f"validation RMSE {vh[-1]:.3e}", _last_change(vh), \
+                "last relative validation improvement"
+        _pipeline.warn_not_converged(f"itercore.completion.altmin ({label})", res.status, change, opts.tol,
+                                     measure)
     return res
 
 
-def _half_step(X, F, *, reg=0.0, solver="cholesky", inner_maxiter=None, inner_tol=1e-3, sketch_ratio=4.0,
-               x0=None, seed=0, n_threads=None):
-    """One half-step (private, for tests): for each row j of ``X`` (lines x other),
-    ``argmin_x ||F[Omega_j] x - X[j, Omega_j]||^2 + reg ||x||^2`` with warm start ``x0``."""
+def _half_step(X, F, *, x0=None, n_threads=None, seed=0, **options):
+    """One half-step (private, for tests and the per-row benchmark): for each row
+    j of ``X`` (lines x other), ``argmin_x ||F[Omega_j] x - X[j, Omega_j]||^2 +
+    reg ||x||^2`` from the warm start ``x0`` (default 0). ``options``: the
+    per-row fields of ``AltMinOptions`` (``method``, ``reg``, ``inner_maxiter``,
+    ``inner_tol``, ``sketch_ratio``); ``seed`` is passed to the core as is."""
     (indptr, indices, values), _ = _observations(X)
     lines, other = indptr.shape[0] - 1, int(X.shape[1])
     F = as_float_array(F, "F", ndim=2, shape=(other, None), dtype=values.dtype)
     k = F.shape[1]
     Xout = (np.zeros((lines, k), dtype=values.dtype) if x0 is None
             else as_float_array(x0, "x0", ndim=2, shape=(lines, k), dtype=values.dtype, copy=True))
-    inner = _INNER_MAXITER[solver] if inner_maxiter is None else inner_maxiter
-    _core.completion_half_step(lines, other, indptr, indices, values, F, Xout, _SOLVERS[solver], float(reg),
-                               int(inner), float(inner_tol), float(sketch_ratio), int(seed),
-                               check_n_threads(n_threads))
+    opts = _options(dict(options, n_threads=check_n_threads(n_threads), seed=seed), None)
+    _core._testing.completion_half_step(indptr, indices, values, F, Xout, opts)
     return Xout

@@ -27,14 +27,14 @@ def completion_demo():
 
     X, (tr, tc, tv) = _problem()
     rows = []
-    for solver in ("cholesky", "cg", "sketch"):
-        res, seconds = timed(altmin, X, 10, solver=solver, seed=0, tol=1e-8, maxiter=100)
+    for method in ("cholesky", "cg", "sketch"):
+        res, seconds = timed(altmin, X, 10, method=method, seed=0, tol=1e-8, maxiter=100)
         err = float(np.linalg.norm(res.predict(tr, tc) - tv) / np.linalg.norm(tv))
         rows.append({
             "family": "completion",
             "problem": "rank-10 1500x1500, 4% observed",
             "size": X.nnz,
-            "method": f"altmin {solver}",
+            "method": f"altmin {method}",
             "iterations": res.nit,
             "seconds": seconds,
             "error": err,

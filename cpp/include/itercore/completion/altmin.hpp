@@ -30,6 +30,7 @@
 #include "itercore/common/interrupt.hpp"
 #include "itercore/common/status.hpp"
 #include "itercore/common/threads.hpp"
+#include "init.hpp"
 #include "row_solvers.hpp"
 
 namespace itercore::completion {
@@ -43,17 +44,21 @@ struct Validation {
   std::int64_t size = 0;
 };
 
-/// Outer-loop settings.
-struct AltMinOptions {
-  RowOptions row;            ///< per-line solver settings (solver, reg, inner iterations, seed)
-  std::int64_t maxiter = 50; ///< sweeps
-  double tol = 1e-8;         ///< see the stopping rules above
-  int n_threads = 0;         ///< <= 0: the OpenMP default
+/// Every setting of a completion: the per-line solves (RowOptions: method,
+/// reg, inner_maxiter, inner_tol, sketch_ratio, seed), the start (InitOptions:
+/// init, oversample, power_iters; read by `initialise` only) and the outer
+/// loop below. One flat struct, so that the bindings expose each field once by
+/// its Python name; `altmin` passes it to `half_step` as its RowOptions.
+struct AltMinOptions : RowOptions, InitOptions {
+  std::int64_t maxiter = 50; ///< sweeps (0: return the start)
+  double tol = 1e-8;         ///< stopping tolerance, finite and >= 0 (see the stopping rules above)
+  int n_threads = 0;         ///< OpenMP threads; <= 0: the OpenMP default
 
   void check() const {
-    row.check();
+    RowOptions::check();
+    InitOptions::check();
     if (maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
-    if (!(tol >= 0.0) && !(tol < 0.0)) throw std::invalid_argument("tol must not be NaN");
+    if (!(tol >= 0.0) || !std::isfinite(tol)) throw std::invalid_argument("tol must be finite and >= 0");
   }
 };
 
@@ -140,7 +145,7 @@ SolveInfo altmin(const CsrView<Scalar, Index>& rows, const CsrView<Scalar, Index
   const std::int64_t c_max = std::max(max_line(rows), max_line(cols));
   std::vector<RowScratch<Scalar>> scratch;
   scratch.reserve(static_cast<std::size_t>(nt));
-  for (int t = 0; t < nt; ++t) scratch.emplace_back(k, c_max, opt.row);
+  for (int t = 0; t < nt; ++t) scratch.emplace_back(k, c_max, opt);
 
   Eigen::Map<RM> Um(U, m, k), Vm(V, n, k);
   RM Ub = Um, Vb = Vm;  // the previous sweep's factors (NaN recovery, validation)
@@ -160,7 +165,7 @@ SolveInfo altmin(const CsrView<Scalar, Index>& rows, const CsrView<Scalar, Index
     return info;
   }
   const std::uint64_t lines = static_cast<std::uint64_t>(std::max(m, n)) + 1;
-  RowOptions ropt = opt.row;
+  RowOptions ropt = opt;  // its per-line part, with the stream of each half-step
   for (std::int64_t it = 0; it < opt.maxiter; ++it) {
     if (control && control->poll()) {
       info.status = Status::interrupted;

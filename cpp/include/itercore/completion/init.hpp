@@ -94,8 +94,20 @@ RowMajorMat<Scalar> gaussian(Eigen::Index rows, Eigen::Index cols, std::uint64_t
 
 }  // namespace detail
 
-/// How to initialise U.
+/// How to initialise U (Python: `init=`, by these names).
 enum class InitMethod : int { svd = 0, random = 1 };
+
+/// Settings of `initialise`. Field names are the Python ones.
+struct InitOptions {
+  InitMethod init = InitMethod::svd;  ///< the start: randomised SVD of the rescaled observations, or random
+  std::int64_t oversample = 10;       ///< svd: extra columns of the randomised range finder (>= 0)
+  int power_iters = 2;                ///< svd: power iterations of the range finder (>= 0)
+
+  void check() const {
+    if (oversample < 0) throw std::invalid_argument("oversample must be >= 0");
+    if (power_iters < 0) throw std::invalid_argument("power_iters must be >= 0");
+  }
+};
 
 namespace detail {
 
@@ -149,19 +161,20 @@ void initialise_impl(const CsrView<Scalar, Index>& rows, const CsrView<Scalar, I
 
 /// Writes U0 (m x k, orthonormal columns) and V0 = (m n / |Omega|) P_Omega(M)^T U0
 /// (n x k), both row-major. `rows` is the observed matrix by rows (m x n CSR),
-/// `cols` the same entries by columns (n x m CSR of the transpose).
-/// `oversample` extra columns and `power_iters` power iterations for "svd".
+/// `cols` the same entries by columns (n x m CSR of the transpose). `seed`
+/// draws the random test (svd) or start (random) matrix; `n_threads` <= 0:
+/// the OpenMP default.
 template <class Scalar, class Index>
 void initialise(const CsrView<Scalar, Index>& rows, const CsrView<Scalar, Index>& cols, std::int64_t k,
-                InitMethod method, std::uint64_t seed, Scalar* U0, Scalar* V0, int n_threads = 0,
-                std::int64_t oversample = 10, int power_iters = 2) {
+                const InitOptions& opt, std::uint64_t seed, Scalar* U0, Scalar* V0, int n_threads = 0) {
   const std::int64_t m = rows.rows, n = rows.cols;
   if (cols.rows != rows.cols || cols.cols != rows.rows || cols.nnz() != rows.nnz())
     throw std::invalid_argument("initialise: the CSR and CSC views disagree");
   if (k <= 0 || k >= std::min(m, n)) throw std::invalid_argument("rank must be in [1, min(m, n))");
-  if (oversample < 0 || power_iters < 0) throw std::invalid_argument("oversample and power_iters must be >= 0");
+  opt.check();
   const int nt = resolve_threads(n_threads);
-  eigen_single_threaded([&] { detail::initialise_impl(rows, cols, k, method, seed, U0, V0, nt, oversample, power_iters); });
+  eigen_single_threaded(
+      [&] { detail::initialise_impl(rows, cols, k, opt.init, seed, U0, V0, nt, opt.oversample, opt.power_iters); });
 }
 
 

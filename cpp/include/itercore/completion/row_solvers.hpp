@@ -76,7 +76,7 @@ void eigen_single_threaded(F&& f) {
 /// it, by Eigen's blocked symmetric rank update.
 inline constexpr Eigen::Index kSmallRank = 32;
 
-/// Which per-row solver a half-step uses.
+/// Which per-row solver a half-step uses (Python: `method=`, by these names; `automatic` is "auto").
 enum class RowSolver : int { cholesky = 0, cg = 1, sketch = 2, automatic = 3 };
 
 /// Nonzeros per column of the sparse sign sketch (OSNAP-style; 1 = CountSketch).
@@ -89,22 +89,33 @@ inline constexpr std::int64_t kAutoCholeskyRank = 16;
 /// the sketch preconditioner did not beat the exact Gram (k <= 200, c <= 10^4).
 inline constexpr std::int64_t kAutoLongFactor = 8;
 
-/// Settings of a half-step, shared by every row.
+/// `inner_maxiter = -1` (the default) means this many steps for `cg` (and `auto`'s CG rows) ...
+inline constexpr int kCgSteps = 3;
+/// ... and this many, at most, for `sketch` (which stops at `inner_tol` first).
+inline constexpr int kSketchSteps = 20;
+
+/// Settings of a half-step, shared by every row. Field names are the Python ones.
 struct RowOptions {
-  RowSolver solver = RowSolver::cholesky;
-  double reg = 0.0;            ///< ridge weight (>= 0)
-  int inner_maxiter = 3;       ///< CG / preconditioned-CG steps per row (cg, sketch)
-  double inner_tol = 1e-3;     ///< a row's CG ends when its residual shrank by this factor
+  RowSolver method = RowSolver::automatic;  ///< the per-row solver
+  double reg = 0.0;            ///< ridge weight on both factors (finite, >= 0)
+  int inner_maxiter = -1;      ///< CG / preconditioned-CG steps per row (cg, sketch); -1: per method (kCgSteps, kSketchSteps)
+  double inner_tol = 1e-3;     ///< a row's CG ends when its normal-equation residual shrank by this factor
   double sketch_ratio = 4.0;   ///< sketch rows per unknown (s = ceil(ratio * k), >= k)
-  std::uint64_t seed = 0;      ///< sketch randomness: stream (seed, stream_base + row)
-  std::uint64_t stream_base = 0;
+  std::uint64_t seed = 0;      ///< sketch randomness: row j of a half-step draws stream (seed, stream_base + j)
+  std::uint64_t stream_base = 0;  ///< not an option: set by altmin for each half-step
 
   void check() const {
     if (!(reg >= 0.0) || !std::isfinite(reg)) throw std::invalid_argument("reg must be finite and >= 0");
-    if (inner_maxiter < 0) throw std::invalid_argument("inner_maxiter must be >= 0");
-    if (!(inner_tol >= 0.0)) throw std::invalid_argument("inner_tol must be >= 0");
+    if (inner_maxiter < -1) throw std::invalid_argument("inner_maxiter must be >= 0 (or -1: per method)");
+    if (!(inner_tol >= 0.0) || !std::isfinite(inner_tol)) throw std::invalid_argument("inner_tol must be finite and >= 0");
     if (!(sketch_ratio >= 1.0) || !std::isfinite(sketch_ratio))
       throw std::invalid_argument("sketch_ratio must be finite and >= 1");
+  }
+
+  /// The CG steps per row of `solver` (cg or sketch): inner_maxiter, or its per-method default.
+  int inner_steps(RowSolver solver) const {
+    if (inner_maxiter >= 0) return inner_maxiter;
+    return solver == RowSolver::sketch ? kSketchSteps : kCgSteps;
   }
 };
 
@@ -140,7 +151,7 @@ struct RowScratch {
     w.resize(k);
     atb.resize(k);
     q.resize(c_max);
-    if (opt.solver == RowSolver::sketch) {
+    if (opt.method == RowSolver::sketch) {
       sketch_size = sketch_rows(k, opt.sketch_ratio);
       SA.resize(sketch_size, k);
       bucket.resize(static_cast<std::size_t>(c_max * kSketchNnz));
@@ -378,13 +389,13 @@ void solve_line(const CsrView<Scalar, Index>& obs, Index j, const Scalar* F, std
     }
   }
   const Scalar reg = static_cast<Scalar>(opt.reg);
-  const RowSolver solver = opt.solver == RowSolver::automatic ? auto_solver(k, c) : opt.solver;
+  const RowSolver solver = opt.method == RowSolver::automatic ? auto_solver(k, c) : opt.method;
   switch (solver) {
     case RowSolver::cg:
-      detail::solve_cg(ws, c, reg, x, opt.inner_maxiter, opt.inner_tol);
+      detail::solve_cg(ws, c, reg, x, opt.inner_steps(solver), opt.inner_tol);
       return;
     case RowSolver::sketch:
-      if (c > ws.sketch_size && detail::solve_sketch(ws, c, reg, x, opt.inner_maxiter, opt.inner_tol, opt.seed,
+      if (c > ws.sketch_size && detail::solve_sketch(ws, c, reg, x, opt.inner_steps(solver), opt.inner_tol, opt.seed,
                                                      opt.stream_base + static_cast<std::uint64_t>(j)))
         return;
       detail::solve_cholesky(ws, c, reg, x);
