@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "itercore/common/csr.hpp"
@@ -192,10 +193,13 @@ class options_class : public py::class_<T> {
     this->attr("_fields") = py::tuple();
   }
 
-  /// One field: `member` exposed as `name` with `doc` (its `///<` comment).
-  template <class F>
-  options_class& field(const char* name, F T::*member, const char* doc) {
-    this->def_readwrite(name, member, doc);
+  /// One field: `member` (of T or of a struct T derives from) exposed as
+  /// `name` with `doc` (its `///<` comment).
+  template <class F, class Base>
+  options_class& field(const char* name, F Base::*member, const char* doc) {
+    static_assert(std::is_base_of_v<Base, T>, "a field of the options struct or of one of its bases");
+    F T::*as_member = member;  // a base's member is a member of T
+    this->def_readwrite(name, as_member, doc);
     py::list names(this->attr("_fields"));
     names.append(name);
     this->attr("_fields") = py::tuple(names);

@@ -3,21 +3,9 @@
 // heavy instantiations compile in parallel; both share completion_binding.hpp).
 #include "completion_binding.hpp"
 
-namespace {
-
-using namespace itercore::completion;
-
-/// A field of a base of AltMinOptions (RowOptions, InitOptions) as a member of
-/// AltMinOptions itself, which is what bind::options_class takes.
-template <class F, class Base>
-constexpr F AltMinOptions::*field_of(F Base::*member) {
-  return member;
-}
-
-}  // namespace
-
 void register_completion(pybind11::module_& parent) {
   namespace py = pybind11;
+  using namespace itercore::completion;
   py::module_ m = parent.def_submodule("completion", "itercore.completion's cores");
   py::enum_<RowSolver>(m, "RowSolver", "The per-row least-squares solver (method=).")
       .value("cholesky", RowSolver::cholesky)
@@ -29,17 +17,17 @@ void register_completion(pybind11::module_& parent) {
       .value("random", InitMethod::random);
   itercore::bind::options_class<AltMinOptions>(
       m, "AltMinOptions", "Options of completion::initialise and completion::altmin (itercore/completion/*.hpp).")
-      .field("method", field_of(&RowOptions::method), "the per-row solver")
-      .field("reg", field_of(&RowOptions::reg), "ridge weight on both factors (finite, >= 0)")
-      .field("inner_maxiter", field_of(&RowOptions::inner_maxiter),
+      .field("method", &RowOptions::method, "the per-row solver")
+      .field("reg", &RowOptions::reg, "ridge weight on both factors (finite, >= 0)")
+      .field("inner_maxiter", &RowOptions::inner_maxiter,
              "CG steps per row (cg, auto's CG rows; at most, sketch); -1: per method (3; sketch 20)")
-      .field("inner_tol", field_of(&RowOptions::inner_tol),
+      .field("inner_tol", &RowOptions::inner_tol,
              "a row's CG ends when its normal-equation residual shrank by this factor")
-      .field("sketch_ratio", field_of(&RowOptions::sketch_ratio), "sketch rows per unknown (>= 1)")
-      .field("seed", field_of(&RowOptions::seed), "randomness of the start and of the sketches")
-      .field("init", field_of(&InitOptions::init), "the start of U")
-      .field("oversample", field_of(&InitOptions::oversample), "svd start: extra range-finder columns")
-      .field("power_iters", field_of(&InitOptions::power_iters), "svd start: power iterations")
+      .field("sketch_ratio", &RowOptions::sketch_ratio, "sketch rows per unknown (>= 1)")
+      .field("seed", &RowOptions::seed, "randomness of the start and of the sketches")
+      .field("init", &InitOptions::init, "the start of U")
+      .field("oversample", &InitOptions::oversample, "svd start: extra range-finder columns")
+      .field("power_iters", &InitOptions::power_iters, "svd start: power iterations")
       .field("maxiter", &AltMinOptions::maxiter, "sweeps (0: return the start)")
       .field("tol", &AltMinOptions::tol, "stopping tolerance (finite, >= 0)")
       .field("n_threads", &AltMinOptions::n_threads, "<= 0: the OpenMP default");

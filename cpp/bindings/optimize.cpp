@@ -97,31 +97,29 @@ void register_optimize(py::module_& parent) {
       .value("eal-sketch", optimize::Method::eal_sketch)
       .value("eal-direct", optimize::Method::eal_direct);
   bind_sketch_method(m);
-  // Fields inherited from EalStepOptions need their type spelled out
-  // (field<F>): a base-class member pointer does not deduce as Options::*.
   bind::options_class<Options>(m, "Options",
                                "Options of itercore.optimize.minimize: the Newton step's (itercore/optimize/"
                                "eal_step.hpp) and the Newton loop's (itercore/optimize/minimize.hpp).")
-      .field<optimize::Method>("method", &Options::method, "how K z = -grad L is solved")
-      .field<double>("tol", &Options::tol, "stop when ||grad L|| <= tol (also sets the accuracy floor)")
+      .field("method", &Options::method, "how K z = -grad L is solved")
+      .field("tol", &Options::tol, "stop when ||grad L|| <= tol (also sets the accuracy floor)")
       .field("maxiter", &Options::maxiter, "Newton iterations")
-      .field<std::uint64_t>("seed", &Options::seed, "Newton iteration k sketches with seed + 7919 k (mod 2^63)")
-      .field<int>("n_threads", &Options::n_threads, "threads of the sketch's residual checks; <= 0: the OpenMP default")
-      .field<linalg::SketchMethod>("sketch", &Options::sketch, "the random sketch")
-      .field<std::int64_t>("block_size", &Options::block_size, "sketch columns (rows per Kaczmarz step)")
-      .field<std::int64_t>("sketch_maxiter", &Options::sketch_maxiter,
+      .field("seed", &Options::seed, "Newton iteration k sketches with seed + 7919 k (mod 2^63)")
+      .field("n_threads", &Options::n_threads, "threads of the sketch's residual checks; <= 0: the OpenMP default")
+      .field("sketch", &Options::sketch, "the random sketch")
+      .field("block_size", &Options::block_size, "sketch columns (rows per Kaczmarz step)")
+      .field("sketch_maxiter", &Options::sketch_maxiter,
                            "sketch iterations per Newton step; -1: max(20000, 200 (n + m))")
-      .field<bool>("fallback", &Options::fallback, "direct solve when the sketch misses its target in budget")
-      .field<double>("stall_factor", &Options::stall_factor,
+      .field("fallback", &Options::fallback, "direct solve when the sketch misses its target in budget")
+      .field("stall_factor", &Options::stall_factor,
                      "give up on the sketch once its extrapolated rate needs more than stall_factor times the "
                      "remaining budget; 0: never")
       .field("eta1", &Options::eta1, "initial penalty on ||c||^2 in the merit")
       .field("eta2", &Options::eta2, "initial penalty on ||grad_x L||^2 in the merit")
-      .field<double>("nu", &Options::nu, "penalty growth factor")
-      .field<int>("max_penalty_updates", &Options::max_penalty_updates, "descent-test retries before giving up")
-      .field<double>("theta", &Options::theta, "accuracy constant theta")
-      .field<double>("zeta", &Options::zeta, "accuracy sharpening exponent")
-      .field<double>("floor_share", &Options::floor_share, "smallest accuracy target: floor_share * tol")
+      .field("nu", &Options::nu, "penalty growth factor")
+      .field("max_penalty_updates", &Options::max_penalty_updates, "descent-test retries before giving up")
+      .field("theta", &Options::theta, "accuracy constant theta")
+      .field("zeta", &Options::zeta, "accuracy sharpening exponent")
+      .field("floor_share", &Options::floor_share, "smallest accuracy target: floor_share * tol")
       .field("beta", &Options::beta, "Armijo constant of the line search on the merit")
       .field("max_backtracks", &Options::max_backtracks, "step halvings before the line search fails")
       .field("sparse", &Options::sparse,
