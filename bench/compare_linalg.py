@@ -39,16 +39,12 @@ from machine import markdown_machine, median_time  # noqa: E402
 
 import itercore  # noqa: E402
 from itercore import linalg  # noqa: E402
+from itercore._problems import poisson2d as poisson  # noqa: E402
 
 try:
     import pyamg.relaxation.relaxation as pyamg_relaxation
 except ImportError:  # the table says so
     pyamg_relaxation = None
-
-
-def poisson(n):
-    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n))
-    return (sp.kron(sp.identity(n), T) + sp.kron(T, sp.identity(n))).tocsr()
 
 
 def rel_res(A, x, b):
@@ -115,9 +111,9 @@ def tuned_omega(A, b):
     """omega with the fewest ssor_pcg iterations on this problem (coarse grid search)."""
     best = None
     for omega in (1.0, 1.3, 1.5, 1.6, 1.7, 1.8, 1.9):
-        _, _, d = linalg._ssor_pcg(A, b, omega=omega, rtol=1e-8)
-        if best is None or d["nit"] < best[1]:
-            best = (omega, d["nit"])
+        _, res = linalg._solve("ssor_pcg", A, b, omega=omega, rtol=1e-8)
+        if best is None or res["nit"] < best[1]:
+            best = (omega, res["nit"])
     return best[0]
 
 
@@ -129,7 +125,7 @@ def pcg_table(sizes, repeats, full):
         n = A.shape[0]
         b = np.random.default_rng(1).standard_normal(n)
         omega = tuned_omega(poisson(min(m, 500)), b[: min(m, 500) ** 2])
-        prec = linalg.ssor_preconditioner(A, omega)
+        prec = linalg.ssor_preconditioner(A, omega=omega)
         results = {}
 
         def scipy_cg(M=None):
@@ -142,7 +138,8 @@ def pcg_table(sizes, repeats, full):
             "scipy cg": lambda: scipy_cg(),
             f"scipy cg + ssor_preconditioner(omega={omega})": lambda: scipy_cg(prec),
             f"itercore ssor_pcg (omega={omega})": lambda: (
-                lambda r: (r[0], r[2]["nit"]))(linalg._ssor_pcg(A, b, omega=omega, rtol=1e-8, ordering="natural")),
+                lambda r: (r[0], r[1]["nit"]))(linalg._solve("ssor_pcg", A, b, omega=omega, rtol=1e-8,
+                                                             ordering="natural")),
         }
         # The 1M-unknown unpreconditioned CG takes minutes: timed once unless --full.
         reps = repeats if (full or m <= 500) else 1
@@ -199,22 +196,23 @@ def heat_table(steps):
 
     def fixed(omega):
         def choose(t, A, b, x0, kappa):
-            x, info, d = linalg._sor(A, b, x0, omega=omega, rtol=1e-8, ordering="natural")
-            return x, d["nit"]
+            x, res = linalg._solve("sor", A, b, x0=x0, omega=omega, rtol=1e-8, ordering="natural")
+            return x, res["nit"]
         return choose
 
     per_omega = {}
     for w in omegas:
         per_omega[w] = run_heat(seq, fixed(w))
     best_w = min(per_omega, key=lambda w: per_omega[w][0])
-    tuner = linalg.OmegaTuner(omegas, seed=0)
-    ctx = linalg.ContextualOmegaTuner(omegas, context_range=(float(seq[2].min()), float(seq[2].max())), seed=0)
+    tuner = linalg.OmegaTuner(omegas=omegas, seed=0)
+    ctx = linalg.ContextualOmegaTuner(omegas=omegas, context_range=(float(seq[2].min()), float(seq[2].max())),
+                                      seed=0)
 
     def via(tuner_obj, contextual):
         def choose(t, A, b, x0, kappa):
             n_before = tuner_obj.total_iterations()
             kw = {"context": float(kappa)} if contextual else {}
-            x, info = tuner_obj.solve(A, b, x0, rtol=1e-8, ordering="natural", **kw)
+            x, info = tuner_obj.solve(A, b, x0=x0, rtol=1e-8, ordering="natural", **kw)
             return x, tuner_obj.total_iterations() - n_before
         return choose
 

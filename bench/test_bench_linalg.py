@@ -2,26 +2,21 @@
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from itercore import linalg
-
-
-def _poisson(n):
-    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n))
-    return (sp.kron(sp.identity(n), T) + sp.kron(T, sp.identity(n))).tocsr()
+from itercore._problems import poisson2d
 
 
 @pytest.fixture(scope="module")
 def big():
-    A = _poisson(1000)
+    A = poisson2d(1000)
     return A, np.random.default_rng(0).standard_normal(A.shape[0])
 
 
 @pytest.fixture(scope="module")
 def medium():
-    A = _poisson(300)
+    A = poisson2d(300)
     return A, np.random.default_rng(0).standard_normal(A.shape[0])
 
 
@@ -58,7 +53,7 @@ def test_itercore_ssor_pcg(benchmark, medium):
 @pytest.mark.benchmark(group="solve to 1e-8, Poisson 300x300")
 def test_scipy_cg_with_ssor_preconditioner(benchmark, medium):
     A, b = medium
-    M = linalg.ssor_preconditioner(A, 1.8)
+    M = linalg.ssor_preconditioner(A, omega=1.8)
     x, info = benchmark(spla.cg, A, b, M=M, rtol=1e-8)
     assert info == 0
 

@@ -1,6 +1,7 @@
 """itercore.linalg relaxation: SOR / SSOR / SSOR-PCG against NumPy references,
 SciPy and PyAMG; the shared contract; the omega tuners on the paper's sequence."""
 
+import inspect
 import json
 import pickle
 import threading
@@ -12,7 +13,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import itercore
-from itercore import _core
+from itercore import _core, _pipeline, linalg
 from itercore.linalg import (
     ContextualOmegaTuner,
     OmegaTuner,
@@ -81,9 +82,8 @@ def test_one_gauss_seidel_sweep_matches_numpy(rng):
     A = random_spd(60, 0.1, 0)
     b = rng.standard_normal(60)
     x0 = rng.standard_normal(60)
-    x, _ = sor(A, b, x0, omega=1.0, maxiter=1, ordering="natural", rtol=0.0) if False else (None, None)
     with pytest.warns(itercore.ConvergenceWarning):
-        x, info = sor(A, b, x0, omega=1.0, maxiter=1, ordering="natural")
+        x, info = sor(A, b, x0=x0, omega=1.0, maxiter=1, ordering="natural")
     assert info == 1
     np.testing.assert_allclose(x, ref_sweep(A, x0, b, 1.0, "forward"), rtol=0, atol=1e-12)
 
@@ -97,8 +97,8 @@ def test_sor_sweeps_match_numpy(omega, sweep, rng):
     x = x0.copy()
     sor_sweep(A, x, b, omega=omega, sweep=sweep, iterations=3)
     np.testing.assert_allclose(x, ref_sor(A, x0, b, omega, sweep, 3), rtol=0, atol=1e-12)
-    with pytest.warns(itercore.ConvergenceWarning, match="did not converge in 2 iterations"):
-        x2, info = sor(A, b, x0, omega=omega, sweep=sweep, maxiter=2, ordering="natural")
+    with pytest.warns(itercore.ConvergenceWarning, match=r"\(2 iterations\) did not converge \(max_iter"):
+        x2, info = sor(A, b, x0=x0, omega=omega, sweep=sweep, maxiter=2, ordering="natural")
     np.testing.assert_allclose(x2, ref_sor(A, x0, b, omega, sweep, 2), rtol=0, atol=1e-12)
 
 
@@ -251,7 +251,7 @@ def test_orderings_reach_the_same_solution(rng):
 def test_ssor_preconditioner_matches_dense_formula(omega, rng):
     A = random_spd(50, 0.1, 7)
     r = rng.standard_normal(50)
-    z = ssor_preconditioner(A, omega).matvec(r)
+    z = ssor_preconditioner(A, omega=omega).matvec(r)
     np.testing.assert_allclose(z, ref_ssor_inverse_apply(A, omega, r), rtol=1e-10, atol=1e-12)
 
 
@@ -259,7 +259,7 @@ def test_ssor_preconditioner_speeds_up_scipy_cg(rng):
     A = poisson2d(40)
     b = rng.standard_normal(1600)
     counts = {}
-    for key, M in (("plain", None), ("ssor", ssor_preconditioner(A, 1.5))):
+    for key, M in (("plain", None), ("ssor", ssor_preconditioner(A, omega=1.5))):
         n = [0]
         x, info = spla.cg(A, b, M=M, rtol=1e-8, maxiter=10000, callback=lambda xk: n.__setitem__(0, n[0] + 1))
         assert info == 0
@@ -271,7 +271,7 @@ def test_ssor_pcg_iterations_match_scipy_cg_with_our_preconditioner(rng):
     A = poisson2d(30)
     b = rng.standard_normal(900)
     n = [0]
-    spla.cg(A, b, M=ssor_preconditioner(A, 1.4), rtol=1e-8, callback=lambda xk: n.__setitem__(0, n[0] + 1))
+    spla.cg(A, b, M=ssor_preconditioner(A, omega=1.4), rtol=1e-8, callback=lambda xk: n.__setitem__(0, n[0] + 1))
     k = [0]
     x, info = ssor_pcg(A, b, omega=1.4, rtol=1e-8, ordering="natural",
                        callback=lambda xk: k.__setitem__(0, k[0] + 1))
@@ -377,7 +377,7 @@ def test_omega_outside_open_interval(solver, omega):
     with raises_naming(ValueError, "omega"):
         fn(poisson2d(3), np.ones(9), omega=omega)
     with raises_naming(ValueError, "omega"):
-        ssor_preconditioner(poisson2d(3), omega)
+        ssor_preconditioner(poisson2d(3), omega=omega)
 
 
 @pytest.mark.parametrize("solver", list(SOLVERS))
@@ -413,7 +413,7 @@ def test_sor_sweep_errors():
 @pytest.mark.parametrize("solver", list(SOLVERS))
 def test_zero_iterations(solver):
     A = poisson2d(4)
-    with pytest.warns(itercore.ConvergenceWarning, match="did not converge in 0 iterations"):
+    with pytest.warns(itercore.ConvergenceWarning, match=r"\(0 iterations\) did not converge \(max_iter"):
         x, info = SOLVERS[solver](A, np.ones(16), maxiter=0)
     assert info > 0 and np.array_equal(x, np.zeros(16))
     # a zero right-hand side is solved by x0 = 0 without iterating
@@ -424,7 +424,7 @@ def test_zero_iterations(solver):
 @pytest.mark.parametrize("solver", list(SOLVERS))
 def test_convergence_warning_states_residual_and_tolerance(solver):
     A = poisson2d(20)
-    with pytest.warns(itercore.ConvergenceWarning, match=r"relative residual [0-9.e+-]+.*rtol=1e-12"):
+    with pytest.warns(itercore.ConvergenceWarning, match=r"relative residual [0-9.e+-]+ > tol 1\.0e-12"):
         x, info = SOLVERS[solver](A, np.ones(400), rtol=1e-12, maxiter=5)
     assert info == 5
 
@@ -466,7 +466,7 @@ def test_divergence_stops_with_last_finite_iterate():
 
 def test_ssor_pcg_breakdown_on_indefinite_matrix():
     A = sp.diags([1.0, -2.0, 3.0, -1.0]).tocsr()
-    with pytest.warns(itercore.ConvergenceWarning, match="broke down|NaN"):
+    with pytest.warns(itercore.ConvergenceWarning, match="breakdown|non_finite"):
         x, info = ssor_pcg(A, np.ones(4))
     assert info < 0 and np.all(np.isfinite(x))
 
@@ -505,6 +505,99 @@ def test_threads_give_identical_iterates_with_natural_ordering(rng):
     np.testing.assert_array_equal(x1, x2)
 
 
+# --- options: the C++ structs, bound by name; the pipeline step ------------------------
+
+def test_defaults_come_from_the_cpp_structs():
+    for fn, cls in ((sor, _core.linalg.SorOptions), (ssor_pcg, _core.linalg.SsorPcgOptions),
+                    (sor_sweep, _core.linalg.SorOptions), (ssor_preconditioner, _core.linalg.SsorPcgOptions)):
+        d = cls()
+        params = inspect.signature(fn).parameters
+        for name, p in params.items():
+            if name in cls._fields and name not in ("maxiter", "n_threads"):  # None: automatic, the default
+                value = getattr(d, name)
+                assert p.default == getattr(value, "name", value), (fn.__name__, name)
+        assert d.maxiter == -1 and d.n_threads == 0  # the struct's "automatic"
+        if "maxiter" in params:
+            assert params["maxiter"].default is None
+
+
+def test_expert_options_set_struct_fields(rng):
+    A = poisson2d(10)
+    b = rng.standard_normal(100)
+    x1, r1 = linalg._solve("sor", A, b, omega=1.5, history=True, options={"check_every": 1})
+    x2, r2 = linalg._solve("sor", A, b, omega=1.5, history=True, options={"check_every": 50})
+    assert r1["status"] == r2["status"] == _pipeline.CONVERGED
+    assert len(r1["history"]) == r1["nit"] + 1  # a check after every sweep
+    assert len(r2["history"]) < len(r1["history"]) and r2["nit"] >= r1["nit"]
+    x, info = sor(A, b, omega=1.5, options={"check_every": 1})
+    assert info == 0 and np.array_equal(x, x1)
+
+
+def test_option_errors_name_the_field():
+    A, b = poisson2d(4), np.ones(16)
+    with raises_naming(TypeError, "options", match="did you mean 'check_every'"):
+        sor(A, b, options={"check_evry": 5})
+    with raises_naming(ValueError, "check_every", match=r"options\['check_every'\]"):
+        sor(A, b, options={"check_every": 0})
+    with raises_naming(TypeError, "omega", match="keyword"):
+        sor(A, b, options={"omega": 1.2})
+    with raises_naming(TypeError, "options", match="history"):
+        sor(A, b, options={"history": True})
+    with raises_naming(TypeError, "options"):
+        sor(A, b, options=[("check_every", 5)])
+    with raises_naming(TypeError, "options", match="unknown key 'check_every'"):
+        ssor_pcg(A, b, options={"check_every": 5})  # SSOR-PCG has no such knob
+    with raises_naming(ValueError, "sweep", match="'forward', 'backward', 'symmetric'"):
+        sor(A, b, sweep="diagonal")
+    with raises_naming(TypeError, "omega"):
+        sor(A, b, omega="1.5")
+    with raises_naming(ValueError, "atol"):
+        ssor_pcg(A, b, atol=-1.0)
+    with pytest.raises(TypeError, match="positional"):
+        sor(A, b, np.zeros(16))  # x0 is keyword-only
+
+
+@pytest.mark.parametrize("method", ["sor", "ssor_pcg"])
+def test_pipeline_step_returns_the_core_info(method, rng):
+    A = poisson2d(10)
+    b = rng.standard_normal(100)
+    x, res = linalg._solve(method, A, b, omega=1.5, rtol=1e-10, history=True)
+    assert res["status"] == _pipeline.CONVERGED and res["nit"] > 0
+    assert res["residual"] == pytest.approx(np.linalg.norm(b - A @ x), rel=1e-6)
+    assert res["residual"] <= 1e-10 * np.linalg.norm(b)
+    assert res["history"][0] == pytest.approx(np.linalg.norm(b))  # from x0 = 0
+    if method == "ssor_pcg":
+        assert len(res["history"]) == res["nit"] + 1  # every iteration's (estimated) residual
+    xp, info = (sor if method == "sor" else ssor_pcg)(A, b, omega=1.5, rtol=1e-10)
+    assert info == 0 and np.array_equal(x, xp)
+    with raises_naming(TypeError, "check_every"):
+        linalg._solve(method, A, b, check_every=5)  # expert knobs go in options=
+
+
+def test_sor_sweep_without_b_sweeps_the_error_equation(rng):
+    A = poisson2d(6)
+    x0 = rng.standard_normal(36)
+    x1, x2 = x0.copy(), x0.copy()
+    sor_sweep(A, x1, omega=1.2, iterations=2)
+    sor_sweep(A, x2, np.zeros(36), omega=1.2, iterations=2)
+    np.testing.assert_array_equal(x1, x2)
+    x3 = x0.copy()
+    SORSmoother(A, omega=1.2)(x3, iterations=2)
+    np.testing.assert_array_equal(x1, x3)
+
+
+def test_multicolor_solve_threads_give_identical_iterates(rng):
+    A = poisson2d(250)  # large enough for the parallel colour sweeps
+    plan = multicolor_ordering(A)
+    b = rng.standard_normal(A.shape[0])
+    kw = dict(omega=1.5, rtol=0.0, maxiter=20, ordering=plan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        x1, _ = sor(A, b, n_threads=1, **kw)
+        x2, _ = sor(A, b, n_threads=2, **kw)
+    np.testing.assert_array_equal(x1, x2)
+
+
 # --- the tuners ---------------------------------------------------------------------
 
 def paper_sequence(case, T, seed):
@@ -524,16 +617,16 @@ def columns_at_least(systems, B, omegas, threshold, rtol):
     directly (the inputs are already validated) and two threads (the GIL is released)."""
     prepared = [_System(A, "natural", 1) for A in systems]
     totals = np.zeros(len(omegas), dtype=np.int64)
-    empty = np.zeros(0, dtype=np.int32)
+    options = [_pipeline.make_options(_core.linalg.SorOptions, dict(omega=float(w), rtol=rtol, maxiter=10**6,
+                                                                    n_threads=1)) for w in omegas]
 
     def run(ks):
         for k in ks:
             for s, b in zip(prepared, B):
                 x = np.zeros(100)
-                res = _core.linalg_sor(*s.args, s.inv_diag, s.diag_pos, b, x, float(omegas[k]), 0, rtol, 0.0, 10**6, 10,
-                                       empty, 1, False, None)
-                assert res["status"] == "converged"
-                totals[k] += res["iterations"]
+                res = _core.linalg.sor(*s.args, b, x, options[k], None)
+                assert res["status"] == _pipeline.CONVERGED
+                totals[k] += res["nit"]
                 if totals[k] > threshold:
                     break
 
@@ -583,7 +676,7 @@ def _small_sequence(T=30):
 
 @pytest.mark.parametrize("make", [
     lambda: OmegaTuner(seed=3),
-    lambda: OmegaTuner(solver="ssor_pcg", seed=3),
+    lambda: OmegaTuner(method="ssor_pcg", seed=3),
     lambda: ContextualOmegaTuner(context_range=(0, 1), seed=3),
     lambda: ContextualOmegaTuner(context_range=(0, 1), policy="binned-tsallis", seed=3),
 ])
@@ -635,13 +728,31 @@ def test_tuner_probabilities_are_distributions():
     assert np.isclose(q.sum(), 1.0) and np.all(q >= 0)
 
 
+def test_tuner_learns_from_the_pipeline_step(rng):
+    A = poisson2d(6)
+    b = rng.standard_normal(36)
+    for method in ("sor", "ssor_pcg"):
+        t = OmegaTuner(method=method, seed=0)
+        x, info = t.solve(A, b, rtol=1e-8)
+        last = t.history[-1]
+        x2, res = linalg._solve(method, A, b, omega=last["omega"], rtol=1e-8)
+        assert info == 0 and last["iterations"] == res["nit"] and np.array_equal(x, x2)
+    t.solve(A, b, x0=x, options={})  # solver keywords and options pass through
+    with raises_naming(TypeError, "history"):
+        t.solve(A, b, history=True)
+    with raises_naming(TypeError, "check_every"):
+        t.solve(A, b, check_every=3)
+    with pytest.raises(TypeError):
+        t.solve(A, b, x)  # x0 is keyword-only
+
+
 def test_tuner_errors():
     with raises_naming(ValueError, "omegas"):
         OmegaTuner(omegas=[1.0, 2.0])
     with raises_naming(ValueError, "omegas"):
         OmegaTuner(omegas=[1.5])
-    with raises_naming(ValueError, "solver"):
-        OmegaTuner(solver="jacobi")
+    with raises_naming(ValueError, "method"):
+        OmegaTuner(method="jacobi")
     with raises_naming(ValueError, "policy"):
         OmegaTuner(policy="ucb")
     with raises_naming(ValueError, "context_range"):

@@ -1,4 +1,4 @@
-"""Sketch-and-project linear solvers (itercore._sketch.sketch_solve)."""
+"""Sketch-and-project linear solvers (itercore._sketch.sketch_solve and its pipeline step)."""
 
 import numpy as np
 import pytest
@@ -6,10 +6,18 @@ import scipy.sparse as sp
 
 from contract import assert_gil_released, assert_interruptible, raises_naming
 from itercore import ConvergenceWarning
+from itercore import _pipeline
 from itercore.linalg import sketch_solve
-from itercore._sketch import _sketch_solve
+from itercore._sketch import _solve
 
 METHODS = ["kaczmarz", "gaussian", "count"]
+
+
+def _sketch_solve(A, b, **kwargs):
+    """sketch_solve's pipeline step as ``(x, info, res)``: scipy's ``info`` and
+    the core's result dict with the status by name and the residual history."""
+    x, res = _solve(A, b, history=True, stacklevel=3, **kwargs)
+    return x, _pipeline.linear_info(res["status"], res["nit"]), dict(res, status=_pipeline.status_name(res["status"]))
 
 
 def system(m, n, seed=0, dtype=np.float64):
@@ -138,9 +146,9 @@ def test_empty_and_zero_iterations():
     x, code, info = _sketch_solve(np.zeros((0, 3)), np.zeros(0))
     assert x.shape == (3,) and code == 0
     A, b = system(10, 5)
-    with pytest.warns(ConvergenceWarning, match="tolerance"):
+    with pytest.warns(ConvergenceWarning, match=r"relative residual 1\.000e\+00 > tol 1\.0e-08"):
         x, code, info = _sketch_solve(A, b, maxiter=0)
-    assert info["iterations"] == 0 and np.array_equal(x, np.zeros(5)) and info["status"] == "max_iter"
+    assert info["nit"] == 0 and np.array_equal(x, np.zeros(5)) and info["status"] == "max_iter"
     assert info["residual"] == pytest.approx(np.linalg.norm(b))
     x, code, info = _sketch_solve(A, b, x0=min_norm(A, b), maxiter=0, rtol=1e-8)
     assert info["status"] == "converged"
@@ -169,7 +177,7 @@ def test_callback_stop():
             raise StopIteration
 
     x, code, info = _sketch_solve(A, b, callback=cb, seed=0, rtol=1e-14)
-    assert info["status"] == "callback_stop" and len(calls) == 3 and code == info["iterations"] > 0
+    assert info["status"] == "callback_stop" and len(calls) == 3 and code == info["nit"] > 0
     np.testing.assert_array_equal(x, calls[-1])
 
     def boom(xk):
@@ -241,3 +249,39 @@ def test_public_api_returns_scipy_style_info():
     with pytest.warns(ConvergenceWarning, match="max_iter"):
         x, info = sketch_solve(A, b, seed=0, maxiter=3, rtol=1e-14)
     assert info == 3
+
+
+def test_defaults_come_from_the_cpp_struct():
+    import inspect
+
+    from itercore import _core
+
+    d = _core.linalg.SketchOptions()
+    params = inspect.signature(sketch_solve).parameters
+    assert params["method"].default == d.method.name == "kaczmarz"
+    assert (params["block_size"].default, params["rtol"].default, params["atol"].default) == (
+        d.block_size, d.rtol, d.atol)
+    assert params["maxiter"].default is None and d.maxiter == -1  # the automatic budget
+
+
+def test_expert_options():
+    A, b = system(40, 20, seed=6)
+    x1, _, r1 = _sketch_solve(A, b, seed=0, options={"check_every": 1})
+    x2, _, r2 = _sketch_solve(A, b, seed=0)  # automatic: about one pass over the rows
+    assert r1["status"] == r2["status"] == "converged"
+    assert len(r1["history"]) == r1["nit"] + 1 and len(r2["history"]) < len(r1["history"])
+    # stall_factor: give up (max_iter) once the observed rate cannot reach the target in budget
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        x, code, info = _sketch_solve(A, b, seed=0, rtol=0.0, atol=1e-300, maxiter=10**6,
+                                      options={"stall_factor": 1.0})
+    assert info["status"] == "max_iter" and 0 < info["nit"] < 10**6
+    with raises_naming(TypeError, "options", match="did you mean 'stall_factor'"):
+        sketch_solve(A, b, options={"stall_factr": 1.0})
+    with raises_naming(ValueError, "check_every"):
+        sketch_solve(A, b, options={"check_every": -1})
+    with raises_naming(TypeError, "options", match="history"):
+        sketch_solve(A, b, options={"history": True})
+    with raises_naming(TypeError, "seed", match="keyword"):
+        sketch_solve(A, b, options={"seed": 3})
+    with pytest.raises(TypeError, match="positional"):
+        sketch_solve(A, b, np.zeros(20))  # x0 is keyword-only

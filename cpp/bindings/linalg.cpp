@@ -1,5 +1,6 @@
 // pybind11 glue for itercore.linalg (relaxation): SOR, SSOR, SSOR-PCG and
-// multicolour plans. Validation lives in src/itercore/linalg.py.
+// multicolour plans, in the _core.linalg submodule. Validation of the arrays
+// lives in src/itercore/linalg.py; the options structs check themselves.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -33,10 +34,43 @@ carray<T> to_array(const std::vector<T>& v) {
   return out;
 }
 
+/// A square system as _System in linalg.py holds it: the CSR arrays (natural
+/// or colour order), 1 / diag, the diagonal's positions and the colour ranges.
+template <class Scalar, class Index>
+struct System {
+  CsrView<Scalar, Index> A;
+  const Scalar* inv_diag;
+  const Index* diag_pos;
+  Coloring<Index> coloring;
+};
+
+template <class Scalar, class Index>
+System<Scalar, Index> system_of(Index n, const carray<Index>& indptr, const carray<Index>& indices,
+                                const carray<Scalar>& data, const carray<Scalar>& inv_diag,
+                                const carray<Index>& diag_pos, const carray<Index>& color_ptr) {
+  bind::check_length(inv_diag, n, "inv_diag");
+  bind::check_length(diag_pos, n, "diag_pos");
+  return {bind::csr_view<Scalar, Index>(n, n, indptr, indices, data), inv_diag.data(), diag_pos.data(),
+          coloring_of(color_ptr)};
+}
+
+/// The monitor of a solve: the one progress report, with a copy of x.
+template <class Scalar>
+auto x_monitor(bind::Callback& cb, const Scalar* x, py::ssize_t n) {
+  return [&cb, x, n](std::int64_t it, double residual) {
+    return cb.report(it, residual, [&] { return py::dict(py::arg("x") = bind::copy_of(x, n)); });
+  };
+}
+
+#define ITERCORE_SYSTEM_ARGS                                                                                    \
+  py::arg("n"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),    \
+      py::arg("inv_diag").noconvert(), py::arg("diag_pos").noconvert(), py::arg("color_ptr").noconvert()
+
 template <class Scalar, class Index>
 void bind_relaxation(py::module_& m) {
+  using Sys = System<Scalar, Index>;
   m.def(
-      "linalg_diagonal",
+      "diagonal",
       [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data) {
         auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
         carray<Scalar> inv_diag(static_cast<py::ssize_t>(rows));
@@ -52,136 +86,95 @@ void bind_relaxation(py::module_& m) {
       py::arg("data").noconvert());
 
   m.def(
-      "linalg_sor",
-      [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
-         const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, const carray<Scalar>& b, carray<Scalar> x,
-         double omega, int sweep, double rtol, double atol, std::int64_t maxiter, int check_every, const carray<Index>& color_ptr,
-         int n_threads, bool record_history, py::object callback) {
-        auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
-        bind::check_length(inv_diag, rows, "inv_diag");
-        bind::check_length(diag_pos, rows, "diag_pos");
-        bind::check_length(b, rows, "b");
-        bind::check_length(x, rows, "x");
-        SorOptions opt;
-        opt.omega = omega;
-        opt.sweep = static_cast<Sweep>(sweep);
-        opt.tol = Tolerance{rtol, atol};
-        opt.maxiter = maxiter;
-        opt.check_every = check_every;
-        opt.n_threads = n_threads;
-        opt.record_history = record_history;
+      "sor",
+      [](Index n, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
+         const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, const carray<Index>& color_ptr,
+         const carray<Scalar>& b, carray<Scalar> x, const SorOptions& opt, py::object callback) {
+        const Sys s = system_of(n, indptr, indices, data, inv_diag, diag_pos, color_ptr);
+        bind::check_length(b, n, "b");
+        bind::check_length(x, n, "x");
         bind::Callback cb(std::move(callback));
-        const auto coloring = coloring_of(color_ptr);
         Scalar* xp = x.mutable_data();
-        SolveInfo info;
-        {
-          py::gil_scoped_release nogil;
-          Control control = bind::python_control();
-          info = sor_solve(A, inv_diag.data(), diag_pos.data(), b.data(), xp, opt, coloring, &control,
-                           [&](std::int64_t) { return cb(x); });
-        }
-        bind::raise_if_interrupted(info, &cb);
-        return bind::info_dict(info);
+        auto monitor = x_monitor(cb, xp, n);
+        const Scalar* bp = b.data();
+        return bind::result_dict(bind::run_released(cb, [&](Control* control) {
+          return sor_solve(s.A, s.inv_diag, s.diag_pos, bp, xp, opt, s.coloring, control, monitor);
+        }));
       },
-      py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
-      py::arg("data").noconvert(), py::arg("inv_diag").noconvert(), py::arg("diag_pos").noconvert(),
-      py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("omega"), py::arg("sweep"), py::arg("rtol"),
-      py::arg("atol"),
-      py::arg("maxiter"), py::arg("check_every"), py::arg("color_ptr").noconvert(), py::arg("n_threads"),
-      py::arg("record_history"), py::arg("callback"));
+      ITERCORE_SYSTEM_ARGS, py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("options"),
+      py::arg("callback"));
 
+  // `iterations` sweeps in place, no residuals (reads omega, sweep, n_threads).
   m.def(
-      "linalg_sor_sweep",
-      [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
-         const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, const carray<Scalar>& b, carray<Scalar> x,
-         double omega, int sweep, std::int64_t iterations, const carray<Index>& color_ptr, int n_threads) {
-        auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
-        bind::check_length(inv_diag, rows, "inv_diag");
-        bind::check_length(diag_pos, rows, "diag_pos");
-        bind::check_length(b, rows, "b");
-        bind::check_length(x, rows, "x");
-        const auto coloring = coloring_of(color_ptr);
+      "sor_sweep",
+      [](Index n, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
+         const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, const carray<Index>& color_ptr,
+         const carray<Scalar>& b, carray<Scalar> x, const SorOptions& opt, std::int64_t iterations) {
+        const Sys s = system_of(n, indptr, indices, data, inv_diag, diag_pos, color_ptr);
+        bind::check_length(b, n, "b");
+        bind::check_length(x, n, "x");
+        opt.check();
         Scalar* xp = x.mutable_data();
-        SolveInfo info;
-        info.status = Status::converged;
-        {
-          py::gil_scoped_release nogil;
-          Control control = bind::python_control();
+        const Scalar* bp = b.data();
+        bind::run_released(bind::Callback(py::none()), [&](Control* control) {
+          const int nt = resolve_threads(opt.n_threads);
           for (std::int64_t k = 0; k < iterations; ++k) {
-            if (control.poll()) {
-              info.status = Status::interrupted;
-              break;
-            }
-            sor_sweep(A, inv_diag.data(), diag_pos.data(), b.data(), xp, static_cast<Scalar>(omega),
-                      static_cast<Sweep>(sweep), coloring, n_threads);
+            if (control->poll()) return Status::interrupted;
+            sor_sweep(s.A, s.inv_diag, s.diag_pos, bp, xp, static_cast<Scalar>(opt.omega), opt.sweep, s.coloring, nt);
           }
-        }
-        bind::raise_if_interrupted(info);
+          return Status::converged;
+        });
       },
-      py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
-      py::arg("data").noconvert(), py::arg("inv_diag").noconvert(), py::arg("diag_pos").noconvert(),
-      py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("omega"), py::arg("sweep"), py::arg("iterations"),
-      py::arg("color_ptr").noconvert(), py::arg("n_threads"));
+      ITERCORE_SYSTEM_ARGS, py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("options"),
+      py::arg("iterations"));
 
+  // z = M^{-1} r for the SSOR preconditioner (reads omega, n_threads).
   m.def(
-      "linalg_ssor_apply",
-      [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
-         const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, double omega, const carray<Scalar>& r,
-         const carray<Index>& color_ptr, int n_threads) {
-        auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
-        bind::check_length(inv_diag, rows, "inv_diag");
-        bind::check_length(diag_pos, rows, "diag_pos");
-        bind::check_length(r, rows, "r");
-        carray<Scalar> z(static_cast<py::ssize_t>(rows));
+      "ssor_apply",
+      [](Index n, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
+         const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, const carray<Index>& color_ptr,
+         const carray<Scalar>& r, const SsorPcgOptions& opt) {
+        const Sys s = system_of(n, indptr, indices, data, inv_diag, diag_pos, color_ptr);
+        bind::check_length(r, n, "r");
+        carray<Scalar> z(static_cast<py::ssize_t>(n));
         Scalar* zp = z.mutable_data();
-        const auto coloring = coloring_of(color_ptr);
         {
           py::gil_scoped_release nogil;
-          ssor_apply(A, inv_diag.data(), diag_pos.data(), static_cast<Scalar>(omega), r.data(), zp, coloring,
-                     n_threads);
+          ssor_apply(s.A, s.inv_diag, s.diag_pos, static_cast<Scalar>(opt.omega), r.data(), zp, s.coloring,
+                     opt.n_threads);
         }
         return z;
       },
-      py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
-      py::arg("data").noconvert(), py::arg("inv_diag").noconvert(), py::arg("diag_pos").noconvert(),
-      py::arg("omega"), py::arg("r").noconvert(), py::arg("color_ptr").noconvert(), py::arg("n_threads"));
+      ITERCORE_SYSTEM_ARGS, py::arg("r").noconvert(), py::arg("options"));
 
   m.def(
-      "linalg_ssor_pcg",
-      [](Index rows, Index cols, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
-         const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, const carray<Scalar>& b, carray<Scalar> x,
-         double omega, double rtol, double atol, std::int64_t maxiter, const carray<Index>& color_ptr,
-         int n_threads, bool record_history, py::object callback) {
-        auto A = bind::csr_view<Scalar, Index>(rows, cols, indptr, indices, data);
-        bind::check_length(inv_diag, rows, "inv_diag");
-        bind::check_length(diag_pos, rows, "diag_pos");
-        bind::check_length(b, rows, "b");
-        bind::check_length(x, rows, "x");
+      "ssor_pcg",
+      [](Index n, const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
+         const carray<Scalar>& inv_diag, const carray<Index>& diag_pos, const carray<Index>& color_ptr,
+         const carray<Scalar>& b, carray<Scalar> x, const SsorPcgOptions& opt, py::object callback) {
+        const Sys s = system_of(n, indptr, indices, data, inv_diag, diag_pos, color_ptr);
+        bind::check_length(b, n, "b");
+        bind::check_length(x, n, "x");
         bind::Callback cb(std::move(callback));
-        const auto coloring = coloring_of(color_ptr);
         Scalar* xp = x.mutable_data();
-        SolveInfo info;
-        {
-          py::gil_scoped_release nogil;
-          Control control = bind::python_control();
-          info = ssor_pcg_solve(A, inv_diag.data(), diag_pos.data(), b.data(), xp, omega, Tolerance{rtol, atol},
-                                maxiter, coloring, n_threads, record_history, &control,
-                                [&](std::int64_t) { return cb(x); }, cb.active());
-        }
-        bind::raise_if_interrupted(info, &cb);
-        return bind::info_dict(info);
+        auto monitor = x_monitor(cb, xp, n);
+        const Scalar* bp = b.data();
+        const bool x_each_iteration = cb.active();
+        return bind::result_dict(bind::run_released(cb, [&](Control* control) {
+          return ssor_pcg_solve(s.A, s.inv_diag, s.diag_pos, bp, xp, opt, s.coloring, control, monitor,
+                                x_each_iteration);
+        }));
       },
-      py::arg("rows"), py::arg("cols"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
-      py::arg("data").noconvert(), py::arg("inv_diag").noconvert(), py::arg("diag_pos").noconvert(),
-      py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("omega"), py::arg("rtol"), py::arg("atol"),
-      py::arg("maxiter"), py::arg("color_ptr").noconvert(), py::arg("n_threads"), py::arg("record_history"),
+      ITERCORE_SYSTEM_ARGS, py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("options"),
       py::arg("callback"));
 }
+
+#undef ITERCORE_SYSTEM_ARGS
 
 template <class Index>
 void bind_plan(py::module_& m) {
   m.def(
-      "linalg_multicolor_plan",
+      "multicolor_plan",
       [](Index rows, const carray<Index>& indptr, const carray<Index>& indices) {
         CsrView<double, Index> A;  // the plan reads the pattern only
         A.rows = A.cols = rows;
@@ -202,7 +195,30 @@ void bind_plan(py::module_& m) {
 
 }  // namespace
 
-void register_linalg(py::module_& m) {
+void register_linalg(py::module_& parent) {
+  py::module_ m = parent.def_submodule("linalg", "itercore.linalg's cores");
+  py::enum_<Sweep>(m, "Sweep", "Row order of an SOR sweep.")
+      .value("forward", Sweep::forward)
+      .value("backward", Sweep::backward)
+      .value("symmetric", Sweep::symmetric);
+  bind::options_class<SorOptions>(m, "SorOptions", "Options of linalg::sor_solve (itercore/linalg/relaxation.hpp).")
+      .field("omega", &SorOptions::omega, "relaxation parameter, in (0, 2); 1 is Gauss-Seidel")
+      .field("sweep", &SorOptions::sweep, "row order of a sweep; symmetric = forward then backward, counted once")
+      .field("rtol", &SorOptions::rtol, "stop when ||b - A x|| <= max(rtol ||b||, atol)")
+      .field("atol", &SorOptions::atol, "absolute floor of the stopping test")
+      .field("maxiter", &SorOptions::maxiter, "sweeps; -1: max(10 n, 10000)")
+      .field("check_every", &SorOptions::check_every, "largest gap, in sweeps, between residual checks")
+      .field("n_threads", &SorOptions::n_threads, "<= 0: the OpenMP default (multicolour sweeps and residuals)")
+      .field("history", &SorOptions::history, "keep the residual of every check");
+  bind::options_class<SsorPcgOptions>(m, "SsorPcgOptions",
+                                      "Options of linalg::ssor_pcg_solve (itercore/linalg/relaxation.hpp).")
+      .field("omega", &SsorPcgOptions::omega, "SSOR parameter, in (0, 2); 1 is symmetric Gauss-Seidel")
+      .field("rtol", &SsorPcgOptions::rtol, "stop when ||b - A x|| <= max(rtol ||b||, atol) (true residual)")
+      .field("atol", &SsorPcgOptions::atol, "absolute floor of the stopping test")
+      .field("maxiter", &SsorPcgOptions::maxiter, "CG iterations; -1: 10 n")
+      .field("n_threads", &SsorPcgOptions::n_threads,
+             "<= 0: the OpenMP default (vector operations, multicolour sweeps)")
+      .field("history", &SsorPcgOptions::history, "keep the (estimated) residual of every iteration");
   bind_relaxation<double, std::int32_t>(m);
   bind_relaxation<double, std::int64_t>(m);
   bind_relaxation<float, std::int32_t>(m);

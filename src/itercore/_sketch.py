@@ -5,29 +5,38 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 
-from . import _core
+from . import _core, _pipeline
 from ._kernels import csr_args
-from ._validation import (
-    as_csr,
-    as_float_array,
-    check_callback,
-    check_choice,
-    check_int,
-    check_n_threads,
-    check_scalar,
-    result_dtype,
-    seed_to_uint64,
-)
-from ._warnings import ConvergenceWarning
+from ._validation import as_csr, as_float_array, check_callback, check_int, check_n_threads, result_dtype, seed_to_uint64
 
 __all__ = ["sketch_solve"]
 
-_METHODS = {"kaczmarz": 0, "gaussian": 1, "count": 2}
+#: The C++ defaults (``itercore/linalg/sketch.hpp``), read from the bound struct.
+_D = _pipeline.defaults(_core.linalg.SketchOptions)
+#: The struct fields :func:`sketch_solve` takes as keywords (the others are expert ``options``).
+_KEYWORDS = frozenset(("method", "block_size", "rtol", "atol", "maxiter", "seed", "n_threads"))
+
+
+def _warn_linear(solver, res, b, opts, stacklevel):
+    """The ConvergenceWarning of an ``(x, info)`` solver of this family (sor,
+    ssor_pcg, sketch_solve): the relative residual reached against
+    ``max(rtol, atol / ||b||)`` (absolute when ``b = 0``). ``stacklevel`` is
+    counted from the caller of this function."""
+    status = res["status"]
+    if status in (_pipeline.CONVERGED, _pipeline.CALLBACK_STOP):
+        return
+    with np.errstate(over="ignore"):  # b near the overflow limit: the message says inf
+        bnorm = float(np.linalg.norm(b))
+    target = max(opts.rtol * bnorm, opts.atol)
+    if bnorm > 0:
+        error, tol, measure = res["residual"] / bnorm, target / bnorm, "relative residual"
+    else:
+        error, tol, measure = res["residual"], target, "residual"
+    _pipeline.warn_not_converged(f"{solver} ({res['nit']} iterations)", status, error, tol, measure,
+                                 stacklevel=stacklevel + 1)
 
 
 def _as_operator(A):
@@ -40,17 +49,55 @@ def _as_operator(A):
     return as_float_array(A, "A", ndim=2, allow_empty=True)
 
 
-def _run(M, b, x, method, block_size, target, maxiter, check_every, seed, n_threads, callback):
-    """Calls the core on a validated operator; ``x`` is updated in place."""
+def _solve(A, b, *, x0=None, callback=None, options=None, history=False, stacklevel=2, **keywords):
+    """The one pipeline step of :func:`sketch_solve`: validate, fill and check
+    ``SketchOptions``, run the core, warn when the tolerance was missed.
+
+    ``keywords`` are the public struct keywords (``method``, ``block_size``,
+    ``rtol``, ``atol``, ``maxiter``, ``seed``, ``n_threads``; ``None`` keeps
+    the C++ default); ``history`` keeps the residual of every check;
+    ``stacklevel`` is counted from the caller of this function. Returns
+    ``(x, res)`` with ``res`` the core's result dict: int ``status``, ``nit``,
+    ``residual`` (``||b - A x||``), ``history``.
+    """
+    for key in keywords:
+        if key not in _KEYWORDS:
+            raise TypeError(f"sketch_solve() got an unexpected keyword argument {key!r}")
+    if options is not None and "history" in options:
+        raise TypeError("options has an unknown key 'history': sketch_solve returns (x, info) without residual "
+                        "histories (watch the iterates with callback)")
+    M = _as_operator(A)
+    m, n = M.shape
+    bv = as_float_array(b, "b", ndim=1, allow_empty=True)
+    if bv.shape != (m,):
+        raise ValueError(f"b must have shape ({m},) to match A {M.shape}, got {bv.shape}")
+    dtype = result_dtype(M.dtype, bv.dtype)
+    if M.dtype != dtype:
+        M = M.astype(dtype)
+    bv = np.ascontiguousarray(bv, dtype=dtype)
+    if x0 is None:
+        x = np.zeros(n, dtype=dtype)
+    else:
+        x = as_float_array(x0, "x0", ndim=1, allow_empty=True, dtype=dtype, copy=True)
+        if x.shape != (n,):
+            raise ValueError(f"x0 must have shape ({n},) to match A {M.shape}, got {x.shape}")
+    if keywords.get("maxiter") is not None:  # None: the struct's automatic budget
+        check_int(keywords["maxiter"], "maxiter", lower=0)
+    keywords["seed"] = seed_to_uint64(keywords.get("seed"))
+    keywords["n_threads"] = check_n_threads(keywords.get("n_threads"))
+    keywords["history"] = history
+    opts = _pipeline.make_options(_core.linalg.SketchOptions, keywords, options)
+    hook = _pipeline.linear_callback(check_callback(callback))
     if sp.issparse(M):
-        return _core.sketch_solve_csr(*csr_args(M), b, x, method, block_size, target, maxiter, check_every,
-                                      seed, n_threads, callback)
-    return _core.sketch_solve_dense(M, b, x, method, block_size, target, maxiter, check_every, seed,
-                                    n_threads, callback)
+        res = _core.linalg.sketch_csr(*csr_args(M), bv, x, opts, hook)
+    else:
+        res = _core.linalg.sketch_dense(M, bv, x, opts, hook)
+    _warn_linear(f"itercore.linalg.sketch_solve ({opts.method.name})", res, bv, opts, stacklevel + 1)
+    return x, res
 
 
-def sketch_solve(A, b, x0=None, *, method="kaczmarz", block_size=1, rtol=1e-8, atol=0.0, maxiter=None,
-                 seed=None, callback=None, n_threads=None):
+def sketch_solve(A, b, *, x0=None, method=_D.method.name, block_size=_D.block_size, rtol=_D.rtol, atol=_D.atol,
+                 maxiter=None, seed=None, callback=None, n_threads=None, options=None):
     """Solve a consistent linear system ``A x = b`` by randomized sketch-and-project.
 
     Each iteration draws a random sketch ``S`` (``m x k``) and projects the
@@ -68,27 +115,36 @@ def sketch_solve(A, b, x0=None, *, method="kaczmarz", block_size=1, rtol=1e-8, a
     b : (m,) array_like
         Right-hand side; the system must be consistent.
     x0 : (n,) array_like, optional
-        Starting point (default zeros).
+        Starting point (default zeros). Not modified.
     method : {"kaczmarz", "gaussian", "count"}
-        ``"kaczmarz"``: randomized (block) Kaczmarz, ``block_size`` rows
-        sampled with probability proportional to their squared norms;
+        ``"kaczmarz"`` (default): randomized (block) Kaczmarz, ``block_size``
+        rows sampled with probability proportional to their squared norms;
         ``"gaussian"``: Gaussian sketch with ``block_size`` columns;
         ``"count"``: count sketch with ``block_size`` buckets.
     block_size : int
-        Number of sketch columns ``k`` (rows per Kaczmarz step).
+        Number of sketch columns ``k`` (rows per Kaczmarz step); default 1.
     rtol, atol : float
-        Stop when ``||b - A x|| <= max(rtol * ||b||, atol)``.
+        Stop when ``||b - A x|| <= max(rtol * ||b||, atol)`` (default
+        ``rtol=1e-8``, ``atol=0``).
     maxiter : int, optional
         Sketch iterations (default ``100 * max(m, n) / block_size`` rounded up,
         at least 1000).
     seed : None, int or numpy.random.Generator
         The same seed gives the same iterates.
     callback : callable, optional
-        ``callback(xk)`` at every residual check (about once per pass over
-        the rows for Kaczmarz, every iteration for the dense sketches);
-        raising ``StopIteration`` stops the solve.
+        ``callback(xk)`` with a copy of the iterate at every residual check
+        (about once per pass over the rows for Kaczmarz, every iteration for
+        the dense sketches); raising ``StopIteration`` stops the solve.
     n_threads : int, optional
-        Threads for the residual checks (``None``: OpenMP default).
+        Threads for the residual checks (``None``: OpenMP default); the
+        sketch iterations themselves are serial.
+    options : dict, optional
+        Expert fields of ``itercore._core.linalg.SketchOptions``:
+        ``check_every`` (iterations between residual checks; 0, the default:
+        about one pass over the rows for Kaczmarz, at least 16, every
+        iteration for the dense sketches) and ``stall_factor`` (> 0: give up
+        early once the observed rate cannot reach the target within
+        ``stall_factor`` times the remaining budget; default 0, never).
 
     Returns
     -------
@@ -108,53 +164,15 @@ def sketch_solve(A, b, x0=None, *, method="kaczmarz", block_size=1, rtol=1e-8, a
     >>> np.round(x, 6), info
     (array([ 1., -1.]), 0)
     """
-    x, info, _ = _sketch_solve(A, b, x0, method=method, block_size=block_size, rtol=rtol, atol=atol,
-                               maxiter=maxiter, seed=seed, callback=callback, n_threads=n_threads)
-    return x, info
+    x, res = _solve(A, b, x0=x0, callback=callback, options=options, method=method, block_size=block_size, rtol=rtol,
+                    atol=atol, maxiter=maxiter, seed=seed, n_threads=n_threads)
+    return x, _pipeline.linear_info(res["status"], res["nit"])
 
 
-def _sketch_solve(A, b, x0=None, *, method="kaczmarz", block_size=1, rtol=1e-8, atol=0.0, maxiter=None,
-                  seed=None, callback=None, n_threads=None):
-    """:func:`sketch_solve` returning ``(x, info, details)``; ``details`` has
-    ``status``, ``iterations``, ``residual`` (``||b - A x||``) and ``history``
-    (the residual at every check)."""
-    M = _as_operator(A)
-    m, n = M.shape
-    bv = as_float_array(b, "b", ndim=1, allow_empty=True)
-    if bv.shape != (m,):
-        raise ValueError(f"b must have shape ({m},) to match A {M.shape}, got {bv.shape}")
-    dtype = result_dtype(M.dtype, bv.dtype)
-    if M.dtype != dtype:
-        M = M.astype(dtype)
-    bv = np.ascontiguousarray(bv, dtype=dtype)
-    if x0 is None:
-        x = np.zeros(n, dtype=dtype)
-    else:
-        x = as_float_array(x0, "x0", ndim=1, allow_empty=True, dtype=dtype, copy=True)
-        if x.shape != (n,):
-            raise ValueError(f"x0 must have shape ({n},) to match A {M.shape}, got {x.shape}")
-    method_id = _METHODS[check_choice(method, "method", tuple(_METHODS))]
-    block_size = check_int(block_size, "block_size", lower=1)
-    rtol = check_scalar(rtol, "rtol", lower=0.0)
-    atol = check_scalar(atol, "atol", lower=0.0)
-    if maxiter is None:
-        maxiter = max(1000, -(-100 * max(m, n) // block_size))
-    maxiter = check_int(maxiter, "maxiter", lower=0)
-    check_callback(callback)
-    nt = check_n_threads(n_threads)
-    seed64 = seed_to_uint64(seed)
-    target = max(rtol * float(np.linalg.norm(bv.astype(np.float64))), atol)
-    if m == 0 or n == 0:
-        res = float(np.linalg.norm(bv))
-        ok = res <= target
-        return x, (0 if ok else -1), {"status": "converged" if ok else "breakdown", "iterations": 0,
-                                      "residual": res, "history": np.zeros(0)}
-    info = _run(M, bv, x, method_id, block_size, target, maxiter, 0, seed64, nt, callback)
-    status = info["status"]
-    nit = max(1, int(info["iterations"]))
-    code = {"converged": 0, "max_iter": nit, "callback_stop": nit}.get(status, -1)
-    if status not in ("converged", "callback_stop"):
-        warnings.warn(f"sketch_solve({method!r}) stopped ({status}) after {info['iterations']} iterations with "
-                      f"residual {info['residual']:.3e} > tolerance {target:.3e}", ConvergenceWarning,
-                      stacklevel=3)
-    return x, code, info
+def _sketch_solve(A, b, **kwargs):
+    """TEMPORARY, only for ``_demos/optimize.py`` (another family's file, not
+    edited here): its old ``(x, info, details)`` call with ``details["iterations"]``.
+    Remove once that demo calls :func:`_solve` (``x, res = _solve(A, b, ...)``,
+    ``res["nit"]``)."""
+    x, res = _solve(A, b, **kwargs)
+    return x, _pipeline.linear_info(res["status"], res["nit"]), dict(res, iterations=res["nit"])

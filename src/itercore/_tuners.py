@@ -15,9 +15,11 @@ import math
 
 import numpy as np
 
+from . import _pipeline
 from ._validation import as_float_array, check_choice, check_int, check_random_state, check_scalar
 
-_SOLVERS = ("sor", "ssor_pcg")
+#: The solvers whose omega a tuner learns (``method=``).
+_METHODS = ("sor", "ssor_pcg")
 
 
 def _check_omegas(omegas):
@@ -70,9 +72,9 @@ class _TunerBase:
 
     _kind = ""
 
-    def __init__(self, omegas, solver, seed):
+    def __init__(self, omegas, method, seed):
         self.omegas = _check_omegas(omegas)
-        self.solver = check_choice(solver, "solver", _SOLVERS)
+        self.method = check_choice(method, "method", _METHODS)
         self._rng = check_random_state(seed)
         self.history = []
         self._scale = _CostScale()
@@ -82,13 +84,18 @@ class _TunerBase:
         return len(self.omegas)
 
     def _solve_with(self, arm, A, b, x0, solver_kwargs):
-        from .linalg import _sor, _ssor_pcg  # late: linalg imports this module
+        """Solve with the arm's omega through linalg's pipeline step; returns
+        ``(x, info, iterations)``."""
+        from .linalg import _solve  # late: linalg imports this module
 
         if "omega" in solver_kwargs:
             raise TypeError("omega is chosen by the tuner; do not pass it to solve()")
-        fn = _sor if self.solver == "sor" else _ssor_pcg
-        x, info, details = fn(A, b, x0, omega=float(self.omegas[arm]), **solver_kwargs)
-        return x, info, details["nit"]
+        for key in ("history", "stacklevel"):  # the step's own arguments, not the solver's
+            if key in solver_kwargs:
+                raise TypeError(f"solve() got an unexpected keyword argument {key!r}")
+        # stacklevel: the user's call of the tuner's solve (which calls this method).
+        x, res = _solve(self.method, A, b, x0=x0, omega=float(self.omegas[arm]), stacklevel=3, **solver_kwargs)
+        return x, _pipeline.linear_info(res["status"], res["nit"]), res["nit"]
 
     def _record(self, arm, cost, context):
         self.history.append({"omega": float(self.omegas[arm]), "iterations": int(cost), "context": context})
@@ -98,7 +105,7 @@ class _TunerBase:
         return {
             "kind": self._kind,
             "omegas": self.omegas.tolist(),
-            "solver": self.solver,
+            "method": self.method,
             "history": [dict(h) for h in self.history],
             "scale": [self._scale.total, self._scale.count],
             "rng": self._rng.bit_generator.state,
@@ -111,7 +118,7 @@ class _TunerBase:
         if not isinstance(state, dict) or state.get("kind") != cls._kind:
             raise ValueError(f"state is not a {cls.__name__} state_dict")
         obj = cls.__new__(cls)
-        _TunerBase.__init__(obj, state["omegas"], state["solver"], None)
+        _TunerBase.__init__(obj, state["omegas"], state["method"], None)
         obj._rng.bit_generator.state = state["rng"]
         obj.history = [dict(h) for h in state["history"]]
         obj._scale.total, obj._scale.count = float(state["scale"][0]), int(state["scale"][1])
@@ -137,7 +144,7 @@ class OmegaTuner(_TunerBase):
     ----------
     omegas : array_like
         Candidate values in (0, 2); default ``numpy.linspace(1.0, 1.95, 20)``.
-    solver : {"sor", "ssor_pcg"}
+    method : {"sor", "ssor_pcg"}
         The solver whose omega is tuned.
     policy : {"tsallis-inf"}
         The bandit algorithm.
@@ -168,8 +175,8 @@ class OmegaTuner(_TunerBase):
 
     _kind = "OmegaTuner"
 
-    def __init__(self, omegas=None, *, solver="sor", policy="tsallis-inf", eta=2.0, seed=None):
-        super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, solver, seed)
+    def __init__(self, *, omegas=None, method="sor", policy="tsallis-inf", eta=2.0, seed=None):
+        super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, method, seed)
         self.policy = check_choice(policy, "policy", ("tsallis-inf",))
         self.eta = check_scalar(eta, "eta", lower=0.0, lower_inclusive=False)
         self._cum_loss = np.zeros(self.n_arms)
@@ -179,7 +186,7 @@ class OmegaTuner(_TunerBase):
         """The distribution the next solve samples omega from."""
         return tsallis_inf_weights(self._cum_loss, self.eta / math.sqrt(self._t + 1))
 
-    def solve(self, A, b, x0=None, **solver_kwargs):
+    def solve(self, A, b, *, x0=None, **solver_kwargs):
         """Pick omega, solve ``A x = b`` with it, learn from the iteration count.
 
         Parameters
@@ -187,7 +194,8 @@ class OmegaTuner(_TunerBase):
         A, b, x0
             As for :func:`itercore.linalg.sor` / :func:`~itercore.linalg.ssor_pcg`.
         **solver_kwargs
-            Passed on (``rtol``, ``maxiter``, ``n_threads``, ...), but not ``omega``.
+            Keywords of that solver (``rtol``, ``maxiter``, ``n_threads``,
+            ``ordering``, ``callback``, ``options``, ...), but not ``omega``.
 
         Returns
         -------
@@ -245,7 +253,8 @@ class ContextualOmegaTuner(_TunerBase):
         Candidate values in (0, 2); default ``numpy.linspace(1.0, 1.95, 20)``.
     context_range : (float, float)
         Range the contexts come from (mapped to [-1, 1]; values outside are clipped).
-    solver : {"sor", "ssor_pcg"}
+    method : {"sor", "ssor_pcg"}
+        The solver whose omega is tuned.
     policy : {"chebcb", "binned-tsallis"}
     degree : int
         Chebyshev degree for ChebCB.
@@ -274,9 +283,9 @@ class ContextualOmegaTuner(_TunerBase):
 
     _kind = "ContextualOmegaTuner"
 
-    def __init__(self, omegas=None, context_range=(0.0, 1.0), *, solver="sor", policy="chebcb", degree=4,
+    def __init__(self, *, omegas=None, context_range=(0.0, 1.0), method="sor", policy="chebcb", degree=4,
                  n_bins=10, gamma=1.0, ridge=1.0, seed=None):
-        super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, solver, seed)
+        super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, method, seed)
         self.policy = check_choice(policy, "policy", ("chebcb", "binned-tsallis"))
         lo_hi = as_float_array(context_range, "context_range", shape=(2,), dtype=np.float64)
         if not lo_hi[0] < lo_hi[1]:
@@ -337,7 +346,7 @@ class ContextualOmegaTuner(_TunerBase):
         """The best omega at the middle of ``context_range``."""
         return self.best_omega(0.5 * (self.context_range[0] + self.context_range[1]))
 
-    def solve(self, A, b, x0=None, *, context, **solver_kwargs):
+    def solve(self, A, b, *, context, x0=None, **solver_kwargs):
         """Pick omega for ``context``, solve, and learn from the iteration count.
 
         Parameters
@@ -347,7 +356,7 @@ class ContextualOmegaTuner(_TunerBase):
         context : float
             The instance's feature (e.g. the shift ``c`` of ``A + c I``).
         **solver_kwargs
-            Passed on to the solver (not ``omega``).
+            Keywords of the solver (not ``omega``), as for :meth:`OmegaTuner.solve`.
         """
         context = check_scalar(context, "context")
         p = self.probabilities(context)

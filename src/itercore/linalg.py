@@ -15,27 +15,15 @@ Solver Parameters Across a Sequence of Linear System Instances", ICLR 2024.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from . import _core
-from ._kernels import csr_args
-from ._sketch import sketch_solve
+from . import _core, _pipeline
+from ._sketch import _warn_linear, sketch_solve
 from ._tuners import ContextualOmegaTuner, OmegaTuner
-from ._validation import (
-    as_csr,
-    as_float_array,
-    check_callback,
-    check_choice,
-    check_int,
-    check_n_threads,
-    check_scalar,
-    result_dtype,
-)
-from ._warnings import ConvergenceWarning
+from ._validation import as_csr, as_float_array, check_callback, check_choice, check_int, check_n_threads, result_dtype
 
 __all__ = [
     "sor",
@@ -50,7 +38,15 @@ __all__ = [
     "sketch_solve",
 ]
 
-_SWEEPS = {"forward": 0, "backward": 1, "symmetric": 2}
+#: The C++ defaults (``itercore/linalg/relaxation.hpp``), read from the bound structs.
+_SOR = _pipeline.defaults(_core.linalg.SorOptions)
+_PCG = _pipeline.defaults(_core.linalg.SsorPcgOptions)
+#: Per solver of :func:`_solve`: its options struct, its core and its public
+#: keywords (struct fields; the other fields are expert ``options``).
+_SOLVERS = {
+    "sor": (_core.linalg.SorOptions, _core.linalg.sor, frozenset(("omega", "sweep", "rtol", "atol", "maxiter"))),
+    "ssor_pcg": (_core.linalg.SsorPcgOptions, _core.linalg.ssor_pcg, frozenset(("omega", "rtol", "atol", "maxiter"))),
+}
 _ORDERINGS = ("auto", "natural", "multicolor")
 #: Stored entries from which "auto" ordering switches to multicolour when
 #: several threads are available (below it, serial natural sweeps are faster).
@@ -118,7 +114,7 @@ def multicolor_ordering(A):
     2
     """
     M = as_csr(A, "A", square=True)
-    perm, color_ptr, indptr, indices, source = _core.linalg_multicolor_plan(M.shape[0], M.indptr, M.indices)
+    perm, color_ptr, indptr, indices, source = _core.linalg.multicolor_plan(M.shape[0], M.indptr, M.indices)
     return MulticolorOrdering(perm, color_ptr, indptr, indices, source, M.shape, int(M.nnz))
 
 
@@ -138,7 +134,7 @@ class _System:
             self.indptr, self.indices = self.plan.indptr, self.plan.indices
             self.data = np.ascontiguousarray(M.data[self.plan.source])
             self.color_ptr = self.plan.color_ptr
-        self.inv_diag, self.diag_pos, bad = _core.linalg_diagonal(*self.args)
+        self.inv_diag, self.diag_pos, bad = _core.linalg.diagonal(self.n, self.n, self.indptr, self.indices, self.data)
         if bad >= 0:
             row = int(bad if self.plan is None else self.plan.perm[bad])
             d = M[[row], :][:, [row]].toarray()[0, 0] if row < self.n else 0.0
@@ -146,7 +142,8 @@ class _System:
 
     @property
     def args(self):
-        return (self.n, self.n, self.indptr, self.indices, self.data)
+        """The leading arguments of every ``_core.linalg`` relaxation core."""
+        return (self.n, self.indptr, self.indices, self.data, self.inv_diag, self.diag_pos, self.color_ptr)
 
     def _resolve_ordering(self, ordering, M):
         if isinstance(ordering, MulticolorOrdering):
@@ -156,10 +153,9 @@ class _System:
         check_choice(ordering, "ordering", _ORDERINGS)
         if ordering == "natural":
             return None
-        if ordering == "auto":
-            threads = self.n_threads or int(_core._default_threads())
-            if threads < 2 or M.nnz < _MULTICOLOR_MIN_NNZ:
-                return None
+        if ordering == "auto" and (M.nnz < _MULTICOLOR_MIN_NNZ
+                                   or (self.n_threads or int(_core._default_threads())) < 2):
+            return None
         return multicolor_ordering(M)
 
     def to_internal(self, v):
@@ -172,6 +168,12 @@ class _System:
         else:
             out[self.plan.perm] = v
         return out
+
+    def unpermute(self):
+        """For callbacks: a copy in colour order -> a new array in the caller's order."""
+        if self.plan is None:
+            return None
+        return lambda v: self.to_external(v, np.empty_like(v))
 
 
 def _prepare_vectors(system, b, x0):
@@ -189,85 +191,50 @@ def _prepare_vectors(system, b, x0):
     return np.ascontiguousarray(b, dtype=dtype), x
 
 
-def _check_common(rtol, atol, maxiter, default_maxiter, callback):
-    rtol = check_scalar(rtol, "rtol", lower=0.0)
-    atol = check_scalar(atol, "atol", lower=0.0)
-    maxiter = default_maxiter if maxiter is None else check_int(maxiter, "maxiter", lower=0)
-    return rtol, atol, maxiter, check_callback(callback)
+def _solve(method, A, b, *, x0=None, ordering="auto", n_threads=None, callback=None, options=None,
+           history=False, stacklevel=2, **keywords):
+    """The one pipeline step of :func:`sor` and :func:`ssor_pcg` (and of the
+    omega tuners): validate, fill and check the options struct, run the core
+    in the system's row order, warn when the tolerance was missed.
 
-
-def _check_omega(omega):
-    return check_scalar(omega, "omega", lower=0.0, upper=2.0, lower_inclusive=False, upper_inclusive=False)
-
-
-def _wrap_callback(callback, system):
-    if callback is None:
-        return None
-    if system.plan is None:
-        return callback
-    out = np.empty(system.n, dtype=system.data.dtype)
-    return lambda xp: callback(system.to_external(xp, out))
-
-
-def _finish(name, res, bnorm, rtol, atol, nit):
-    """``info`` for scipy-style returns, warning when the tolerance was missed."""
-    status = res["status"]
-    if status in ("converged",):
-        return 0
-    if status == "callback_stop":
-        return max(nit, 1)
-    rel = res["residual"] / bnorm if bnorm > 0 else res["residual"]
-    target = max(rtol * bnorm, atol)
-    if status == "max_iter":
-        msg = (f"{name} did not converge in {nit} iterations: relative residual {rel:.3e} "
-               f"(residual {res['residual']:.3e} > target {target:.3e}, rtol={rtol:g}, atol={atol:g})")
-        info = max(nit, 1)
-    elif status == "non_finite":
-        msg = (f"{name} stopped after {nit} iterations: NaN or inf appeared (diverging; is omega in (0, 2) "
-               f"and A suitable?); returning the last finite iterate, relative residual {rel:.3e}")
-        info = -1
-    else:  # breakdown
-        msg = (f"{name} broke down after {nit} iterations (A or the preconditioner is not symmetric positive "
-               f"definite, or the residual stagnated at precision): relative residual {rel:.3e}, rtol={rtol:g}")
-        info = -1
-    warnings.warn(msg, ConvergenceWarning, stacklevel=3)
-    return info
-
-
-def _solve(name, core, A, b, x0, ordering, n_threads, rtol, atol, maxiter, default_maxiter, callback,
-           core_args):
-    """Validate, run ``core(system args, inv_diag, diag_pos, b, x, *core_args(...))``
-    in the system's row order, and return ``(x, info, details)``."""
+    ``method`` is ``"sor"`` or ``"ssor_pcg"``; ``keywords`` are its public
+    struct keywords (``omega``, ``rtol``, ...; ``None`` keeps the C++
+    default); ``history`` keeps the residual of every check; ``stacklevel``
+    as for :func:`~itercore._pipeline.warn_not_converged`, counted from the
+    caller of this function. Returns ``(x, res)`` with ``res`` the core's
+    result dict: int ``status``, ``nit``, ``residual``, ``history``.
+    """
+    options_cls, core, public = _SOLVERS[method]
+    for key in keywords:
+        if key not in public:
+            raise TypeError(f"{method}() got an unexpected keyword argument {key!r}")
+    if keywords.get("maxiter") is not None:  # None: the struct's automatic budget
+        check_int(keywords["maxiter"], "maxiter", lower=0)
+    if options is not None and "history" in options:
+        raise TypeError(f"options has an unknown key 'history': {method} returns (x, info) without residual "
+                        "histories (watch the iterates with callback)")
+    # SSOR of a multicoloured matrix is a much weaker preconditioner (red-black
+    # SSOR-PCG needs ~10x the iterations on 2-D Poisson): never chosen by "auto".
+    if method == "ssor_pcg" and isinstance(ordering, str) and ordering == "auto":
+        ordering = "natural"
     system = _System(A, ordering, n_threads)
-    rtol, atol, maxiter, callback = _check_common(rtol, atol, maxiter, default_maxiter(system.n), callback)
     b, x = _prepare_vectors(system, b, x0)
     if system.data.dtype != b.dtype:  # float32 A with a float64 b: compute in float64
         system = _System(system.M.astype(b.dtype), system.plan or "natural", n_threads)
-    bi, xi = system.to_internal(b), system.to_internal(x)
-    res = core(*system.args, system.inv_diag, system.diag_pos, bi, xi,
-               *core_args(rtol, atol, maxiter, system, _wrap_callback(callback, system)))
+    # None keeps the C++ default (0 threads: OpenMP's; no history) and saves a field write per call.
+    keywords["n_threads"] = system.n_threads or None
+    keywords["history"] = history or None
+    opts = _pipeline.make_options(options_cls, keywords, options)
+    hook = _pipeline.linear_callback(check_callback(callback), system.unpermute())
+    xi = system.to_internal(x)
+    res = core(*system.args, system.to_internal(b), xi, opts, hook)
     system.to_external(xi, x)
-    nit = int(res["iterations"])
-    info = _finish(name, res, float(np.linalg.norm(b)), rtol, atol, nit)
-    return x, info, dict(res, nit=nit)
+    _warn_linear(f"itercore.linalg.{method}", res, b, opts, stacklevel + 1)
+    return x, res
 
 
-def _sor(A, b, x0=None, *, omega=1.0, sweep="forward", rtol=1e-8, atol=0.0, maxiter=None, callback=None,
-         n_threads=None, ordering="auto", check_every=10, record_history=False):
-    """SOR returning ``(x, info, details)``; ``details`` has nit, residual, status, history."""
-    omega = _check_omega(omega)
-    check_choice(sweep, "sweep", tuple(_SWEEPS))
-    check_every = check_int(check_every, "check_every", lower=1)
-    return _solve(
-        "sor", _core.linalg_sor, A, b, x0, ordering, n_threads, rtol, atol, maxiter,
-        # SOR needs O(n) sweeps on a 2-D Poisson matrix, more when nearly singular.
-        lambda n: max(10 * n, 10_000), callback,
-        lambda rtol, atol, maxiter, system, cb: (omega, _SWEEPS[sweep], rtol, atol, maxiter, check_every,
-                                                 system.color_ptr, system.n_threads, record_history, cb))
-
-
-def sor(A, b, x0=None, *, omega=1.0, sweep="forward", rtol=1e-8, atol=0.0, maxiter=None, callback=None,
-        n_threads=None, ordering="auto", check_every=10):
+def sor(A, b, *, x0=None, omega=_SOR.omega, sweep=_SOR.sweep.name, rtol=_SOR.rtol, atol=_SOR.atol, maxiter=None,
+        callback=None, n_threads=None, ordering="auto", options=None):
     """Solve ``A x = b`` by successive over-relaxation (SOR / SSOR).
 
     Each sweep updates ``x[i] += omega * (b[i] - A[i] @ x) / A[i, i]`` row by
@@ -283,28 +250,33 @@ def sor(A, b, x0=None, *, omega=1.0, sweep="forward", rtol=1e-8, atol=0.0, maxit
     x0 : ndarray, shape (n,), optional
         Starting guess (default zeros). Not modified.
     omega : float
-        Relaxation parameter in (0, 2). For a sequence of related systems,
-        :class:`OmegaTuner` learns a good value.
+        Relaxation parameter in (0, 2) (default 1). For a sequence of related
+        systems, :class:`OmegaTuner` learns a good value.
     sweep : {"forward", "backward", "symmetric"}
         Row order; "symmetric" (SSOR) is a forward then a backward sweep,
         both with ``omega``, and counts as one iteration.
     rtol, atol : float
-        Stop when ``norm(b - A @ x) <= max(rtol * norm(b), atol)``.
+        Stop when ``norm(b - A @ x) <= max(rtol * norm(b), atol)`` (default
+        ``rtol=1e-8``, ``atol=0``).
     maxiter : int, optional
         Maximum sweeps (default ``max(10 * n, 10000)``).
     callback : callable, optional
-        ``callback(xk)`` after every sweep; raise ``StopIteration`` to stop.
+        ``callback(xk)`` after every sweep with a copy of the iterate (in the
+        order of ``A``'s rows for a multicolour ordering too); raise
+        ``StopIteration`` to stop.
     n_threads : int, optional
-        Threads for multicolour sweeps and residuals (default: OpenMP's).
+        Threads for the multicolour sweeps and the residuals (default:
+        OpenMP's). Natural-order sweeps are serial by nature.
     ordering : {"auto", "natural", "multicolor"} or MulticolorOrdering
         Natural order is serial; a multicolour ordering sweeps each colour
         in parallel (different iterates, same solution). "auto" uses
         multicolour for large matrices when several threads are available.
-    check_every : int
-        Largest gap, in sweeps, between residual checks (a residual costs
-        as much as a sweep; checks are placed by the observed convergence
-        rate, every sweep near the target). The residual is always checked
-        at the end.
+    options : dict, optional
+        Expert fields of ``itercore._core.linalg.SorOptions``:
+        ``check_every`` (default 10), the largest gap in sweeps between
+        residual checks (a residual costs as much as a sweep; checks are
+        placed by the observed convergence rate, every sweep near the
+        target; the residual is always checked at the end).
 
     Returns
     -------
@@ -331,26 +303,13 @@ def sor(A, b, x0=None, *, omega=1.0, sweep="forward", rtol=1e-8, atol=0.0, maxit
     >>> info, bool(np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b))
     (0, True)
     """
-    x, info, _ = _sor(A, b, x0, omega=omega, sweep=sweep, rtol=rtol, atol=atol, maxiter=maxiter,
-                      callback=callback, n_threads=n_threads, ordering=ordering, check_every=check_every)
-    return x, info
+    x, res = _solve("sor", A, b, x0=x0, ordering=ordering, n_threads=n_threads, callback=callback, options=options,
+                    omega=omega, sweep=sweep, rtol=rtol, atol=atol, maxiter=maxiter)
+    return x, _pipeline.linear_info(res["status"], res["nit"])
 
 
-def _ssor_pcg(A, b, x0=None, *, omega=1.0, rtol=1e-8, atol=0.0, maxiter=None, callback=None, n_threads=None,
-              ordering="natural", record_history=False):
-    """SSOR-PCG returning ``(x, info, details)`` like :func:`_sor`."""
-    omega = _check_omega(omega)
-    # SSOR of a multicoloured matrix is a much weaker preconditioner (red-black
-    # SSOR-PCG needs ~10x the iterations on 2-D Poisson): never chosen by "auto".
-    return _solve(
-        "ssor_pcg", _core.linalg_ssor_pcg, A, b, x0, "natural" if ordering == "auto" else ordering, n_threads,
-        rtol, atol, maxiter, lambda n: 10 * n, callback,
-        lambda rtol, atol, maxiter, system, cb: (omega, rtol, atol, maxiter, system.color_ptr, system.n_threads,
-                                                 record_history, cb))
-
-
-def ssor_pcg(A, b, x0=None, *, omega=1.0, rtol=1e-8, atol=0.0, maxiter=None, callback=None, n_threads=None,
-             ordering="natural"):
+def ssor_pcg(A, b, *, x0=None, omega=_PCG.omega, rtol=_PCG.rtol, atol=_PCG.atol, maxiter=None, callback=None,
+             n_threads=None, ordering="natural", options=None):
     """Solve a symmetric positive definite ``A x = b`` by CG preconditioned with SSOR.
 
     The preconditioner is ``M = (D + omega L) D^-1 (D + omega U) / (omega (2 - omega))``
@@ -365,21 +324,29 @@ def ssor_pcg(A, b, x0=None, *, omega=1.0, rtol=1e-8, atol=0.0, maxiter=None, cal
         Symmetric positive definite.
     b : ndarray, shape (n,)
     x0 : ndarray, shape (n,), optional
+        Starting guess (default zeros). Not modified.
     omega : float
-        SSOR parameter in (0, 2); 1 gives symmetric Gauss-Seidel.
+        SSOR parameter in (0, 2); 1 (the default) gives symmetric Gauss-Seidel.
     rtol, atol : float
-        Stop when ``norm(b - A @ x) <= max(rtol * norm(b), atol)`` (the true
-        residual is recomputed on convergence of the recursive one).
+        Stop when ``norm(b - A @ x) <= max(rtol * norm(b), atol)`` (default
+        ``rtol=1e-8``, ``atol=0``; the true residual is recomputed on
+        convergence of the recursive one).
     maxiter : int, optional
         Maximum CG iterations (default ``10 * n``).
     callback : callable, optional
-        ``callback(xk)`` after each iteration; raise ``StopIteration`` to stop.
+        ``callback(xk)`` after each iteration with a copy of the iterate;
+        raise ``StopIteration`` to stop.
     n_threads : int, optional
+        Threads for the vector operations and, with a multicolour ordering,
+        the triangular sweeps (default: OpenMP's).
     ordering : {"natural", "auto", "multicolor"} or MulticolorOrdering
         Natural order (also what "auto" means here) is serial. With a
         multicolour ordering the triangular sweeps run in parallel, but the
         preconditioner is then SSOR of the reordered matrix, which is much
         weaker (about 10x the iterations on 2-D Poisson).
+    options : dict, optional
+        Expert fields of ``itercore._core.linalg.SsorPcgOptions`` (none
+        beyond the keywords today).
 
     Returns
     -------
@@ -398,12 +365,12 @@ def ssor_pcg(A, b, x0=None, *, omega=1.0, rtol=1e-8, atol=0.0, maxiter=None, cal
     >>> info
     0
     """
-    x, info, _ = _ssor_pcg(A, b, x0, omega=omega, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback,
-                           n_threads=n_threads, ordering=ordering)
-    return x, info
+    x, res = _solve("ssor_pcg", A, b, x0=x0, ordering=ordering, n_threads=n_threads, callback=callback,
+                    options=options, omega=omega, rtol=rtol, atol=atol, maxiter=maxiter)
+    return x, _pipeline.linear_info(res["status"], res["nit"])
 
 
-def ssor_preconditioner(A, omega=1.0, *, n_threads=None):
+def ssor_preconditioner(A, *, omega=_PCG.omega, n_threads=None):
     """The SSOR preconditioner of ``A`` as a ``LinearOperator`` applying ``M^-1``.
 
     Use it as ``M=`` in ``scipy.sparse.linalg.cg`` (or any Krylov solver):
@@ -414,8 +381,10 @@ def ssor_preconditioner(A, omega=1.0, *, n_threads=None):
     ----------
     A : sparse matrix or ndarray, shape (n, n)
     omega : float
-        In (0, 2).
+        In (0, 2); default 1.
     n_threads : int, optional
+        Threads for the final scaling (the natural-order triangular solves
+        are serial).
 
     Returns
     -------
@@ -428,24 +397,24 @@ def ssor_preconditioner(A, omega=1.0, *, n_threads=None):
     >>> from itercore.linalg import ssor_preconditioner
     >>> T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(30, 30))
     >>> A = (sp.kron(sp.identity(30), T) + sp.kron(T, sp.identity(30))).tocsr()
-    >>> x, info = cg(A, np.ones(900), M=ssor_preconditioner(A, 1.5), rtol=1e-8)
+    >>> x, info = cg(A, np.ones(900), M=ssor_preconditioner(A, omega=1.5), rtol=1e-8)
     >>> info
     0
     """
-    omega = _check_omega(omega)
     system = _System(A, "natural", n_threads)
+    opts = _pipeline.make_options(_core.linalg.SsorPcgOptions, dict(omega=omega, n_threads=system.n_threads))
     dtype = system.data.dtype
     args = system.args
-    empty = system.color_ptr
 
     def apply(r):
         r = np.ascontiguousarray(np.ravel(r), dtype=dtype)
-        return _core.linalg_ssor_apply(*args, system.inv_diag, system.diag_pos, omega, r, empty, system.n_threads)
+        return _core.linalg.ssor_apply(*args, r, opts)
 
     return spla.LinearOperator(system.M.shape, matvec=apply, rmatvec=apply, dtype=dtype)
 
 
-def sor_sweep(A, x, b, *, omega=1.0, sweep="forward", iterations=1, ordering="natural", n_threads=None):
+def sor_sweep(A, x, b=None, *, omega=_SOR.omega, sweep=_SOR.sweep.name, iterations=1, ordering="natural",
+              n_threads=None):
     """Apply SOR sweeps to ``x`` in place (a smoother, as in ``pyamg.relaxation``).
 
     No residual is computed: this is the building block for multigrid
@@ -458,14 +427,17 @@ def sor_sweep(A, x, b, *, omega=1.0, sweep="forward", iterations=1, ordering="na
     A : sparse matrix, shape (n, n)
     x : ndarray, shape (n,)
         Updated in place; must be C-contiguous and of A's float dtype.
-    b : ndarray, shape (n,)
+    b : ndarray, shape (n,), optional
+        Right-hand side; ``None`` means zeros (smoothing the error equation).
+        Positional, as in PyAMG's ``relaxation(A, x, b)``.
     omega : float
-        In (0, 2).
+        In (0, 2); default 1.
     sweep : {"forward", "backward", "symmetric"}
     iterations : int
         Number of sweeps.
     ordering : {"natural", "multicolor"} or MulticolorOrdering
     n_threads : int, optional
+        Threads for multicolour sweeps (natural order is serial).
 
     Examples
     --------
@@ -477,7 +449,7 @@ def sor_sweep(A, x, b, *, omega=1.0, sweep="forward", iterations=1, ordering="na
     >>> x
     array([0.5    , 0.75   , 0.875  , 0.9375 , 0.96875])
     """
-    SORSmoother(A, omega=omega, sweep=sweep, ordering=ordering, n_threads=n_threads)(x, b, iterations)
+    SORSmoother(A, omega=omega, sweep=sweep, ordering=ordering, n_threads=n_threads)(x, b, iterations=iterations)
 
 
 class SORSmoother:
@@ -493,10 +465,11 @@ class SORSmoother:
     ----------
     A : sparse matrix, shape (n, n)
     omega : float
-        In (0, 2).
+        In (0, 2); default 1.
     sweep : {"forward", "backward", "symmetric"}
     ordering : {"natural", "multicolor"} or MulticolorOrdering
     n_threads : int, optional
+        Threads for multicolour sweeps (natural order is serial).
 
     Examples
     --------
@@ -510,17 +483,20 @@ class SORSmoother:
     array([0.875 , 1.375 , 1.6562, 1.8125, 1.4062])
     """
 
-    def __init__(self, A, *, omega=1.0, sweep="forward", ordering="natural", n_threads=None):
-        self.omega = _check_omega(omega)
-        self.sweep = check_choice(sweep, "sweep", tuple(_SWEEPS))
+    def __init__(self, A, *, omega=_SOR.omega, sweep=_SOR.sweep.name, ordering="natural", n_threads=None):
         self._system = _System(A, ordering, n_threads)
+        self._options = _pipeline.make_options(_core.linalg.SorOptions,
+                                               dict(omega=omega, sweep=sweep, n_threads=self._system.n_threads))
+        self.omega = self._options.omega
+        self.sweep = self._options.sweep.name
 
     @property
     def shape(self):
         return self._system.M.shape
 
-    def __call__(self, x, b, iterations=1):
-        """Apply ``iterations`` sweeps to ``x`` in place for the right-hand side ``b``."""
+    def __call__(self, x, b=None, *, iterations=1):
+        """Apply ``iterations`` sweeps to ``x`` in place for the right-hand side
+        ``b`` (``None``: zeros)."""
         iterations = check_int(iterations, "iterations", lower=0)
         system = self._system
         if not isinstance(x, np.ndarray):
@@ -533,9 +509,11 @@ class SORSmoother:
             raise ValueError(f"x must have shape ({system.n},), got {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError("x must contain only finite values (found NaN or inf)")
-        b = as_float_array(b, "b", ndim=1, shape=(system.n,), dtype=dtype)
+        if b is None:
+            b = np.zeros(system.n, dtype=dtype)
+        else:
+            b = as_float_array(b, "b", ndim=1, shape=(system.n,), dtype=dtype)
         bi, xi = system.to_internal(b), system.to_internal(x)
-        _core.linalg_sor_sweep(*system.args, system.inv_diag, system.diag_pos, bi, xi, self.omega,
-                               _SWEEPS[self.sweep], iterations, system.color_ptr, system.n_threads)
+        _core.linalg.sor_sweep(*system.args, bi, xi, self._options, iterations)
         if system.plan is not None:
             system.to_external(xi, x)

@@ -152,22 +152,64 @@ double residual_norm(const CsrView<Scalar, Index>& A, const Scalar* x, const Sca
   return std::sqrt(ss);
 }
 
-/// Stopping rule shared by the solvers: ||b - A x|| <= max(rtol ||b||, atol).
-struct Tolerance {
-  double rtol = 1e-8;
-  double atol = 0.0;
-  double target(double bnorm) const noexcept { return std::max(rtol * bnorm, atol); }
+/// The stopping target shared by the solvers: ||b - A x|| <= max(rtol ||b||, atol).
+inline double stop_target(double rtol, double atol, double bnorm) noexcept { return std::max(rtol * bnorm, atol); }
+
+namespace detail {
+inline void check_tolerances(double rtol, double atol) {
+  if (!(rtol >= 0.0) || !std::isfinite(rtol)) throw std::invalid_argument("rtol must be finite and >= 0");
+  if (!(atol >= 0.0) || !std::isfinite(atol)) throw std::invalid_argument("atol must be finite and >= 0");
+}
+inline void check_omega(double omega) {
+  if (!(omega > 0.0 && omega < 2.0)) throw std::invalid_argument("omega must lie in the open interval (0, 2)");
+}
+}  // namespace detail
+
+/// Options of sor_solve (sor_sweep reads omega, sweep and n_threads). The
+/// defaults here are the only ones: the Python layer reads them from the
+/// bound struct (itercore._core.linalg.SorOptions).
+struct SorOptions {
+  double omega = 1.0;            ///< relaxation parameter, in (0, 2); 1 is Gauss-Seidel
+  Sweep sweep = Sweep::forward;  ///< row order of a sweep; symmetric = forward then backward, counted once
+  double rtol = 1e-8;            ///< stop when ||b - A x|| <= max(rtol ||b||, atol)
+  double atol = 0.0;             ///< absolute floor of the stopping test
+  std::int64_t maxiter = -1;     ///< sweeps; -1: max(10 n, 10000) (SOR needs O(n) sweeps on 2-D Poisson)
+  int check_every = 10;          ///< largest gap, in sweeps, between residual checks
+  int n_threads = 0;             ///< <= 0: the OpenMP default (multicolour sweeps and residuals)
+  bool history = false;          ///< keep the residual of every check in SolveInfo::history
+
+  /// The sweep budget for an n x n system.
+  std::int64_t max_sweeps(std::int64_t n) const noexcept {
+    return maxiter >= 0 ? maxiter : std::max<std::int64_t>(10 * n, 10000);
+  }
+  /// Throws std::invalid_argument naming the first invalid field.
+  void check() const {
+    detail::check_omega(omega);
+    if (sweep != Sweep::forward && sweep != Sweep::backward && sweep != Sweep::symmetric)
+      throw std::invalid_argument("sweep must be forward, backward or symmetric");
+    detail::check_tolerances(rtol, atol);
+    if (maxiter < -1) throw std::invalid_argument("maxiter must be >= 0 (or -1: automatic)");
+    if (check_every < 1) throw std::invalid_argument("check_every must be >= 1");
+  }
 };
 
-/// SOR solve options.
-struct SorOptions {
-  double omega = 1.0;
-  Sweep sweep = Sweep::forward;
-  Tolerance tol;
-  std::int64_t maxiter = 1000;  ///< sweeps (a symmetric sweep counts once)
-  int check_every = 10;         ///< largest gap, in sweeps, between residual checks
-  int n_threads = 0;
-  bool record_history = false;
+/// Options of ssor_pcg_solve (ssor_apply reads omega and n_threads).
+struct SsorPcgOptions {
+  double omega = 1.0;         ///< SSOR parameter, in (0, 2); 1 is symmetric Gauss-Seidel
+  double rtol = 1e-8;         ///< stop when ||b - A x|| <= max(rtol ||b||, atol) (true residual)
+  double atol = 0.0;          ///< absolute floor of the stopping test
+  std::int64_t maxiter = -1;  ///< CG iterations; -1: 10 n
+  int n_threads = 0;          ///< <= 0: the OpenMP default (vector operations, multicolour sweeps)
+  bool history = false;       ///< keep the (estimated) residual of every iteration in SolveInfo::history
+
+  /// The iteration budget for an n x n system.
+  std::int64_t max_iterations(std::int64_t n) const noexcept { return maxiter >= 0 ? maxiter : 10 * n; }
+  /// Throws std::invalid_argument naming the first invalid field.
+  void check() const {
+    detail::check_omega(omega);
+    detail::check_tolerances(rtol, atol);
+    if (maxiter < -1) throw std::invalid_argument("maxiter must be >= 0 (or -1: automatic)");
+  }
 };
 
 /// SOR until ||b - A x|| <= max(rtol ||b||, atol) or maxiter sweeps.
@@ -175,29 +217,30 @@ struct SorOptions {
 /// The residual costs as much as a sweep, so it is computed every few sweeps:
 /// the gap is predicted from the observed contraction rate (checking every
 /// sweep near the target, rarely far from it), capped at `check_every`, and
-/// the residual is always computed at the end. `monitor(sweeps_done)` runs
-/// after every sweep and returns false to stop (user callbacks).
+/// the residual is always computed at the end. `monitor(sweeps_done, residual)`
+/// runs after every sweep (`residual`: that of the last check) and returns
+/// false to stop (user callbacks).
 /// On NaN/inf the last finite checked iterate is restored.
 template <class Scalar, class Index, class Monitor>
 SolveInfo sor_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Index* diag_pos, const Scalar* b,
                     Scalar* x, const SorOptions& opt, const Coloring<Index>& coloring, Control* control, Monitor&& monitor) {
-  if (A.rows != A.cols) throw std::invalid_argument("sor: A must be square");
-  if (!(opt.omega > 0.0 && opt.omega < 2.0)) throw std::invalid_argument("sor: omega must lie in (0, 2)");
-  if (opt.maxiter < 0) throw std::invalid_argument("sor: maxiter must be >= 0");
+  if (A.rows != A.cols) throw std::invalid_argument("A must be square");
+  opt.check();
   using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
   const Index n = A.rows;
   const int nt = resolve_threads(opt.n_threads);
   Eigen::Map<const Vec> bv(b, n);
   Eigen::Map<Vec> xv(x, n);
   const double bnorm = static_cast<double>(bv.template cast<double>().norm());
-  const double target = opt.tol.target(bnorm);
+  const double target = stop_target(opt.rtol, opt.atol, bnorm);
   const Scalar omega = static_cast<Scalar>(opt.omega);
-  const int max_gap = std::max(1, opt.check_every);
+  const int max_gap = opt.check_every;
+  const std::int64_t maxiter = opt.max_sweeps(n);
 
   SolveInfo info;
   Vec last_good = xv;
   double res = residual_norm(A, x, b, nt);
-  if (opt.record_history) info.history.push_back(res);
+  if (opt.history) info.history.push_back(res);
   info.residual = res;
   if (!std::isfinite(res)) {
     info.status = Status::non_finite;
@@ -211,7 +254,7 @@ SolveInfo sor_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, con
   std::int64_t last_check = 0;
   bool checked_now = true;
   info.status = Status::max_iter;
-  for (std::int64_t it = 1; it <= opt.maxiter; ++it) {
+  for (std::int64_t it = 1; it <= maxiter; ++it) {
     if (control && control->poll()) {
       info.status = Status::interrupted;
       break;
@@ -219,11 +262,11 @@ SolveInfo sor_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, con
     sor_sweep(A, inv_diag, diag_pos, b, x, omega, opt.sweep, coloring, nt);
     info.iterations = it;
     checked_now = false;
-    if (!monitor(it)) {
+    if (!monitor(it, info.residual)) {
       info.status = Status::callback_stop;
       break;
     }
-    if (it == next_check || it == opt.maxiter) {
+    if (it == next_check || it == maxiter) {
       const double r = residual_norm(A, x, b, nt);
       checked_now = true;
       if (!std::isfinite(r)) {
@@ -231,7 +274,7 @@ SolveInfo sor_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, con
         info.status = Status::non_finite;
         break;
       }
-      if (opt.record_history) info.history.push_back(r);
+      if (opt.history) info.history.push_back(r);
       if (r <= target) {
         info.residual = r;
         info.status = Status::converged;
@@ -255,7 +298,7 @@ SolveInfo sor_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, con
     const double r = residual_norm(A, x, b, nt);
     if (std::isfinite(r)) {
       info.residual = r;
-      if (opt.record_history) info.history.push_back(r);
+      if (opt.history) info.history.push_back(r);
     } else {
       xv = last_good;
       info.status = Status::non_finite;
@@ -358,21 +401,21 @@ void for_rows(const CsrView<Scalar, Index>& A, const Coloring<Index>& coloring, 
 /// on convergence x is recovered and b - A x recomputed; if the recursion
 /// drifted, CG restarts from the true residual (at most 3 times).
 /// A non-positive p^T A^ p or r^T z is a breakdown (A not SPD).
-/// `monitor(it)` runs after each iteration; when `x_each_iteration` is set,
-/// x is recovered first so the monitor can read it (costs a sweep).
+/// `monitor(it, residual)` runs after each iteration with the (estimated)
+/// residual; when `x_each_iteration` is set, x is recovered first so the
+/// monitor can read it (costs a sweep).
 template <class Scalar, class Index, class Monitor>
 SolveInfo ssor_pcg_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag, const Index* diag_pos,
-                         const Scalar* b, Scalar* x, double omega, Tolerance tol, std::int64_t maxiter,
-                         const Coloring<Index>& coloring, int n_threads, bool record_history, Control* control,
-                         Monitor&& monitor, bool x_each_iteration = false) {
-  if (A.rows != A.cols) throw std::invalid_argument("ssor_pcg: A must be square");
-  if (!(omega > 0.0 && omega < 2.0)) throw std::invalid_argument("ssor_pcg: omega must lie in (0, 2)");
-  if (maxiter < 0) throw std::invalid_argument("ssor_pcg: maxiter must be >= 0");
+                         const Scalar* b, Scalar* x, const SsorPcgOptions& opt, const Coloring<Index>& coloring,
+                         Control* control, Monitor&& monitor, bool x_each_iteration = false) {
+  if (A.rows != A.cols) throw std::invalid_argument("A must be square");
+  opt.check();
   using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
   const Index n = A.rows;
-  const int nt = resolve_threads(n_threads);
+  const std::int64_t maxiter = opt.max_iterations(n);
+  const int nt = resolve_threads(opt.n_threads);
   const bool par = nt > 1 && static_cast<std::int64_t>(A.nnz()) >= kParallelNnz;
-  const Scalar w = static_cast<Scalar>(omega);
+  const Scalar w = static_cast<Scalar>(opt.omega);
   const Scalar k_scale = Scalar(2) / w - Scalar(1);      // (2 D_w - D) = k_scale * D
   const Scalar p_scale = (Scalar(2) - w) / w;             // (2 - omega) D_w = p_scale * D
   Vec dvals(n);
@@ -431,12 +474,12 @@ SolveInfo ssor_pcg_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag
   Eigen::Map<Vec> xv(x, n);
   Vec xh(n), rh(n), z(n), p(n), q(n), t(n), y(n);
   const double bnorm = static_cast<double>(bv.template cast<double>().norm());
-  const double target = tol.target(bnorm);
+  const double target = stop_target(opt.rtol, opt.atol, bnorm);
 
   SolveInfo info;
   double rnorm = csr_residual(A, x, b, t.data(), nt);  // t = b - A x0
   info.residual = rnorm;
-  if (record_history) info.history.push_back(rnorm);
+  if (opt.history) info.history.push_back(rnorm);
   if (!std::isfinite(rnorm)) {
     info.status = Status::non_finite;
     return info;
@@ -514,12 +557,12 @@ SolveInfo ssor_pcg_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag
       estimate = exact;
     }
     info.residual = estimate;
-    if (record_history) info.history.push_back(estimate);
+    if (opt.history) info.history.push_back(estimate);
     if (x_each_iteration) {
       upper_solve(xh.data(), x);
       x_current = true;
     }
-    if (!monitor(it)) {
+    if (!monitor(it, estimate)) {
       info.status = Status::callback_stop;
       break;
     }

@@ -13,8 +13,9 @@
 ///
 /// Every update lies in range(A^T), so from x0 = 0 the iterates converge to the
 /// minimum-norm solution of an under-determined consistent system.
-/// The solve stops when ||b - A x||_2 <= target (the caller states exactly the
-/// accuracy it needs), checked every `check_every` iterations.
+/// The solve stops when ||b - A x||_2 <= max(rtol ||b||, atol) (or, for C++
+/// callers that set it, an absolute `target`), checked every `check_every`
+/// iterations.
 /// Randomness comes from itercore::Rng(seed, 0): a seed fixes the iterates.
 
 #include <Eigen/Dense>
@@ -34,7 +35,11 @@
 namespace itercore::linalg {
 
 /// Which random sketch S the solver draws each iteration.
-enum class SketchMethod : int { kaczmarz = 0, gaussian = 1, count = 2 };
+enum class SketchMethod : int {
+  kaczmarz = 0,  ///< block_size rows of the identity, sampled by squared row norm
+  gaussian = 1,  ///< i.i.d. standard normal entries
+  count = 2,     ///< count sketch: each row hashed to one of block_size buckets with a random sign
+};
 
 /// Row access to a dense, row-major m x n matrix (borrowed).
 template <class Scalar>
@@ -116,16 +121,21 @@ struct CsrRows {
   }
 };
 
-/// Options of a sketch-and-project solve.
+/// Options of a sketch-and-project solve. The defaults here are the only
+/// ones: the Python layer reads them from the bound struct
+/// (itercore._core.linalg.SketchOptions).
 struct SketchOptions {
-  SketchMethod method = SketchMethod::kaczmarz;
+  SketchMethod method = SketchMethod::kaczmarz;  ///< the random sketch drawn each iteration
   std::int64_t block_size = 1;   ///< k, the number of sketch columns (rows for Kaczmarz)
-  double target = 0.0;           ///< stop when ||b - A x||_2 <= target
-  std::int64_t maxiter = 0;      ///< sketch iterations (>= 0)
-  std::int64_t check_every = 0;  ///< residual check spacing; 0 = automatic
-  std::uint64_t seed = 0;
-  int n_threads = 0;             ///< for the residual checks (resolve_threads)
-  bool history = false;          ///< record the residual of every check
+  double rtol = 1e-8;            ///< stop when ||b - A x||_2 <= max(rtol ||b||_2, atol)
+  double atol = 0.0;             ///< absolute floor of the stopping test
+  std::int64_t maxiter = -1;     ///< sketch iterations; -1: max(1000, ceil(100 max(m, n) / block_size))
+  std::int64_t check_every = 0;  ///< iterations between residual checks; 0: about one pass over the rows
+                                 ///< for Kaczmarz (at least 16), every iteration for the dense sketches
+  std::uint64_t seed = 0;        ///< the random stream (itercore::Rng(seed, 0)); a seed fixes the iterates
+  int n_threads = 0;             ///< <= 0: the OpenMP default; threads the residual checks (the sketch
+                                 ///< iterations themselves are serial)
+  bool history = false;          ///< keep the residual of every check in SolveInfo::history
   /// > 0: give up early (Status::max_iter) once the observed geometric rate
   /// of the best residual since the start, extrapolated, needs more than
   /// stall_factor times the remaining budget to reach the target; judged
@@ -133,6 +143,31 @@ struct SketchOptions {
   /// is faster than its asymptotic one, so the extrapolation is optimistic
   /// and giving up on it is safe. 0: never.
   double stall_factor = 0.0;
+  /// C++ callers only (not bound in Python): >= 0 replaces max(rtol ||b||, atol)
+  /// by this absolute target. Kept for optimize::eal_step until it sets
+  /// rtol = 0, atol = target instead.
+  double target = -1.0;
+
+  /// The iteration budget for an m x n system.
+  std::int64_t max_iterations(std::int64_t m, std::int64_t n) const noexcept {
+    if (maxiter >= 0) return maxiter;
+    const std::int64_t mn = std::max(m, n);
+    return std::max<std::int64_t>(1000, (100 * mn + block_size - 1) / block_size);
+  }
+  /// The stopping target for a right-hand side of norm bnorm.
+  double stop_target(double bnorm) const noexcept { return target >= 0.0 ? target : std::max(rtol * bnorm, atol); }
+  /// Throws std::invalid_argument naming the first invalid field.
+  void check() const {
+    if (method != SketchMethod::kaczmarz && method != SketchMethod::gaussian && method != SketchMethod::count)
+      throw std::invalid_argument("method must be kaczmarz, gaussian or count");
+    if (block_size < 1) throw std::invalid_argument("block_size must be >= 1");
+    if (!(rtol >= 0.0) || !std::isfinite(rtol)) throw std::invalid_argument("rtol must be finite and >= 0");
+    if (!(atol >= 0.0) || !std::isfinite(atol)) throw std::invalid_argument("atol must be finite and >= 0");
+    if (maxiter < -1) throw std::invalid_argument("maxiter must be >= 0 (or -1: automatic)");
+    if (check_every < 0) throw std::invalid_argument("check_every must be >= 0 (0: automatic)");
+    if (!(stall_factor >= 0.0)) throw std::invalid_argument("stall_factor must be >= 0");
+    if (std::isnan(target)) throw std::invalid_argument("target must not be NaN");
+  }
 };
 
 /// Called at each residual check with (iterations done, residual, x);
@@ -159,12 +194,11 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
   using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
   using Mat = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   const std::int64_t m = A.rows(), n = A.cols();
-  if (opt.block_size < 1) throw std::invalid_argument("sketch_project: block_size must be >= 1");
-  if (opt.maxiter < 0) throw std::invalid_argument("sketch_project: maxiter must be >= 0");
-  if (!(opt.target >= 0.0)) throw std::invalid_argument("sketch_project: target must be >= 0");
-  if (opt.check_every < 0) throw std::invalid_argument("sketch_project: check_every must be >= 0");
+  opt.check();
   const int nt = resolve_threads(opt.n_threads);
   const std::int64_t k = opt.block_size;
+  const std::int64_t maxiter = opt.max_iterations(m, n);
+  const double target = opt.stop_target(Eigen::Map<const Vec>(b, m).template cast<double>().norm());
   const std::int64_t check_every =
       opt.check_every > 0 ? opt.check_every : default_check_every(opt.method, m, k);
 
@@ -184,7 +218,7 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
     last_good = xv;
     info.residual = res;
     if (opt.history) info.history.push_back(res);
-    if (res <= opt.target) {
+    if (res <= target) {
       info.status = Status::converged;
       return true;
     }
@@ -202,15 +236,15 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
     // judged after a warm-up of 20 passes over the rows (and 4 checks).
     if (opt.stall_factor > 0.0 && it >= stall_warmup && res0 > 0.0) {
       const double rate = std::log(best / res0) / static_cast<double>(it);  // per iteration, < 0 if progressing
-      const double need = rate < 0.0 ? std::log(opt.target / best) / rate : HUGE_VAL;
-      if (need > opt.stall_factor * static_cast<double>(opt.maxiter - it)) return true;  // stays max_iter
+      const double need = rate < 0.0 ? std::log(target / best) / rate : HUGE_VAL;
+      if (need > opt.stall_factor * static_cast<double>(maxiter - it)) return true;  // stays max_iter
     }
     return false;
   };
   info.status = Status::max_iter;
   if (m == 0 || n == 0) {
     info.residual = m == 0 ? 0.0 : Eigen::Map<const Vec>(b, m).template cast<double>().norm();
-    info.status = info.residual <= opt.target ? Status::converged : Status::breakdown;
+    info.status = info.residual <= target ? Status::converged : Status::breakdown;
     return info;
   }
   if (check(0)) return info;
@@ -241,7 +275,7 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
   Vec e(k), y(k), sb(k);
   if (opt.method != SketchMethod::kaczmarz) W.resize(n, k);
 
-  for (std::int64_t it = 1; it <= opt.maxiter; ++it) {
+  for (std::int64_t it = 1; it <= maxiter; ++it) {
     if (opt.method == SketchMethod::kaczmarz) {
       if (k == 1) {
         const std::int64_t i = sample_row();
@@ -286,7 +320,7 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
         xv.noalias() -= W * y;
       }
     }
-    const bool last = it == opt.maxiter;
+    const bool last = it == maxiter;
     if (it % check_every == 0 || last) {
       if (check(it)) return info;
     }
