@@ -60,15 +60,14 @@ def minimize(problem, *, method="bcd", **kwargs):
     """Minimise a problem by block coordinate descent: dispatches to the
     function of the core that solves it.
 
-    ============================================  ==========  ==========================
-    problem                                       method      function
-    ============================================  ==========  ==========================
-    Quadratic; LeastSquares (Gram matrix)          ``"bcd"``   :func:`minimize_quadratic`
-    Logistic, Softmax; LeastSquares with ``l1 >    ``"bcd"``   :func:`minimize_smooth`
-    0`` and ``update="matrix"`` / ``"newton"``
-    (on X, certified by the duality gap)
-    Quadratic or LeastSquares without L1/bounds    ``"cg"``    :func:`forest_pcg`
-    ============================================  ==========  ==========================
+    - ``method="bcd"`` (default): :class:`Logistic`, :class:`Softmax`, and
+      :class:`LeastSquares` with ``l1 > 0`` and ``update="matrix"`` or
+      ``"newton"`` (on X, certified by the duality gap) go to
+      :func:`minimize_smooth`; :class:`Quadratic` and other
+      :class:`LeastSquares` (through the Gram matrix) to
+      :func:`minimize_quadratic`;
+    - ``method="cg"``: :func:`forest_pcg` (Quadratic or LeastSquares without
+      L1 or bounds).
 
     Parameters
     ----------

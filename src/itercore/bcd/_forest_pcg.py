@@ -96,7 +96,9 @@ def forest_pcg(problem, *, x0=None, blocks="ordered-forest", block_size=None, om
     lattice_shape : (int, int), optional
         Grid shape for ``blocks="red-black"`` / ``"lattice"``.
     options : dict, optional
-        Fields of the C++ ``bcd::ForestPcgOptions`` (all public keywords here).
+        Expert fields of the C++ ``bcd::ForestPcgOptions`` beyond the
+        keywords above (none yet: its fields are ``omega``, ``tol`` and
+        ``maxiter``).
 
     Returns
     -------
