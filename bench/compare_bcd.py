@@ -10,7 +10,7 @@ Label propagation on an N x N lattice: time to relative residual 1e-8
 (||A x - b|| / ||b||, recomputed here) for greedy-forest message passing, the
 two-tree lattice partition, red-black blocks, Gauss-Southwell coordinate
 descent, CG preconditioned by a symmetric forest-block sweep
-(bcd accelerate="cg", ordered forests = lattice rows), itercore.linalg's
+(bcd method="cg", ordered forests = lattice rows), itercore.linalg's
 point SSOR-PCG, scipy cg and spsolve. Hopeless combinations are skipped.
 
 Also writes PNG plots under bench/results/: objective vs iterations for the
@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from machine import markdown_machine, median_time  # noqa: E402
 
 from itercore import ConvergenceWarning, bcd  # noqa: E402
+from itercore._problems import lattice_weights  # noqa: E402
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
@@ -158,8 +159,7 @@ def bench_lasso(problems, target, repeats):
 # --- label propagation ----------------------------------------------------------------
 
 def lattice_lp(N, frac=0.1, seed=0):
-    T = sp.diags([1.0, 1.0], [-1, 1], shape=(N, N))
-    W = (sp.kron(sp.identity(N), T) + sp.kron(T, sp.identity(N))).tocsr()
+    W = lattice_weights(N)
     rng = np.random.default_rng(seed)
     labels = -np.ones(N * N, dtype=np.int64)
     idx = rng.choice(N * N, int(frac * N * N), replace=False)
@@ -196,10 +196,9 @@ def lp_methods(N, cap_s):
         "lattice 2 trees (MP)": bcd_run(blocks="lattice", rule="cyclic", update="message-passing"),
         "red-black": bcd_run(blocks="red-black", rule="cyclic", update="message-passing"),
         "GS coordinate": bcd_run(blocks="order", rule="gs", update="gradient"),
-        "forest PCG (rows, w=1)": bcd_run(blocks="ordered-forest", update="message-passing", accelerate="cg"),
-        "forest PCG (rows, w=1.4)": bcd_run(blocks="ordered-forest", update="message-passing", accelerate="cg",
-                                            omega=1.4),
-        "forest PCG (2 trees)": bcd_run(blocks="lattice", update="message-passing", accelerate="cg"),
+        "forest PCG (rows, w=1)": bcd_run(method="cg", blocks="ordered-forest"),
+        "forest PCG (rows, w=1.4)": bcd_run(method="cg", blocks="ordered-forest", omega=1.4),
+        "forest PCG (2 trees)": bcd_run(method="cg", blocks="lattice"),
         "linalg ssor_pcg (w=1)": ssor_pcg(1.0),
         "linalg ssor_pcg (w=1.6)": ssor_pcg(1.6),
         "scipy cg": cg,
@@ -317,7 +316,7 @@ def lattice_plot(plt):
         ("GS coordinate", dict(blocks="order", update="gradient", rule="gs"), n),
         ("cyclic coordinate", dict(blocks="order", update="gradient", rule="cyclic"), n),
         # one CG iteration = a product with A and a symmetric sweep: counted as 2 sweeps
-        ("forest PCG (rows)", dict(blocks="ordered-forest", update="message-passing", accelerate="cg"), -2),
+        ("forest PCG (rows)", dict(method="cg", blocks="ordered-forest"), -2),
     ]:
         fs = [q.fun(np.zeros(n))]
         pos = [0.0]
@@ -335,8 +334,8 @@ def lattice_plot(plt):
         else:
             step = -per_check if per_check < 0 else 1.0
 
-            def cb(xk, fs=fs, pos=pos, step=step):
-                fs.append(q.fun(xk))
+            def cb(intermediate, fs=fs, pos=pos, step=step):
+                fs.append(q.fun(intermediate.x))
                 pos.append(pos[-1] + step)
             its = sweeps // step if per_check < 0 else sweeps * per_check
             bcd.minimize(q, tol=1e-15 if per_check < 0 else 0.0, maxiter=int(its), lattice_shape=(N, N),

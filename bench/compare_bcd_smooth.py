@@ -8,7 +8,8 @@ python bench/compare_bcd_smooth.py [--repeat 5]
    L1 logistic (time to a relative duality gap of 1e-8);
 3. threads for greedy rules on dense X (full gradient per iteration);
 4. greedy rules (gs / gsl / gsq) on sparse X: the incremental gradient and block-score
-   heap vs the full gradient per pick (the private switch bcd._SMOOTH_INCREMENTAL),
+   heap vs the full gradient per pick (the private option
+   options={"incremental_greedy": False} of bcd.minimize_smooth),
    timed interleaved in the same run (`--part greedy` runs only this part).
 Medians of --repeat runs; every row's objective is recomputed by this script.
 """
@@ -139,11 +140,9 @@ def greedy_part(Xs, y, ys, repeat):
                 res = {}
                 for _ in range(repeat):  # interleaved, so load swings hit both
                     for inc in (False, True):
-                        bcd._SMOOTH_INCREMENTAL = inc
                         t = time.perf_counter()
-                        res[inc] = bcd.minimize(prob, **kw)
+                        res[inc] = bcd.minimize_smooth(prob, options={"incremental_greedy": inc}, **kw)
                         times[inc].append(time.perf_counter() - t)
-                bcd._SMOOTH_INCREMENTAL = True
                 tf, ti = float(np.median(times[False])), float(np.median(times[True]))
                 a, b = res[True], res[False]
                 df = logistic_fun(Xs, ys, a.x, l1, l2) - logistic_fun(Xs, ys, b.x, l1, l2)

@@ -11,11 +11,11 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
 from itercore import bcd
+from itercore._problems import lattice_weights
 
 
 def _lattice(N, frac=0.1):
-    T = sp.diags([1.0, 1.0], [-1, 1], shape=(N, N))
-    W = (sp.kron(sp.identity(N), T) + sp.kron(T, sp.identity(N))).tocsr()
+    W = lattice_weights(N)
     rng = np.random.default_rng(0)
     labels = -np.ones(N * N, dtype=np.int64)
     idx = rng.choice(N * N, int(frac * N * N), replace=False)
@@ -50,6 +50,14 @@ def test_red_black(benchmark, lattice200):
     q = bcd.Quadratic(A, b)
     res = benchmark(bcd.minimize, q, blocks="red-black", rule="cyclic", update="message-passing",
                     lattice_shape=(200, 200), tol=1e-8)
+    _check(A, b, res.x)
+
+
+@pytest.mark.benchmark(group="label propagation 200x200, rel. residual 1e-8")
+def test_forest_pcg(benchmark, lattice200):
+    A, b = lattice200
+    q = bcd.Quadratic(A, b)
+    res = benchmark(bcd.forest_pcg, q, blocks="ordered-forest", tol=1e-8)
     _check(A, b, res.x)
 
 

@@ -11,17 +11,16 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
-from itercore import ConvergenceWarning, _core, bcd
+from itercore import ConvergenceWarning, _core, _pipeline, bcd
+from itercore._problems import lattice_weights
+from itercore.bcd._label_propagation import _graph_laplacian
+from itercore.bcd._partition import fixed_partition
 from contract import assert_gil_released, assert_interruptible, raises_naming
+
+CONVERGED, MAX_ITER, CALLBACK_STOP = _pipeline.CONVERGED, _pipeline.MAX_ITER, _pipeline.CALLBACK_STOP
 
 
 # --- fixtures -------------------------------------------------------------------
-
-def lattice_weights(n1, n2=None):
-    n2 = n1 if n2 is None else n2
-    T1 = sp.diags([1.0, 1.0], [-1, 1], shape=(n1, n1))
-    T2 = sp.diags([1.0, 1.0], [-1, 1], shape=(n2, n2))
-    return (sp.kron(T1, sp.identity(n2)) + sp.kron(sp.identity(n1), T2)).tocsr()
 
 
 def lattice_problem(N, frac=0.1, seed=0):
@@ -65,6 +64,15 @@ def csr_args(M):
     return (M.shape[0], M.indptr, M.indices, M.data)
 
 
+def partition(q, blocks, block_size=1, lattice_shape=None):
+    """The fixed partition (ptr, idx) the solvers form for the quadratic ``q``."""
+    return fixed_partition(blocks, q.n, block_size, lipschitz=q.A.diagonal, A=q.A, lattice_shape=lattice_shape)
+
+
+def quadratic_options(**fields):
+    return _pipeline.make_options(_core.bcd.QuadraticOptions, fields)
+
+
 # --- greedy rules against brute force ---------------------------------------------
 
 def _blocks_of(ptr, idx):
@@ -77,7 +85,7 @@ def test_greedy_rule_picks_brute_force_argmax(rule, block_size):
     A, b = random_spd(40, 0.1, seed=1)
     A.sort_indices()
     q = bcd.Quadratic(A, b)
-    ptr, idx = bcd._partition(q, "sorted", block_size, None)
+    ptr, idx = partition(q, "sorted", block_size)
     rng = np.random.default_rng(2)
     Ad = A.toarray()
     for trial in range(5):
@@ -94,7 +102,7 @@ def test_greedy_rule_picks_brute_force_argmax(rule, block_size):
             else:
                 s = gb @ np.linalg.solve(Abb, gb)
             scores.append(s)
-        got = _core.bcd_greedy_block(*csr_args(A), b, x, g, bcd._RULE_CODE[rule], 0, ptr, idx)
+        got = _core._testing.bcd_greedy_block(*csr_args(A), b, x, g, ptr, idx, quadratic_options(rule=rule))
         assert got == int(np.argmax(scores)), (trial, got, np.argmax(scores))
 
 
@@ -104,7 +112,7 @@ def test_gsq_on_forest_blocks_uses_message_passing_and_matches_brute_force():
     A.sort_indices()
     b = np.random.default_rng(3).standard_normal(42)
     q = bcd.Quadratic(A, b)
-    ptr, idx = bcd._partition(q, "forest", None, None)
+    ptr, idx = partition(q, "forest")
     assert len(ptr) - 1 >= 2
     Ad = A.toarray()
     rng = np.random.default_rng(4)
@@ -112,7 +120,8 @@ def test_gsq_on_forest_blocks_uses_message_passing_and_matches_brute_force():
         x = rng.standard_normal(42)
         g = A @ x - b
         scores = [g[k] @ np.linalg.solve(Ad[np.ix_(k, k)], g[k]) for k in _blocks_of(ptr, idx)]
-        got = _core.bcd_greedy_block(*csr_args(A), b, x, g, bcd._RULE_CODE["gsq"], 3, ptr, idx)
+        opts = quadratic_options(rule="gsq", update="message-passing")
+        got = _core._testing.bcd_greedy_block(*csr_args(A), b, x, g, ptr, idx, opts)
         assert got == int(np.argmax(scores))
 
 
@@ -125,7 +134,7 @@ def test_forest_solve_equals_dense_solve(seed):
     rng = np.random.default_rng(seed)
     block = rng.permutation(n)[:200].astype(np.int64)  # a sub-forest of a tree is a forest
     rhs = rng.standard_normal(200)
-    got = _core.bcd_forest_solve(*csr_args(A), block, rhs)
+    got = _core._testing.bcd_forest_solve(*csr_args(A), block, rhs)
     ref = np.linalg.solve(A.toarray()[np.ix_(block, block)], rhs)
     assert np.max(np.abs(got - ref)) <= 1e-12 * max(1.0, np.max(np.abs(ref)))
 
@@ -134,7 +143,7 @@ def test_forest_solve_refuses_a_cycle():
     A = (lattice_weights(3) * -1.0 + sp.diags(np.full(9, 5.0))).tocsr()
     block = np.array([0, 1, 3, 4], dtype=np.int64)  # a 4-cycle of the lattice
     with pytest.raises(ValueError, match="not a forest"):
-        _core.bcd_forest_solve(*csr_args(A), block, np.ones(4))
+        _core._testing.bcd_forest_solve(*csr_args(A), block, np.ones(4))
     # and minimize refuses message passing on blocks that are not forests
     q = bcd.Quadratic(A, np.ones(9))
     with raises_naming(ValueError, "blocks", match="not a forest"):
@@ -169,7 +178,7 @@ def test_label_propagation_equals_spsolve(blocks, update, rule):
     A, y = lp_system(W, labels)
     ref = sla.spsolve(A.tocsc(), y)
     res = bcd.label_propagation(W, labels, blocks=blocks, update=update, rule=rule, tol=1e-12,
-                                lattice_shape=(N, N), maxiter=10**7, accelerate=None)
+                                lattice_shape=(N, N), maxiter=10**7, method="bcd")
     assert res.success
     assert np.max(np.abs(res.x - ref)) <= 1e-8
     assert np.array_equal(res.labels, (ref > 0).astype(int))
@@ -198,12 +207,12 @@ def test_label_propagation_multiclass_callback_stop_keeps_every_class():
     labels[[0, N - 1, N * N - 1]] = [0, 1, 2]
     calls = []
 
-    def stop(x):
-        calls.append(x.copy())
+    def stop(intermediate):
+        calls.append(intermediate.x)
         raise StopIteration
 
     res = bcd.label_propagation(W, labels, tol=1e-12, callback=stop)
-    assert len(calls) == 1 and res.status == "callback_stop" and not res.success
+    assert len(calls) == 1 and res.status == CALLBACK_STOP and not res.success
     assert res.x.shape == (N * N, 3) and res.labels.shape == (N * N,)
     assert np.array_equal(res.x[:, 0], calls[0]) and not res.x[:, 1:].any()  # classes 1, 2 not started
 
@@ -212,7 +221,7 @@ def test_forest_blocks_beat_red_black_and_coordinates():
     """The paper's headline on a lattice: fewer sweeps with tree blocks."""
     N = 40
     W, labels = lattice_problem(N, frac=0.02)
-    kw = dict(tol=1e-6, lattice_shape=(N, N), maxiter=10**7, accelerate=None)
+    kw = dict(tol=1e-6, lattice_shape=(N, N), maxiter=10**7, method="bcd")
     lat = bcd.label_propagation(W, labels, blocks="lattice", rule="cyclic", **kw)
     rb = bcd.label_propagation(W, labels, blocks="red-black", rule="cyclic", **kw)
     gf = bcd.label_propagation(W, labels, blocks="greedy-forest", **kw)
@@ -245,7 +254,7 @@ def test_label_propagation_errors():
         bcd.label_propagation(W, labels, blocks="lattice", update="message-passing", rule="cyclic")
 
 
-# --- CG preconditioned by a symmetric forest-block sweep (accelerate="cg") -----------
+# --- CG preconditioned by a symmetric forest-block sweep (forest_pcg, method="cg") ----
 
 def _dense_block_ssor(A, ptr, idx, omega):
     """M = (D/w + L) (D/w)^-1 (D/w + U) for the block partition, formed densely (reference)."""
@@ -269,14 +278,9 @@ def test_forest_preconditioner_is_block_ssor(blocks, omega):
         q = bcd.Quadratic(A, np.ones(n))
         if blocks in ("lattice", "red-black") and n != 36:
             continue  # lattice partitions need the 6 x 6 grid
-        ptr, idx = bcd._partition(q, blocks, 1, (6, 6))
-        Minv = np.empty((n, n))
-        for i in range(n):
-            e = np.zeros(n)
-            e[i] = 1.0
-            out = np.zeros(n)
-            _core.bcd_forest_pcg(*csr_args(q.A), e, out, ptr, idx, omega, 0.0, 0, None, apply_to=True)
-            Minv[:, i] = out
+        ptr, idx = partition(q, blocks, 1, (6, 6))
+        # column i: M^-1 e_i
+        Minv = _core._testing.bcd_forest_preconditioner(*csr_args(q.A), ptr, idx, omega, np.eye(n)).T
         M = _dense_block_ssor(q.A, ptr, idx, omega)
         assert np.allclose(Minv @ M, np.eye(n), atol=1e-10)
         assert np.allclose(Minv, Minv.T, atol=1e-12)
@@ -291,7 +295,7 @@ def test_forest_pcg_label_propagation_equals_spsolve(blocks, omega):
     A, y = lp_system(W, labels)
     ref = sla.spsolve(A.tocsc(), y)
     res = bcd.label_propagation(W, labels, blocks=blocks, rule="cyclic", omega=omega, tol=1e-12,
-                                lattice_shape=(N, N), accelerate="cg")
+                                lattice_shape=(N, N), method="cg")
     assert res.success
     assert np.max(np.abs(res.x - ref)) <= 1e-8
     assert np.linalg.norm(A @ res.x - y) <= 1e-12 * np.linalg.norm(y)
@@ -303,11 +307,11 @@ def test_forest_pcg_random_graph_equals_spsolve_and_beats_bcd():
     ref = sla.spsolve(A.tocsc(), b)
     q = bcd.Quadratic(A, b)
     for blocks in ("ordered-forest", "forest", "coloring"):
-        res = bcd.minimize(q, blocks=blocks, update="message-passing", accelerate="cg", tol=1e-12)
+        res = bcd.minimize(q, method="cg", blocks=blocks, tol=1e-12)
         assert res.success and np.max(np.abs(res.x - ref)) <= 1e-8
         assert np.linalg.norm(A @ res.x - b) <= 1e-12 * np.linalg.norm(b)
         plain = bcd.minimize(q, blocks=blocks, rule="cyclic", update="message-passing", tol=1e-12)
-        n_blocks = len(bcd._partition(q, blocks, 1, None)[0]) - 1
+        n_blocks = len(partition(q, blocks)[0]) - 1
         assert res.nit < plain.nit / n_blocks  # CG iterations < BCD sweeps
     # the default of label_propagation on a lattice is this method
     W, labels = lattice_problem(16)
@@ -326,7 +330,7 @@ def test_graph_laplacian_equals_scipy(index, rng):
     W.data[::7] = 0.0  # explicit zeros: dropped
     W.indptr, W.indices = W.indptr.astype(index), W.indices.astype(index)
     extra = rng.random(60)
-    Wc, A = bcd._graph_laplacian(W, extra)
+    Wc, A = _graph_laplacian(W, extra)
     W0 = W.copy()
     W0.setdiag(0.0)
     W0.eliminate_zeros()
@@ -359,13 +363,18 @@ def test_forest_pcg_iteration_count_callback_and_maxiter():
     W, labels = lattice_problem(20)
     A, y = lp_system(W, labels)
     q = bcd.Quadratic(A, y)
-    seen = []
-    res = bcd.minimize(q, blocks="ordered-forest", update="message-passing", accelerate="cg", tol=1e-10,
-                       callback=lambda x: seen.append(np.linalg.norm(A @ x - y) / np.linalg.norm(y)))
+    seen, reported = [], []
+
+    def cb(intermediate):
+        seen.append(np.linalg.norm(A @ intermediate.x - y) / np.linalg.norm(y))
+        reported.append((intermediate.nit, intermediate.optimality))
+
+    res = bcd.minimize(q, method="cg", blocks="ordered-forest", tol=1e-10, callback=cb)
     assert res.success and len(seen) == res.nit and seen[-1] <= 1e-10
+    assert [nit for nit, _ in reported] == list(range(1, res.nit + 1))
+    assert np.allclose([opt for _, opt in reported], seen, rtol=1e-8)  # the optimality measure of that iterate
     with pytest.warns(ConvergenceWarning, match="relative residual"):
-        short = bcd.minimize(q, blocks="ordered-forest", update="message-passing", accelerate="cg", tol=1e-10,
-                             maxiter=3)
+        short = bcd.forest_pcg(q, blocks="ordered-forest", tol=1e-10, maxiter=3)
     assert short.nit == 3 and not short.success
     assert np.isclose(short.optimality, np.linalg.norm(A @ short.x - y) / np.linalg.norm(y), rtol=1e-8)
     assert np.isclose(short.optimality, seen[2], rtol=1e-8)  # the same iterate as the third callback
@@ -374,36 +383,39 @@ def test_forest_pcg_iteration_count_callback_and_maxiter():
 def test_forest_pcg_errors():
     A, b = random_spd(30, 0.1, 33)
     q = bcd.Quadratic(A, b)
-    mp = dict(update="message-passing", blocks="ordered-forest")
-    with raises_naming(ValueError, "accelerate", match="'cg'"):
-        bcd.minimize(q, accelerate="chebyshev", **mp)
+    cg = dict(method="cg", blocks="ordered-forest")
+    with raises_naming(ValueError, "method", match="'cg'"):
+        bcd.minimize(q, method="chebyshev", blocks="ordered-forest")
     for bad in (0.0, 2.0, -1.0, np.nan):
         with raises_naming(ValueError, "omega"):
-            bcd.minimize(q, accelerate="cg", omega=bad, **mp)
+            bcd.minimize(q, omega=bad, **cg)
     with raises_naming(TypeError, "omega"):
-        bcd.minimize(q, accelerate="cg", omega="fast", **mp)
+        bcd.minimize(q, omega="fast", **cg)
     with raises_naming(ValueError, "blocks"):
-        bcd.minimize(q, accelerate="cg", blocks="greedy-forest", update="message-passing")
-    with raises_naming(ValueError, "update"):
-        bcd.minimize(q, accelerate="cg", blocks="ordered-forest", update="gradient")
+        bcd.minimize(q, method="cg", blocks="greedy-forest")
+    # forest_pcg has no rule, update or history: the dispatcher does not swallow them
+    for knob in (dict(update="gradient"), dict(update="message-passing"), dict(rule="cyclic"), dict(history=True),
+                 dict(n_threads=2), dict(seed=0)):
+        with raises_naming(TypeError, next(iter(knob))):
+            bcd.minimize(q, **cg, **knob)
     with raises_naming(ValueError, "blocks", match="not a forest"):
-        bcd.minimize(q, accelerate="cg", blocks="order", block_size=10, update="message-passing")
+        bcd.minimize(q, method="cg", blocks="order", block_size=10)
     with raises_naming(ValueError, "l1"):
-        bcd.minimize(bcd.Quadratic(A, b, l1=0.1), accelerate="cg", **mp)
-    with raises_naming(ValueError, "history"):
-        bcd.minimize(q, accelerate="cg", history=True, **mp)
-    with raises_naming(ValueError, "accelerate"):
-        bcd.minimize(bcd.Logistic(np.ones((4, 2)), [0, 1, 0, 1]), accelerate="cg")
+        bcd.minimize(bcd.Quadratic(A, b, l1=0.1), **cg)
+    with raises_naming(TypeError, "problem", match="method='cg'"):
+        bcd.minimize(bcd.Logistic(np.ones((4, 2)), [0, 1, 0, 1]), method="cg")
     with raises_naming(ValueError, "maxiter"):
-        bcd.minimize(q, accelerate="cg", maxiter=-1, **mp)
+        bcd.minimize(q, maxiter=-1, **cg)
     W, labels = lattice_problem(5)
-    with raises_naming(ValueError, "accelerate"):
-        bcd.label_propagation(W, labels, accelerate="yes")
+    with raises_naming(ValueError, "method"):
+        bcd.label_propagation(W, labels, method="yes")
     with raises_naming(ValueError, "omega"):
         bcd.label_propagation(W, labels, omega=2.5)
+    with raises_naming(ValueError, "update", match="method='cg'"):
+        bcd.label_propagation(W, labels, method="cg", update="gradient")
     with pytest.warns(ConvergenceWarning, match="relative residual"):
-        r = bcd.minimize(q, accelerate="cg", maxiter=1, tol=1e-14, **mp)
-    assert r.nit == 1 and not r.success
+        r = bcd.minimize(q, maxiter=1, tol=1e-14, **cg)
+    assert r.nit == 1 and not r.success and r.status == MAX_ITER
 
 
 # --- rules x updates on least squares; quadratic with L1 and bounds ------------------
@@ -558,8 +570,8 @@ def test_lasso_sparse_equals_dense_and_reference(rule, newton):
     Xs = sp.random(300, 500, density=0.05, random_state=rng, format="csr")
     y = Xs @ np.where(rng.random(500) < 0.02, rng.standard_normal(500), 0.0) + 0.01 * rng.standard_normal(300)
     alpha = np.max(np.abs(Xs.T @ y)) / 300 / 30
-    a = bcd.lasso(Xs, y, alpha, tol=1e-12, rule=rule, newton=newton)
-    d = bcd.lasso(Xs.toarray(), y, alpha, tol=1e-12, rule=rule, newton=newton)
+    a = bcd.lasso(Xs, y, alpha, tol=1e-12, rule=rule, active_set_newton=newton)
+    d = bcd.lasso(Xs.toarray(), y, alpha, tol=1e-12, rule=rule, active_set_newton=newton)
     assert a.success and d.success
     assert np.max(np.abs(a.x - d.x)) <= 1e-6 * np.max(np.abs(d.x))
     fun, gap = _gap(Xs.toarray(), y, a.x, alpha)
@@ -710,16 +722,17 @@ def test_callback_stop_iteration():
     W, labels = lattice_problem(20)
     calls = []
 
-    def cb(xk):
-        calls.append(xk.copy())
+    def cb(intermediate):
+        calls.append(intermediate.x)
         if len(calls) == 3:
             raise StopIteration
 
     res = bcd.label_propagation(W, labels, blocks="red-black", rule="cyclic", lattice_shape=(20, 20), callback=cb)
-    assert len(calls) == 3 and res.status == "callback_stop" and not res.success
+    assert len(calls) == 3 and res.status == CALLBACK_STOP and not res.success
     assert np.array_equal(calls[-1], res.x)
+    assert not np.array_equal(calls[0], calls[-1])  # copies: the core kept iterating after the first
 
-    def boom(xk):
+    def boom(intermediate):
         raise RuntimeError("from the callback")
 
     with pytest.raises(RuntimeError, match="from the callback"):
@@ -728,12 +741,14 @@ def test_callback_stop_iteration():
     X, y = rng.standard_normal((60, 200)), rng.standard_normal(60)
     seen = []
 
-    def cb2(w):
-        seen.append(1)
+    def cb2(intermediate):
+        seen.append(intermediate)
         raise StopIteration
 
     res = bcd.lasso(X, y, 0.001, callback=cb2)
-    assert seen == [1] and res.status == "callback_stop"
+    assert len(seen) == 1 and res.status == CALLBACK_STOP
+    assert seen[0].nit == res.nit == 1 and np.array_equal(seen[0].x, res.x)
+    assert seen[0].optimality == res.optimality and abs(seen[0].fun - res.fun) <= 1e-15 * res.fun
 
 
 def test_seed_reproducibility():
@@ -804,8 +819,7 @@ def test_gil_released():
     q = bcd.Quadratic(A, y)
     _gil_checks(lambda: bcd.minimize(q, blocks="red-black", rule="cyclic", update="message-passing",
                                      lattice_shape=(120, 120), tol=0.0, maxiter=2500))
-    _gil_checks(lambda: bcd.minimize(q, blocks="ordered-forest", update="message-passing", accelerate="cg",
-                                     tol=0.0, maxiter=800))
+    _gil_checks(lambda: bcd.minimize(q, method="cg", blocks="ordered-forest", tol=0.0, maxiter=800))
     rng = np.random.default_rng(22)
     X = np.asfortranarray(rng.standard_normal((1000, 3000)))
     yy = X[:, :50] @ rng.standard_normal(50) + rng.standard_normal(1000)
@@ -820,12 +834,13 @@ def test_ctrl_c_interrupts():
     assert_interruptible(lambda: bcd.minimize(q, blocks="order", rule="cyclic", tol=0.0, maxiter=10**12))
     assert_interruptible(lambda: bcd.minimize(q, blocks="greedy-forest", update="message-passing", tol=0.0,
                                               maxiter=10**9))
-    assert_interruptible(lambda: bcd.minimize(q, blocks="ordered-forest", update="message-passing", accelerate="cg",
+    assert_interruptible(lambda: bcd.minimize(q, method="cg", blocks="ordered-forest",
                                               tol=0.0, maxiter=10**9))
     rng = np.random.default_rng(23)
     X = rng.standard_normal((300, 3000))
     yy = rng.standard_normal(300)
-    assert_interruptible(lambda: bcd.lasso(X, yy, 1e-6, tol=0.0, maxiter=10**9, rule="cyclic", newton=False))
+    assert_interruptible(lambda: bcd.lasso(X, yy, 1e-6, tol=0.0, maxiter=10**9, rule="cyclic",
+                                   active_set_newton=False))
 
 
 def test_threads_do_not_change_the_lasso_answer():
@@ -962,12 +977,12 @@ def test_logistic_softmax_errors_and_contract():
     assert r0.nit == 0 and not r0.x.any()
     seen = []
 
-    def cb(w):
-        seen.append(w.shape)
+    def cb(intermediate):
+        seen.append(intermediate.x.shape)
         raise StopIteration
 
     r = bcd.minimize(lg, callback=cb)
-    assert seen == [(6,)] and r.status == "callback_stop"
+    assert seen == [(6,)] and r.status == CALLBACK_STOP
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         a = bcd.minimize(lg, rule="random", seed=1, maxiter=7)
@@ -1209,12 +1224,12 @@ def test_sparse_smooth_contract():
                                               block_size=2, tol=0.0, maxiter=10**12, active_set_newton=False))
     seen = []
 
-    def cb(w):
-        seen.append(w.shape)
+    def cb(intermediate):
+        seen.append(intermediate.x.shape)
         raise StopIteration
 
     r = bcd.minimize(bcd.Softmax(Xs, rng.integers(0, 3, 400)), callback=cb)
-    assert seen == [(60, 3)] and r.status == "callback_stop"
+    assert seen == [(60, 3)] and r.status == CALLBACK_STOP
 
 
 # --- incremental greedy rules on sparse X ---------------------------------------------
@@ -1245,17 +1260,17 @@ def _smooth_case(kind, seed=44):
     ("softmax", "gsq", "matrix", 3),
     ("squares_l1", "gsq", "matrix", 2),
 ])
-def test_sparse_incremental_greedy_equals_full_gradient_path(monkeypatch, kind, rule, update, block_size):
+def test_sparse_incremental_greedy_equals_full_gradient_path(kind, rule, update, block_size):
     prob = _smooth_case(kind)
     nb = -(-40 // block_size)
     runs = {}
     for incremental in (True, False):
-        monkeypatch.setattr(bcd, "_SMOOTH_INCREMENTAL", incremental)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             # 3.5 sweeps: the picks between checks use the incremental gradient and heap
             runs[incremental] = bcd.minimize(prob, rule=rule, update=update, blocks="sorted",
-                                             block_size=block_size, tol=0.0, maxiter=3 * nb + nb // 2)
+                                             block_size=block_size, tol=0.0, maxiter=3 * nb + nb // 2,
+                                             options={"incremental_greedy": incremental})
     a, b = runs[True], runs[False]
     assert a.nit == b.nit == 3 * nb + nb // 2
     assert np.max(np.abs(a.x - b.x)) <= 1e-12 and abs(a.fun - b.fun) <= 1e-12, np.max(np.abs(a.x - b.x))
@@ -1266,18 +1281,19 @@ def test_sparse_incremental_greedy_equals_full_gradient_path(monkeypatch, kind, 
         ptr = np.unique(np.append(np.minimum(ptr, 40), 40))
         idx = np.arange(40, dtype=np.int64)
         out = []
+        opts = _pipeline.make_options(_core.bcd.SmoothOptions, dict(
+            rule=rule, update=update, tol=0.0, maxiter=50, check_every=ptr.size - 1, n_threads=1,
+            active_set_newton=False))
         for it in (np.int32, np.int64):
             W = np.zeros((40, 1))
-            _core.bcd_smooth_sparse(300, 40, Xt.indptr.astype(it), Xt.indices.astype(it), Xt.data, prob.y, W, 1,
-                                    0, bcd._RULE_CODE[rule], bcd._UPDATE_CODE[update], ptr, idx, prob.l1, 0.0,
-                                    0.0, 50, ptr.size - 1, 0, False, 1, False, None)
+            _core.bcd.smooth_sparse(300, 40, Xt.indptr.astype(it), Xt.indices.astype(it), Xt.data, prob.y, W, 1,
+                                    _core.bcd.SmoothLoss.logistic, prob.l1, 0.0, ptr, idx, opts, None)
             out.append(W)
         assert np.any(out[0] != 0) and np.array_equal(out[0], out[1])
     # and to convergence: the same answer, the same number of block updates
     for incremental in (True, False):
-        monkeypatch.setattr(bcd, "_SMOOTH_INCREMENTAL", incremental)
         runs[incremental] = bcd.minimize(prob, rule=rule, update=update, blocks="sorted", block_size=block_size,
-                                         tol=1e-9, maxiter=10**5)
+                                         tol=1e-9, maxiter=10**5, options={"incremental_greedy": incremental})
     a, b = runs[True], runs[False]
     assert a.success and b.success and abs(a.nit - b.nit) <= 1, (a.nit, b.nit)
     assert np.max(np.abs(a.x - b.x)) <= 1e-8 and abs(a.fun - b.fun) <= 1e-12
@@ -1336,3 +1352,183 @@ def test_sparse_greedy_pick_is_brute_force_argmax_between_checks(rule, kind, blo
             scores = _brute_force_scores(prob, Wt, rule, block_size)
             assert scores[picked] >= scores.max() * (1 - 1e-10), (t, picked, int(np.argmax(scores)))
             assert picked == int(np.argmax(scores))
+
+
+# --- the solve pipeline: options structs, rule tables, status, callbacks, keywords --------
+
+OPTIONS = {"minimize_quadratic": _core.bcd.QuadraticOptions, "minimize_smooth": _core.bcd.SmoothOptions,
+           "lasso": _core.bcd.LassoOptions, "forest_pcg": _core.bcd.ForestPcgOptions}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+def test_signature_defaults_are_the_cxx_defaults(name):
+    """Each public function's defaults for the fields of its core's options
+    struct are the struct's own (read from the binding), and every field is
+    documented there."""
+    import inspect
+
+    cls = OPTIONS[name]
+    cxx = _pipeline.defaults(cls)
+    checked = 0
+    for key, param in inspect.signature(getattr(bcd, name)).parameters.items():
+        if key in cls._fields and param.default is not None:
+            want = getattr(cxx, key)
+            assert param.default == getattr(want, "name", want), (key, param.default, want)
+            checked += 1
+    assert checked >= 2
+    for field in cls._fields:
+        assert getattr(cls, field).__doc__, field
+    cls().check()  # the defaults pass their own check
+
+
+def test_options_reach_the_struct_and_are_checked():
+    A, b = random_spd(30, 0.1, 50)
+    q = bcd.Quadratic(A, b)
+    rng = np.random.default_rng(51)
+    X = rng.standard_normal((40, 6))
+    lg = bcd.Logistic(X, (X[:, 0] > 0).astype(int), l2=0.1)
+    with raises_naming(TypeError, "incremental", match="'incremental_greedy'"):
+        bcd.minimize(lg, options={"incremental": False})  # the closest field is named
+    with raises_naming(TypeError, "rule", match="keyword"):
+        bcd.minimize(lg, options={"rule": "gs"})
+    with raises_naming(ValueError, "inner_passes"):
+        bcd.minimize(lg, options={"inner_passes": 0})
+    with raises_naming(ValueError, "ws_start"):
+        bcd.lasso(X, X[:, 0], 0.1, options={"ws_start": 0})
+    with raises_naming(TypeError, "check_every"):
+        bcd.minimize(q, options={"check_every": "often"})
+    with raises_naming(TypeError, "options"):
+        bcd.lasso(X, X[:, 0], 0.1, options=[("ws_start", 5)])
+    # check_every: one optimality check, hence one callback, per block update
+    calls = []
+    res = bcd.minimize(q, blocks="order", options={"check_every": 1}, callback=lambda r: calls.append(r.nit))
+    assert res.success and calls == list(range(1, res.nit))  # the last check converged: no callback
+    calls.clear()
+    res = bcd.minimize(q, blocks="order", callback=lambda r: calls.append(r.nit))  # default: once per sweep
+    assert res.success and calls == list(range(30, res.nit, 30))
+
+
+def test_rule_tables_are_truthful():
+    """RULES is what minimize accepts, LASSO_RULES what lasso accepts; together the C++ enum."""
+    assert set(bcd.RULES) | set(bcd.LASSO_RULES) == set(_core.bcd.Rule.__members__)
+    assert bcd.UPDATES == tuple(_core.bcd.Update.__members__)
+    A, b = random_spd(20, 0.2, 52)
+    rng = np.random.default_rng(53)
+    X = rng.standard_normal((30, 5))
+    problems = (bcd.Quadratic(A, b), bcd.Logistic(X, (X[:, 0] > 0).astype(int), l2=0.1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for rule in _core.bcd.Rule.__members__:
+            for prob in problems:
+                if rule in bcd.RULES:
+                    assert bcd.minimize(prob, rule=rule, seed=0, maxiter=5).nit == 5
+                else:
+                    with raises_naming(ValueError, "rule", match="lasso"):
+                        bcd.minimize(prob, rule=rule)
+            if rule in bcd.LASSO_RULES:
+                assert bcd.lasso(X, X[:, 0], 0.01, rule=rule).success
+            else:
+                with raises_naming(ValueError, "rule", match="'gs-r'"):
+                    bcd.lasso(X, X[:, 0], 0.01, rule=rule)
+
+
+def test_status_is_the_shared_int_table():
+    A, b = random_spd(30, 0.1, 54)
+    q = bcd.Quadratic(A, b)
+    res = bcd.minimize(q)
+    assert res.status == CONVERGED and res.success and res.message == _pipeline.STATUS[CONVERGED][1]
+    with pytest.warns(ConvergenceWarning, match=r"max_iter.*optimality .* > tol 1\.0e-08"):
+        res = bcd.minimize(q, maxiter=3)
+    assert res.status == MAX_ITER and not res.success and isinstance(res.status, int)
+    # a block system that is not positive definite (positive diagonal, indefinite block)
+    bad = bcd.Quadratic(np.array([[1.0, 2.0], [2.0, 1.0]]), np.array([1.0, 1.0]))
+    with pytest.warns(ConvergenceWarning, match="breakdown"):
+        res = bcd.minimize(bad, blocks="variable", block_size=2, rule="gs", update="matrix")
+    assert res.status == _pipeline.BREAKDOWN and "positive definite" in res.message
+    with pytest.warns(ConvergenceWarning, match="breakdown"):
+        res = bcd.forest_pcg(bad, blocks="order", block_size=1)
+    assert res.status == _pipeline.BREAKDOWN and "positive definite" in res.message
+
+
+def test_keyword_only_and_no_ignored_arguments():
+    A, b = random_spd(20, 0.2, 55)
+    q = bcd.Quadratic(A, b)
+    X = np.random.default_rng(56).standard_normal((30, 5))
+    W, labels = lattice_problem(5)
+    for fn in (bcd.minimize, bcd.minimize_quadratic, bcd.forest_pcg):
+        with pytest.raises(TypeError, match="positional"):
+            fn(q, np.zeros(20))  # x0 is keyword-only
+    with pytest.raises(TypeError, match="positional"):
+        bcd.lasso(X, X[:, 0], 0.1, np.zeros(5))
+    # the quadratic and forest-PCG cores are serial: no n_threads to ignore
+    for call in (lambda: bcd.minimize(q, n_threads=2), lambda: bcd.minimize(q, method="cg", n_threads=2),
+                 lambda: bcd.label_propagation(W, labels, n_threads=2)):
+        with raises_naming(TypeError, "n_threads"):
+            call()
+    for old in ("accelerate", "newton", "record_history"):  # renamed: method, active_set_newton, history
+        with raises_naming(TypeError, old):
+            bcd.lasso(X, X[:, 0], 0.1, **{old: False})
+
+
+def test_minimize_dispatches_to_the_core_functions():
+    rng = np.random.default_rng(57)
+    X = rng.standard_normal((60, 12))
+    y = X[:, :3] @ np.ones(3) + 0.1 * rng.standard_normal(60)
+    ls = bcd.LeastSquares(X, y, l1=0.05)
+    kw = dict(rule="cyclic", blocks="order", block_size=3, tol=1e-12)
+    on_x = bcd.minimize(ls, update="matrix", **kw)  # on X, certified by the lasso gap
+    assert on_x.success and "n_newton" in on_x
+    assert np.array_equal(on_x.x, bcd.minimize_smooth(ls, update="matrix", **kw).x)
+    gram = bcd.minimize(ls, update="gradient", **kw)  # through the Gram matrix
+    assert gram.success and "n_newton" not in gram and gram.gap <= 1e-10
+    assert np.array_equal(gram.x, bcd.minimize_quadratic(ls, update="gradient", **kw).x)
+    assert np.max(np.abs(gram.x - on_x.x)) <= 1e-8
+    A, b = random_spd(40, 0.1, 58)
+    q = bcd.Quadratic(A, b)
+    assert np.array_equal(bcd.minimize(q, method="cg", blocks="forest").x, bcd.forest_pcg(q, blocks="forest").x)
+    lg = bcd.Logistic(X, y > 0, l2=0.1)
+    assert np.array_equal(bcd.minimize(lg).x, bcd.minimize_smooth(lg).x)
+    with raises_naming(TypeError, "problem", match="minimize_smooth"):
+        bcd.minimize_quadratic(lg)
+    with raises_naming(TypeError, "problem", match="minimize_quadratic"):
+        bcd.minimize_smooth(q)
+
+
+def test_callbacks_get_an_intermediate_result_of_copies():
+    """scipy's callback(intermediate_result): copies of x, nit, fun and the one
+    optimality measure of the result, for every core."""
+    rng = np.random.default_rng(59)
+    A, b = random_spd(40, 0.1, 60)
+    q = bcd.Quadratic(A, b)
+    X = rng.standard_normal((50, 20))
+    y = X[:, :4] @ np.ones(4) + 0.1 * rng.standard_normal(50)
+    ls = bcd.LeastSquares(X, y)
+    lg = bcd.Logistic(X, y > 0, l1=0.01)
+
+    def rel_res(x):
+        return np.linalg.norm(A @ x - b) / np.linalg.norm(b)
+
+    def lasso_fun(w):
+        return 0.5 * np.sum((y - X @ w) ** 2) / 50 + 0.001 * np.abs(w).sum()
+
+    cases = [
+        (lambda cb: bcd.minimize(q, callback=cb), q.fun, rel_res),
+        (lambda cb: bcd.minimize(ls, blocks="order", callback=cb), ls.fun, None),  # fun: with the ||y||^2/2n offset
+        (lambda cb: bcd.minimize(lg, rule="cyclic", callback=cb), lg.fun, None),
+        (lambda cb: bcd.lasso(X, y, 0.001, tol=1e-14, rule="cyclic", active_set_newton=False, callback=cb),
+         lasso_fun, None),
+        (lambda cb: bcd.forest_pcg(q, blocks="forest", tol=1e-12, callback=cb), None, rel_res),
+    ]
+    for run, fun, measure in cases:
+        seen = []
+        res = run(seen.append)
+        assert len(seen) >= 2, len(seen)
+        assert [r.nit for r in seen] == sorted({r.nit for r in seen}) and seen[-1].nit <= res.nit
+        assert not any(np.shares_memory(r.x, res.x) for r in seen)
+        assert not np.array_equal(seen[0].x, seen[-1].x)  # each a copy of its own iterate
+        for r in seen:
+            assert r.x.shape == res.x.shape and np.isfinite(r.optimality)
+            if fun is not None:
+                assert abs(r.fun - fun(r.x)) <= 1e-12 * max(1.0, abs(r.fun)), (r.fun, fun(r.x))
+            if measure is not None:
+                assert abs(r.optimality - measure(r.x)) <= 1e-8 * r.optimality + 1e-15

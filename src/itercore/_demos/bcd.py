@@ -16,11 +16,11 @@ from .._warnings import ConvergenceWarning
 @demo
 def bcd_demo():
     from .. import bcd
+    from .._problems import lattice_weights
 
     rows = []
     N = 100
-    T = sp.diags([1.0, 1.0], [-1, 1], shape=(N, N))
-    W = (sp.kron(sp.identity(N), T) + sp.kron(T, sp.identity(N))).tocsr()
+    W = lattice_weights(N)
     rng = np.random.default_rng(0)
     labels = -np.ones(N * N, dtype=np.int64)
     idx = rng.choice(N * N, N * N // 10, replace=False)

@@ -34,26 +34,32 @@
 
 namespace itercore::bcd {
 
+/// Knobs of `ForestPCG`. The defaults here are the only ones: the Python
+/// layer reads them from the bound struct.
 struct ForestPcgOptions {
-  const std::int64_t* block_ptr = nullptr;  ///< blocks in sweep order, CSR-style over block_idx
-  const std::int64_t* block_idx = nullptr;
-  std::int64_t n_blocks = 0;
-  double omega = 1.0;   ///< block SSOR relaxation, in (0, 2)
-  double tol = 1e-8;    ///< on ||A x - b|| / ||b||
-  std::int64_t maxiter = 1000;
+  double omega = 1.0;           ///< block SSOR relaxation, in (0, 2)
+  double tol = 1e-8;            ///< stop when ||A x - b|| / ||b|| <= tol
+  std::int64_t maxiter = 1000;  ///< CG iterations
+
+  /// Throws std::invalid_argument naming the first invalid field.
+  void check() const {
+    if (!(omega > 0.0 && omega < 2.0)) throw std::invalid_argument("omega must lie in (0, 2)");
+    if (!(tol >= 0.0)) throw std::invalid_argument("tol must be >= 0");
+    if (maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
+  }
 };
 
 /// The preconditioner and the CG loop; construct once per (A, partition, omega).
+/// `blocks` (in sweep order) must be forests in the graph of A.
 template <class Scalar, class Index>
 class ForestPCG {
  public:
-  ForestPCG(const CsrView<Scalar, Index>& A, const ForestPcgOptions& opt) : n_(A.rows), opt_(opt) {
+  ForestPCG(const CsrView<Scalar, Index>& A, const Partition& blocks, const ForestPcgOptions& opt)
+      : n_(A.rows), n_blocks_(blocks.n_blocks), opt_(opt) {
+    opt.check();
     if (A.rows != A.cols) throw std::invalid_argument("A must be square");
-    if (!(opt.omega > 0.0 && opt.omega < 2.0)) throw std::invalid_argument("omega must lie in (0, 2)");
-    if (!(opt.tol >= 0.0)) throw std::invalid_argument("tol must be >= 0");
-    if (opt.maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
-    const std::int64_t nb = opt.n_blocks;
-    check_partition(opt.block_ptr, opt.block_idx, nb, n_);
+    const std::int64_t nb = blocks.n_blocks;
+    check_partition(blocks, n_);
     // --- renumber: blocks in order, each in depth-first preorder of its trees
     perm_.resize(n_);
     iperm_.assign(n_, -1);
@@ -66,9 +72,9 @@ class ForestPCG {
     std::int64_t pos = 0;
     for (std::int64_t k = 0; k < nb; ++k) {
       start_[k] = pos;
-      const std::int64_t m = opt.block_ptr[k + 1] - opt.block_ptr[k];
+      const std::int64_t m = blocks.ptr[k + 1] - blocks.ptr[k];
       if (m < 1) throw std::invalid_argument("blocks: empty block");
-      if (!build_forest_block(A, opt.block_idx + opt.block_ptr[k], m, fb, s))
+      if (!build_forest_block(A, blocks.idx + blocks.ptr[k], m, fb, s))
         throw std::invalid_argument("blocks: block " + std::to_string(k) +
                                     " is not a forest in the graph of A (message-passing needs forest blocks)");
       // children lists (BFS order keeps them in a stable order)
@@ -195,8 +201,8 @@ class ForestPCG {
   std::int64_t size() const noexcept { return n_; }
 
   /// Solves A x = b from the start x (both in the original numbering).
-  /// `monitor(iteration, x)` is called after each iteration when given and
-  /// returns false to stop.
+  /// `monitor(iteration, x, ||b - A x|| / ||b||)` is called after each
+  /// iteration when given and returns false to stop.
   ///
   /// Eisenstat's trick: with Dw = D/w, PCG on A with M is PCG on
   ///   A' = (Dw + L)^{-1} A (Dw + U)^{-1}   (symmetric, since U = L^T)
@@ -216,10 +222,10 @@ class ForestPCG {
   /// the true residual of the current x, so the stopping test trails the
   /// update by half an iteration.
   SolveInfo solve(const Scalar* b, Scalar* x, Control* control = nullptr,
-                  const std::function<bool(std::int64_t, const Scalar*)>& monitor = nullptr) {
+                  const std::function<bool(std::int64_t, const Scalar*, double)>& monitor = nullptr) {
     SolveInfo info;
     const std::int64_t n = n_;
-    const std::int64_t nb = opt_.n_blocks;
+    const std::int64_t nb = n_blocks_;
     std::vector<Scalar> bp(n), xp(n), y(n), r(n), z(n), p(n, Scalar(0)), t(n, Scalar(0)), w(n, Scalar(0)), xo;
     for (std::int64_t i = 0; i < n; ++i) {
       bp[i] = b[perm_[i]];
@@ -333,7 +339,7 @@ class ForestPCG {
       if (monitor && it > 0) {  // every iterate, the last one included
         xo.resize(n);
         for (std::int64_t i = 0; i < n; ++i) xo[perm_[i]] = xp[i];
-        if (!monitor(it, xo.data()) && !done) return finish(Status::callback_stop);
+        if (!monitor(it, xo.data(), info.residual) && !done) return finish(Status::callback_stop);
       }
       if (done) return finish(Status::converged);
       if (!step) return finish(Status::max_iter);
@@ -380,7 +386,7 @@ class ForestPCG {
 
   /// Solves (Dw + L) z = r block by block (z may alias r).
   void forward(const Scalar* r, Scalar* z) const {
-    for (std::int64_t k = 0; k < opt_.n_blocks; ++k) {
+    for (std::int64_t k = 0; k < n_blocks_; ++k) {
       const std::int64_t s = start_[k], e = start_[k + 1];
       for (std::int64_t i = s; i < e; ++i) {
         Scalar v = r[i];
@@ -393,7 +399,7 @@ class ForestPCG {
 
   /// Solves (Dw + U) z = r, last block first (z may alias r).
   void backward(const Scalar* r, Scalar* z) const {
-    for (std::int64_t k = opt_.n_blocks - 1; k >= 0; --k) {
+    for (std::int64_t k = n_blocks_ - 1; k >= 0; --k) {
       const std::int64_t s = start_[k], e = start_[k + 1];
       for (std::int64_t i = s; i < e; ++i) {
         Scalar v = r[i];
@@ -508,7 +514,7 @@ class ForestPCG {
 
   /// t = (D/w) z over all blocks.
   void tree_multiply(const Scalar* z, Scalar* t) const {
-    for (std::int64_t k = 0; k < opt_.n_blocks; ++k) block_tree_multiply(k, z, t);
+    for (std::int64_t k = 0; k < n_blocks_; ++k) block_tree_multiply(k, z, t);
   }
 
   /// On block k, with q = t + w: adds p.q, q.z and q.(D/w) q.
@@ -546,6 +552,7 @@ class ForestPCG {
   }
 
   std::int64_t n_;
+  std::int64_t n_blocks_;
   ForestPcgOptions opt_;
   std::vector<std::int64_t> perm_, iperm_, start_, parent_, lo_ptr_, up_ptr_;
   std::vector<Index> lo_idx_, up_idx_;

@@ -30,6 +30,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "itercore/bcd/rules.hpp"
 #include "itercore/common/csr.hpp"
 #include "itercore/common/interrupt.hpp"
 #include "itercore/common/status.hpp"
@@ -128,17 +129,29 @@ struct SparseColumns {
   }
 };
 
+/// Knobs of `lasso_solve`. The defaults here are the only ones: the Python
+/// layer reads them from the bound struct.
 struct LassoOptions {
-  double lambda = 0.0;          ///< n * alpha
+  Rule rule = Rule::gs_r;       ///< inside the working set: gs_r (the largest proximal step) or cyclic
   double tol = 1e-8;            ///< on the duality gap relative to P(0) = ||y||^2 / 2
   std::int64_t maxiter = 100;   ///< outer iterations (each one full gradient and gap)
   std::int64_t max_epochs = 10000;  ///< inner passes per outer iteration
   std::int64_t ws_start = 10;   ///< first working-set size
   std::int64_t gram_limit = 2048;   ///< largest working set solved with a Gram matrix
-  bool greedy = true;           ///< GS-r inside the working set (else cyclic)
-  bool newton = true;           ///< active-set Newton steps
+  bool active_set_newton = true;    ///< Newton steps on the active set once its signs settle
   bool history = false;         ///< record the relative gap at each outer iteration
-  int n_threads = 0;
+  int n_threads = 0;            ///< threads for the full gradient and sparse Gram matrices; <= 0: the OpenMP default
+
+  /// Throws std::invalid_argument naming the first invalid field.
+  void check() const {
+    if (rule != Rule::gs_r && rule != Rule::cyclic)
+      throw std::invalid_argument("rule must be 'gs-r' or 'cyclic' for the lasso");
+    if (!(tol >= 0.0)) throw std::invalid_argument("tol must be >= 0");
+    if (maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
+    if (max_epochs < 1) throw std::invalid_argument("max_epochs must be >= 1");
+    if (ws_start < 1) throw std::invalid_argument("ws_start must be >= 1");
+    if (gram_limit < 0) throw std::invalid_argument("gram_limit must be >= 0");
+  }
 };
 
 /// Result extras beside SolveInfo.
@@ -165,17 +178,18 @@ inline void lasso_gap(const std::vector<double>& r, const double* y, std::int64_
   st.gap = st.primal - st.dual;
 }
 
-/// Solves the lasso in place from w (length p). `y` has length n.
+/// Solves the lasso with weight `lambda` (= n alpha) in place from w (length
+/// p); `y` has length n. `monitor(outer iterations, w, P(w), relative gap)`
+/// runs after each outer iteration but the first; false stops.
 template <class Cols>
-SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOptions& opt, LassoStats& st,
-                      Control* control = nullptr,
-                      const std::function<bool(std::int64_t, const double*, double)>& monitor = nullptr) {
+SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, const LassoOptions& opt,
+                      LassoStats& st, Control* control = nullptr,
+                      const std::function<bool(std::int64_t, const double*, double, double)>& monitor = nullptr) {
   const std::int64_t n = X.n, p = X.p;
-  if (!(opt.lambda >= 0.0)) throw std::invalid_argument("alpha must be >= 0");
-  if (opt.maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
-  if (!(opt.tol >= 0.0)) throw std::invalid_argument("tol must be >= 0");
+  opt.check();
+  if (!(lambda >= 0.0)) throw std::invalid_argument("alpha must be >= 0");
+  const bool greedy = opt.rule == Rule::gs_r;  // else cyclic
   const int nt = resolve_threads(opt.n_threads);
-  const double lambda = opt.lambda;
   SolveInfo info;
   info.status = Status::max_iter;
   std::vector<double> r(y, y + n), c(p), norms(p);
@@ -240,7 +254,7 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
       break;
     }
     if (outer >= opt.maxiter) break;
-    if (monitor && outer > 0 && !monitor(outer, w, st.primal)) {
+    if (monitor && outer > 0 && !monitor(outer, w, st.primal, info.residual)) {
       info.status = Status::callback_stop;
       break;
     }
@@ -348,7 +362,7 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
         for (std::int64_t u = 0; u < k; ++u) {
           std::int64_t q = u;
           double best = 0.0, delta = 0.0;
-          if (opt.greedy) {  // GS-r: the largest proximal step
+          if (greedy) {  // GS-r: the largest proximal step
             q = -1;
             for (std::int64_t a = 0; a < k; ++a) {
               if (diag[a] <= 0.0) continue;
@@ -384,7 +398,7 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double* w, const LassoOpti
         std::int64_t support_k = 0;
         for (std::int64_t q = 0; q < k; ++q) support_k += last_signs[q] != 0;
         ++since_try;
-        if (opt.newton && stable >= 1 && support_k <= 512 && since_try >= newton_wait) {
+        if (opt.active_set_newton && stable >= 1 && support_k <= 512 && since_try >= newton_wait) {
           since_try = 0;
           bool accepted = false;
           std::vector<std::int64_t> S;

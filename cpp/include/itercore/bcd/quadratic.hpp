@@ -25,28 +25,42 @@
 
 namespace itercore::bcd {
 
-/// Options of a quadratic BCD solve. Fixed partitions are passed CSR-style:
-/// block k holds block_idx[block_ptr[k] .. block_ptr[k+1]).
+/// Knobs of a quadratic BCD solve (`QuadraticBCD`). The defaults here are the
+/// only ones: the Python layer reads them from the bound struct.
 struct QuadraticOptions {
-  Rule rule = Rule::gsl;
-  Update update = Update::gradient;
-  BlockKind kind = BlockKind::fixed;
-  const std::int64_t* block_ptr = nullptr;
-  const std::int64_t* block_idx = nullptr;
-  std::int64_t n_blocks = 0;
-  std::int64_t block_size = 1;      ///< tau for variable blocks; the size cap of greedy forests
-  double l1 = 0.0;                  ///< L1 weight (gradient, matrix, newton updates)
-  const double* lower = nullptr;    ///< lower bounds (gradient, matrix, newton updates), or null
-  double tol = 1e-8;                ///< on ||prox-gradient mapping|| / ||b||
-  std::int64_t maxiter = 1000;
-  std::int64_t check_every = 1;     ///< iterations between optimality checks
-  std::uint64_t seed = 0;
-  bool history = false;             ///< record the objective at each check
+  Rule rule = Rule::gsl;              ///< block selection (not gs_r: that is the lasso's)
+  Update update = Update::gradient;   ///< block update (newton equals matrix on a quadratic)
+  BlockKind kind = BlockKind::fixed;  ///< a fixed partition, variable blocks or greedy forests
+  std::int64_t block_size = 1;        ///< tau for variable blocks; the size cap of greedy forests
+  double tol = 1e-8;                  ///< stop when ||prox-gradient mapping|| / ||b|| <= tol
+  std::int64_t maxiter = 1000;        ///< block updates
+  std::int64_t check_every = 0;       ///< block updates between checks; 0: a sweep (1 with history, greedy forests)
+  std::uint64_t seed = 0;             ///< for the random and lipschitz rules
+  bool history = false;               ///< record the objective at each check
+
+  /// Throws std::invalid_argument naming the first invalid field.
+  void check() const {
+    if (rule == Rule::gs_r)
+      throw std::invalid_argument("rule must be 'cyclic', 'random', 'lipschitz', 'gs', 'gsl' or 'gsq' "
+                                  "('gs-r' is the lasso's)");
+    if (kind != BlockKind::fixed && !greedy_rule(rule))
+      throw std::invalid_argument("rule must be 'gs', 'gsl' or 'gsq' for blocks chosen greedily "
+                                  "(variable blocks, greedy forests)");
+    if (kind == BlockKind::greedy_forest && update != Update::message_passing)
+      throw std::invalid_argument("update must be 'message-passing' for greedy forest blocks");
+    if (block_size < 1) throw std::invalid_argument("block_size must be >= 1");
+    if (kind == BlockKind::variable && update == Update::message_passing && block_size > 1)
+      throw std::invalid_argument("update must not be 'message-passing' for variable blocks of more than one "
+                                  "variable (they need not be forests)");
+    if (!(tol >= 0.0)) throw std::invalid_argument("tol must be >= 0");
+    if (maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
+    if (check_every < 0) throw std::invalid_argument("check_every must be >= 0");
+  }
 };
 
-/// Per-check monitor: (iterations, x, objective) -> false to stop.
+/// Per-check monitor: (iterations, x, objective, optimality) -> false to stop.
 template <class Scalar>
-using Monitor = std::function<bool(std::int64_t, const Scalar*, double)>;
+using Monitor = std::function<bool(std::int64_t, const Scalar*, double, double)>;
 
 namespace detail {
 
@@ -61,17 +75,21 @@ class QuadraticBCD {
   using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
   using Mat = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
 
-  QuadraticBCD(const CsrView<Scalar, Index>& A, const Scalar* b, const QuadraticOptions& opt)
-      : A_(A), b_(b), opt_(opt), n_(A.rows), scratch_(A.rows) {
+  /// `blocks` is read for BlockKind::fixed only; `l1` >= 0 and the lower
+  /// bounds `lower` (n values, or null) need the gradient, matrix or newton update.
+  QuadraticBCD(const CsrView<Scalar, Index>& A, const Scalar* b, const Partition& blocks, const QuadraticOptions& opt,
+               double l1 = 0.0, const double* lower = nullptr)
+      : A_(A), b_(b), blocks_(blocks), opt_(opt), l1_(l1), lower_(lower), n_(A.rows), scratch_(A.rows) {
+    opt.check();
     if (A.rows != A.cols) throw std::invalid_argument("A must be square");
-    if (opt.maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
-    if (opt.check_every < 1) throw std::invalid_argument("check_every must be >= 1");
-    if (!(opt.tol >= 0.0)) throw std::invalid_argument("tol must be >= 0");
-    if (!(opt.l1 >= 0.0)) throw std::invalid_argument("l1 must be >= 0");
-    constrained_ = opt.l1 > 0.0 || opt.lower != nullptr;
+    if (!(l1 >= 0.0)) throw std::invalid_argument("l1 must be >= 0");
+    constrained_ = l1 > 0.0 || lower != nullptr;
     if (constrained_ && opt.update == Update::message_passing)
-      throw std::invalid_argument("update: L1 / bounds need update='gradient', 'matrix' or 'newton'");
+      throw std::invalid_argument("update 'message-passing' does not handle l1 / lower bounds; use 'gradient', "
+                                  "'matrix' or 'newton' (proximal)");
     if (opt.update == Update::newton) opt_.update = Update::matrix;  // identical on a quadratic
+    // a single coordinate: the exact solve is the 1/A_ii step
+    if (opt.kind == BlockKind::variable && opt.update == Update::message_passing) opt_.update = Update::gradient;
     diag_.assign(n_, Scalar(0));
     absrow_.assign(n_, Scalar(0));
     for (std::int64_t i = 0; i < n_; ++i)
@@ -82,11 +100,12 @@ class QuadraticBCD {
     for (std::int64_t i = 0; i < n_; ++i)
       if (!(diag_[i] > Scalar(0))) throw std::invalid_argument("A must have a positive diagonal");
     if (opt_.kind == BlockKind::fixed) setup_fixed();
-    else if (opt.block_size < 1) throw std::invalid_argument("block_size must be >= 1");
-    if (opt_.kind == BlockKind::greedy_forest && opt_.update != Update::message_passing)
-      throw std::invalid_argument("update: greedy forest blocks need update='message-passing'");
-    if (opt_.kind == BlockKind::variable && opt_.update == Update::message_passing)
-      throw std::invalid_argument("update: message-passing needs forest blocks");
+    if (opt_.check_every == 0) {  // one sweep between checks
+      const std::int64_t sweep = opt_.kind == BlockKind::fixed      ? blocks_.n_blocks
+                                 : opt_.kind == BlockKind::variable ? (n_ + opt_.block_size - 1) / opt_.block_size
+                                                                    : 1;
+      opt_.check_every = opt_.history ? 1 : std::max<std::int64_t>(1, sweep);
+    }
   }
 
   /// Index of the block a greedy rule picks from the current state (fixed blocks);
@@ -140,8 +159,8 @@ class QuadraticBCD {
       if (opt_.kind == BlockKind::fixed) {
         if (heap) fixed_k = heap_.top();
         else fixed_k = choose_fixed(it, cursor, rng);
-        bidx = opt_.block_idx + opt_.block_ptr[fixed_k];
-        bsize = opt_.block_ptr[fixed_k + 1] - opt_.block_ptr[fixed_k];
+        bidx = blocks_.idx + blocks_.ptr[fixed_k];
+        bsize = blocks_.ptr[fixed_k + 1] - blocks_.ptr[fixed_k];
       } else {
         choose_variable(block);
         bidx = block.data();
@@ -195,7 +214,7 @@ class QuadraticBCD {
           info.status = Status::converged;
           break;
         }
-        if (monitor && !monitor(it + 1, x, f)) {
+        if (monitor && !monitor(it + 1, x, f, meas)) {
           info.status = Status::callback_stop;
           break;
         }
@@ -212,7 +231,7 @@ class QuadraticBCD {
       f += 0.5 * double(x[i]) * (double(g[i]) - double(b_[i]));
       l1 += std::abs(double(x[i]));
     }
-    return f + opt_.l1 * l1;
+    return f + l1_ * l1;
   }
 
   /// ||A_ii (x - prox(x - g / A_ii))|| / ||b||: the relative residual ||A x - b|| / ||b||
@@ -233,8 +252,8 @@ class QuadraticBCD {
   double mapping(std::int64_t i, const Scalar* x, const Scalar* g) const {
     if (!constrained_) return double(g[i]);
     const double L = double(diag_[i]);
-    double z = detail::soft(double(x[i]) - double(g[i]) / L, opt_.l1 / L);
-    if (opt_.lower) z = std::max(z, opt_.lower[i]);
+    double z = detail::soft(double(x[i]) - double(g[i]) / L, l1_ / L);
+    if (lower_) z = std::max(z, lower_[i]);
     return L * (double(x[i]) - z);
   }
 
@@ -252,11 +271,11 @@ class QuadraticBCD {
   }
   void init_heap() {
     std::vector<double> keys(n_blocks());
-    for (std::int64_t k = 0; k < n_blocks(); ++k) keys[k] = coord_score(opt_.block_idx[opt_.block_ptr[k]]);
+    for (std::int64_t k = 0; k < n_blocks(); ++k) keys[k] = coord_score(blocks_.idx[blocks_.ptr[k]]);
     heap_.assign(keys);
   }
 
-  std::int64_t n_blocks() const { return opt_.n_blocks; }
+  std::int64_t n_blocks() const { return blocks_.n_blocks; }
 
   void recompute_gradient(const Scalar* x) {
     Scalar* g = gvec_.data();
@@ -295,14 +314,14 @@ class QuadraticBCD {
   }
 
   void setup_fixed() {
-    const std::int64_t nb = opt_.n_blocks;
-    max_block_ = check_partition(opt_.block_ptr, opt_.block_idx, nb, n_);
+    const std::int64_t nb = blocks_.n_blocks;
+    max_block_ = check_partition(blocks_, n_);
     identity_singletons_ = max_block_ == 1;  // then nb == n_ and block k is {block_idx[k]}
-    for (std::int64_t k = 0; identity_singletons_ && k < nb; ++k) identity_singletons_ = opt_.block_idx[k] == k;
+    for (std::int64_t k = 0; identity_singletons_ && k < nb; ++k) identity_singletons_ = blocks_.idx[k] == k;
     avg_block_ = double(n_) / double(nb);
     block_L_.resize(nb);
     for (std::int64_t k = 0; k < nb; ++k)
-      block_L_[k] = block_lipschitz(opt_.block_idx + opt_.block_ptr[k], opt_.block_ptr[k + 1] - opt_.block_ptr[k]);
+      block_L_[k] = block_lipschitz(blocks_.idx + blocks_.ptr[k], blocks_.ptr[k + 1] - blocks_.ptr[k]);
     if (opt_.rule == Rule::lipschitz) {
       cumL_.resize(nb);
       double c = 0.0;
@@ -313,7 +332,7 @@ class QuadraticBCD {
     if (need_forest || (opt_.rule == Rule::gsq && max_block_ > 1 && !need_dense)) {
       forests_.resize(nb);
       for (std::int64_t k = 0; k < nb; ++k)
-        if (!build_forest_block(A_, opt_.block_idx + opt_.block_ptr[k], opt_.block_ptr[k + 1] - opt_.block_ptr[k],
+        if (!build_forest_block(A_, blocks_.idx + blocks_.ptr[k], blocks_.ptr[k + 1] - blocks_.ptr[k],
                                 forests_[k], scratch_))
           throw std::invalid_argument("blocks: block " + std::to_string(k) +
                                       " is not a forest in the graph of A (message-passing needs forest blocks)");
@@ -322,14 +341,14 @@ class QuadraticBCD {
     if (need_dense) {
       double cost = 0.0;
       for (std::int64_t k = 0; k < nb; ++k) {
-        const double m = double(opt_.block_ptr[k + 1] - opt_.block_ptr[k]);
+        const double m = double(blocks_.ptr[k + 1] - blocks_.ptr[k]);
         cost += m * m;
       }
       if (cost > 5e7) throw std::invalid_argument("block_size: blocks too large for dense block factorizations");
       chol_.resize(nb);
       if (constrained_ && opt_.update == Update::matrix) dense_.resize(nb);
       for (std::int64_t k = 0; k < nb; ++k) {
-        Mat H = dense_block(opt_.block_idx + opt_.block_ptr[k], opt_.block_ptr[k + 1] - opt_.block_ptr[k]);
+        Mat H = dense_block(blocks_.idx + blocks_.ptr[k], blocks_.ptr[k + 1] - blocks_.ptr[k]);
         chol_[k].compute(H);
         if (chol_[k].info() != Eigen::Success) throw std::invalid_argument("A: a diagonal block is not positive definite");
         if (!dense_.empty()) dense_[k] = std::move(H);
@@ -361,7 +380,7 @@ class QuadraticBCD {
       }
       if (!ok) continue;
       for (std::int64_t q = 0; q < m; ++q) piv[q] = Scalar(1) / piv[q];
-      const std::int64_t* idx = opt_.block_idx + opt_.block_ptr[k];
+      const std::int64_t* idx = blocks_.idx + blocks_.ptr[k];
       for (std::int64_t q = 0; q < m; ++q) scratch_.local[fb.nodes[q]] = q;
       std::vector<std::int64_t> pos(m);
       for (std::int64_t q = 0; q < m; ++q) pos[q] = scratch_.local[idx[q]];
@@ -391,8 +410,8 @@ class QuadraticBCD {
 
   /// Score of block k under the greedy rule (brute force over the block).
   double block_score(std::int64_t k) {
-    const std::int64_t* idx = opt_.block_idx + opt_.block_ptr[k];
-    const std::int64_t m = opt_.block_ptr[k + 1] - opt_.block_ptr[k];
+    const std::int64_t* idx = blocks_.idx + blocks_.ptr[k];
+    const std::int64_t m = blocks_.ptr[k + 1] - blocks_.ptr[k];
     double s = 0.0;
     for (std::int64_t q = 0; q < m; ++q) {
       const double v = mapping(idx[q], x_, g_);
@@ -491,8 +510,8 @@ class QuadraticBCD {
         const double h = double(H(q, q));
         if (!(h > 0.0)) return false;
         const double u = double(x_[i]) + double(d[q]);
-        double z = detail::soft(u - (double(g_[i]) + double(hd[q])) / h, opt_.l1 / h);
-        if (opt_.lower) z = std::max(z, opt_.lower[i]);
+        double z = detail::soft(u - (double(g_[i]) + double(hd[q])) / h, l1_ / h);
+        if (lower_) z = std::max(z, lower_[i]);
         const double delta = z - u;
         size = std::max(size, std::abs(z));
         if (delta == 0.0) continue;
@@ -512,8 +531,8 @@ class QuadraticBCD {
         for (std::int64_t q = 0; q < m; ++q) {
           const std::int64_t i = idx[q];
           double z = double(x_[i]) - double(g_[i]) / double(L);
-          if (opt_.l1 > 0.0) z = detail::soft(z, opt_.l1 / double(L));
-          if (opt_.lower) z = std::max(z, opt_.lower[i]);
+          if (l1_ > 0.0) z = detail::soft(z, l1_ / double(L));
+          if (lower_) z = std::max(z, lower_[i]);
           d[q] = Scalar(z - double(x_[i]));
         }
         return true;
@@ -575,7 +594,10 @@ class QuadraticBCD {
 
   CsrView<Scalar, Index> A_;
   const Scalar* b_;
+  Partition blocks_;
   QuadraticOptions opt_;
+  double l1_ = 0.0;
+  const double* lower_ = nullptr;  ///< lower bounds, or null
   std::int64_t n_;
   bool constrained_ = false;
   bool identity_singletons_ = false;

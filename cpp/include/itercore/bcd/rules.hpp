@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <stdexcept>
-#include <string>
 #include <vector>
 
 namespace itercore::bcd {
@@ -17,7 +16,11 @@ enum class Rule : int {
   gs = 3,         ///< Gauss-Southwell: largest ||grad_b||
   gsl = 4,        ///< largest ||grad_b|| / sqrt(L_b)
   gsq = 5,        ///< largest grad_b^T H_bb^{-1} grad_b (GSD, a diagonal bound, for variable blocks)
+  gs_r = 6,       ///< the lasso's coordinate rule: the largest proximal step (Gauss-Southwell-r)
 };
+
+/// True for the rules that pick the block with the largest score (gs, gsl, gsq).
+constexpr bool greedy_rule(Rule r) noexcept { return r == Rule::gs || r == Rule::gsl || r == Rule::gsq; }
 
 /// How a chosen block is updated.
 enum class Update : int {
@@ -34,11 +37,22 @@ enum class BlockKind : int {
   greedy_forest = 2,  ///< a forest grown in rule order each iteration (quadratics)
 };
 
-/// Checks that blocks (CSR-style: block k is block_idx[block_ptr[k] .. block_ptr[k+1]))
-/// partition 0..n-1: every block non-empty, every variable in exactly one block.
-/// Returns the largest block size; throws std::invalid_argument otherwise.
-inline std::int64_t check_partition(const std::int64_t* block_ptr, const std::int64_t* block_idx,
-                                    std::int64_t n_blocks, std::int64_t n) {
+/// A partition of the variables 0..n-1 into blocks, CSR-style (borrowed):
+/// block k holds idx[ptr[k] .. ptr[k+1]).
+struct Partition {
+  const std::int64_t* ptr = nullptr;
+  const std::int64_t* idx = nullptr;
+  std::int64_t n_blocks = 0;
+  std::int64_t size(std::int64_t k) const { return ptr[k + 1] - ptr[k]; }
+};
+
+/// Checks that `blocks` partition 0..n-1: every block non-empty, every
+/// variable in exactly one block. Returns the largest block size; throws
+/// std::invalid_argument otherwise.
+inline std::int64_t check_partition(const Partition& blocks, std::int64_t n) {
+  const std::int64_t* block_ptr = blocks.ptr;
+  const std::int64_t* block_idx = blocks.idx;
+  const std::int64_t n_blocks = blocks.n_blocks;
   if (n_blocks < 1 || !block_ptr || !block_idx) throw std::invalid_argument("blocks: an empty partition");
   if (block_ptr[0] != 0 || block_ptr[n_blocks] != n)
     throw std::invalid_argument("blocks: the partition must cover every variable once");
@@ -56,19 +70,6 @@ inline std::int64_t check_partition(const std::int64_t* block_ptr, const std::in
     }
   }
   return largest;
-}
-
-inline Rule rule_from_int(int r) {
-  if (r < 0 || r > 5) throw std::invalid_argument("rule: unknown code " + std::to_string(r));
-  return static_cast<Rule>(r);
-}
-inline Update update_from_int(int u) {
-  if (u < 0 || u > 3) throw std::invalid_argument("update: unknown code " + std::to_string(u));
-  return static_cast<Update>(u);
-}
-inline BlockKind block_kind_from_int(int k) {
-  if (k < 0 || k > 2) throw std::invalid_argument("blocks: unknown kind code " + std::to_string(k));
-  return static_cast<BlockKind>(k);
 }
 
 /// A binary max-heap over items 0..n-1 with keys that can be changed in

@@ -55,31 +55,47 @@
 namespace itercore::bcd {
 
 /// The loss of a linear model.
-enum class SmoothLoss : int { logistic = 0, softmax = 1, squares = 2 };
+enum class SmoothLoss : int {
+  logistic = 0,  ///< binary logistic, y in {-1, +1}, K = 1
+  softmax = 1,   ///< multinomial logistic, y the class ids, K >= 2 classes
+  squares = 2,   ///< (z - y)^2 / 2, K = 1
+};
 
+/// Knobs of a smooth-loss BCD solve (`SmoothBCD`). The defaults here are the
+/// only ones: the Python layer reads them from the bound struct.
 struct SmoothOptions {
-  SmoothLoss loss = SmoothLoss::logistic;
-  Rule rule = Rule::gsl;
-  Update update = Update::gradient;
-  const std::int64_t* block_ptr = nullptr;  ///< fixed feature blocks, CSR-style
-  const std::int64_t* block_idx = nullptr;
-  std::int64_t n_blocks = 0;
-  double l1 = 0.0, l2 = 0.0;
-  double tol = 1e-8;         ///< on the relative duality gap (L1) or the (proximal) gradient mapping
-  std::int64_t maxiter = 1000;
-  std::int64_t check_every = 1;
-  std::uint64_t seed = 0;
-  bool history = false;      ///< objective per check
-  int n_threads = 1;         ///< threads for full-gradient recomputations on large X
-  int inner_passes = 100;    ///< coordinate passes on a proximal block subproblem
+  Rule rule = Rule::gsl;             ///< block selection (not gs_r: that is the lasso's)
+  Update update = Update::gradient;  ///< gradient, matrix (Hessian bound) or newton (logistic: exact block Hessian)
+  double tol = 1e-8;                 ///< on the relative duality gap (L1, K = 1), else max |(proximal) gradient mapping|
+  std::int64_t maxiter = 1000;       ///< block updates
+  std::int64_t check_every = 0;      ///< block updates between optimality checks; 0: one sweep (1 with history)
+  std::uint64_t seed = 0;            ///< for the random and lipschitz rules
+  bool history = false;              ///< record the objective at each check
+  int n_threads = 0;                 ///< threads for full-gradient recomputations on large X; <= 0: the OpenMP default
+  int inner_passes = 100;            ///< coordinate passes on a proximal block subproblem
   /// With L1 (K = 1): once the signs of W are the same at two checks a sweep
   /// apart, try a Newton step on the active set (kept when the objective drops).
-  bool active_newton = true;
-  std::int64_t max_active = 2000;  ///< no active-set Newton on larger supports (dense |S|^2 Hessian)
+  bool active_set_newton = true;
+  std::int64_t max_active = 2000;    ///< no active-set Newton on larger supports (dense |S|^2 Hessian)
   /// Sparse X with a greedy rule: keep G and the block scores (heap) up to date
-  /// after each update instead of recomputing the full gradient per pick.
-  /// false forces the full-gradient path (kept for tests and benchmarks).
+  /// after each update instead of recomputing the full gradient per pick;
+  /// false forces the full-gradient path (for tests and benchmarks).
   bool incremental_greedy = true;
+
+  /// Throws std::invalid_argument naming the first invalid field.
+  void check() const {
+    if (rule == Rule::gs_r)
+      throw std::invalid_argument("rule must be 'cyclic', 'random', 'lipschitz', 'gs', 'gsl' or 'gsq' "
+                                  "('gs-r' is the lasso's)");
+    if (update == Update::message_passing)
+      throw std::invalid_argument("update must not be 'message-passing' here: it needs a Quadratic problem "
+                                  "(forest blocks of a sparse Hessian)");
+    if (!(tol >= 0.0)) throw std::invalid_argument("tol must be >= 0");
+    if (maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
+    if (check_every < 0) throw std::invalid_argument("check_every must be >= 0");
+    if (inner_passes < 1) throw std::invalid_argument("inner_passes must be >= 1");
+    if (max_active < 0) throw std::invalid_argument("max_active must be >= 0");
+  }
 };
 
 /// Visits the stored entries (row, value) of column j of a dense X.
@@ -126,28 +142,30 @@ class SmoothBCD {
   using Mat = Eigen::MatrixXd;
   using Vec = Eigen::VectorXd;
 
-  SmoothBCD(const Cols& X, const double* y, std::int64_t K, const SmoothOptions& opt)
-      : X_(X), n_(X.n), p_(X.p), K_(K), y_(y), opt_(opt) {
-    const bool softmax = opt.loss == SmoothLoss::softmax;
+  /// `loss` with K outputs (1, or the classes of softmax), penalties l1 (not
+  /// softmax) and l2 >= 0, fixed feature `blocks`.
+  SmoothBCD(const Cols& X, const double* y, std::int64_t K, SmoothLoss loss, double l1, double l2,
+            const Partition& blocks, const SmoothOptions& opt)
+      : X_(X), n_(X.n), p_(X.p), K_(K), y_(y), loss_(loss), l1_(l1), l2_(l2), blocks_(blocks), opt_(opt) {
+    opt.check();
+    const bool softmax = loss == SmoothLoss::softmax;
     if (K < 1 || (softmax && K < 2) || (!softmax && K != 1)) throw std::invalid_argument("K: does not match the loss");
-    if (softmax && opt.l1 > 0.0) throw std::invalid_argument("l1: not available for Softmax");
-    if (opt.loss != SmoothLoss::logistic && opt.update == Update::newton) {
+    if (!(l1 >= 0.0) || !(l2 >= 0.0)) throw std::invalid_argument("l1, l2 must be >= 0");
+    if (softmax && l1 > 0.0) throw std::invalid_argument("l1: not available for Softmax");
+    if (loss != SmoothLoss::logistic && opt.update == Update::newton) {
       if (softmax) throw std::invalid_argument("update: 'newton' is for Logistic; use 'matrix'");
       opt_.update = Update::matrix;  // squares: the bound is the exact Hessian
     }
-    if (opt.update == Update::message_passing) throw std::invalid_argument("update: message-passing needs a Quadratic problem");
-    if (opt.maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
-    if (opt.check_every < 1) throw std::invalid_argument("check_every must be >= 1");
-    if (opt.inner_passes < 1) throw std::invalid_argument("inner_passes must be >= 1");
-    const std::int64_t nb = opt.n_blocks;
-    check_partition(opt.block_ptr, opt.block_idx, nb, p_);
+    const std::int64_t nb = blocks.n_blocks;
+    check_partition(blocks, p_);
+    if (opt_.check_every == 0) opt_.check_every = opt.history ? 1 : nb;  // one sweep between checks
     // curvature bound of the loss: 1/4 (logistic), 1/2 (softmax: diag(p) - p p^T <= I/2), 1 (squares, exact)
-    curv_ = opt.loss == SmoothLoss::logistic ? 0.25 : (softmax ? 0.5 : 1.0);
-    gap_mode_ = opt.l1 > 0.0 && !softmax;
+    curv_ = loss_ == SmoothLoss::logistic ? 0.25 : (softmax ? 0.5 : 1.0);
+    gap_mode_ = l1_ > 0.0 && !softmax;
     buf_.assign(n_, 0.0);
     mark_.assign(n_, 0);
     L_.resize(nb);
-    const bool prox_matrix = opt_.update == Update::matrix && opt.l1 > 0.0;
+    const bool prox_matrix = opt_.update == Update::matrix && l1_ > 0.0;
     const bool need_chol = (opt_.update == Update::matrix && !prox_matrix) || opt.rule == Rule::gsq;
     if (need_chol) chol_.resize(nb);
     if (opt.rule == Rule::gsq) Minv_.resize(nb);
@@ -155,8 +173,8 @@ class SmoothBCD {
     const double c = curv_ / double(n_);
     for (std::int64_t k = 0; k < nb; ++k) {
       const std::int64_t m = bsize(k);
-      Mat M = weighted_gram(opt.block_idx + opt.block_ptr[k], m, [c](std::int64_t) { return c; });
-      M.diagonal().array() += opt.l2;
+      Mat M = weighted_gram(blocks_.idx + blocks_.ptr[k], m, [c](std::int64_t) { return c; });
+      M.diagonal().array() += l2_;
       // the largest eigenvalue of the bound (the block Lipschitz constant)
       if (m == 1) {
         L_[k] = std::max(M(0, 0), 1e-300);
@@ -179,8 +197,9 @@ class SmoothBCD {
   }
 
   /// Solves in place from W (p x K, C order).
+  /// `monitor(iterations, W, objective, optimality)` runs at each check; false stops.
   SolveInfo solve(double* W, Control* control = nullptr,
-                  const std::function<bool(std::int64_t, const double*, double)>& monitor = nullptr) {
+                  const std::function<bool(std::int64_t, const double*, double, double)>& monitor = nullptr) {
     SolveInfo info;
     info.status = Status::max_iter;
     Rng rng(opt_.seed, 0);
@@ -207,7 +226,7 @@ class SmoothBCD {
       return info;
     }
     std::int64_t cursor = 0;
-    const std::int64_t nb = opt_.n_blocks;
+    const std::int64_t nb = blocks_.n_blocks;
     for (std::int64_t it = 0; it < opt_.maxiter; ++it) {
       if (control && control->poll()) {
         info.status = Status::interrupted;
@@ -234,7 +253,7 @@ class SmoothBCD {
           break;
       }
       const std::int64_t m = bsize(k);
-      const std::int64_t* idx = opt_.block_idx + opt_.block_ptr[k];
+      const std::int64_t* idx = blocks_.idx + blocks_.ptr[k];
       collect_rows(idx, m);
       const bool check_now = (it + 1) % opt_.check_every == 0 || it + 1 == opt_.maxiter;
       if (incr_ && !check_now) save_rows_R();
@@ -246,10 +265,10 @@ class SmoothBCD {
         for (std::int64_t q = 0; q < m; ++q)
           for (std::int64_t c = 0; c < K_; ++c) {
             const double w = W[idx[q] * K_ + c];
-            D(q, c) = soft(w - Gb(q, c) / L_[k], opt_.l1 / L_[k]) - w;
+            D(q, c) = soft(w - Gb(q, c) / L_[k], l1_ / L_[k]) - w;
           }
       } else if (opt_.update == Update::matrix) {
-        if (opt_.l1 > 0.0) D = prox_subproblem(Mb_[k], Gb, W, idx);
+        if (l1_ > 0.0) D = prox_subproblem(Mb_[k], Gb, W, idx);
         else D = -chol_[k].solve(Gb);
       } else {  // Newton on the block (logistic), then backtracking below
         const double inv = 1.0 / double(n_);
@@ -261,8 +280,8 @@ class SmoothBCD {
         if (all_rows_) for (std::int64_t i = 0; i < n_; ++i) hrow(i);
         else for (std::int64_t i : rows_) hrow(i);
         Mat H = weighted_gram(idx, m, [&](std::int64_t i) { return buf2_[i]; });
-        H.diagonal().array() += opt_.l2 + 1e-12;
-        if (opt_.l1 > 0.0) {
+        H.diagonal().array() += l2_ + 1e-12;
+        if (l1_ > 0.0) {
           D = prox_subproblem(H, Gb, W, idx);
         } else {
           Eigen::LLT<Mat> f2(H);
@@ -282,11 +301,11 @@ class SmoothBCD {
       const double f_old = f;
       // decrease predicted by the model's linear part (composite with L1: Tseng & Yun's Armijo rule)
       double slope = (Gb.array() * D.array()).sum();
-      if (opt_.l1 > 0.0)
+      if (l1_ > 0.0)
         for (std::int64_t q = 0; q < m; ++q)
           for (std::int64_t c = 0; c < K_; ++c) {
             const double w = W[idx[q] * K_ + c];
-            slope += opt_.l1 * (std::abs(w + D(q, c)) - std::abs(w));
+            slope += l1_ * (std::abs(w + D(q, c)) - std::abs(w));
           }
       const bool search = opt_.update == Update::newton;
       for (int ls = 0; ls < 30; ++ls) {
@@ -332,7 +351,7 @@ class SmoothBCD {
           info.status = Status::converged;
           break;
         }
-        if (monitor && !monitor(it + 1, W, f)) {
+        if (monitor && !monitor(it + 1, W, f, meas)) {
           info.status = Status::callback_stop;
           break;
         }
@@ -355,7 +374,7 @@ class SmoothBCD {
   double objective_at_zero() const { return p0_; }
 
  private:
-  std::int64_t bsize(std::int64_t k) const { return opt_.block_ptr[k + 1] - opt_.block_ptr[k]; }
+  std::int64_t bsize(std::int64_t k) const { return blocks_.ptr[k + 1] - blocks_.ptr[k]; }
 
   static double soft(double z, double t) { return z > t ? z - t : (z < -t ? z + t : 0.0); }
 
@@ -374,7 +393,7 @@ class SmoothBCD {
   /// True when an active-set Newton step is due: L1, K = 1, the sign pattern of
   /// W unchanged since the previous check at least a sweep ago.
   bool active_newton_ready(const double* W, std::int64_t it) {
-    if (!opt_.active_newton || !gap_mode_ || it - last_newton_check_ < opt_.n_blocks) return false;
+    if (!opt_.active_set_newton || !gap_mode_ || it - last_newton_check_ < blocks_.n_blocks) return false;
     last_newton_check_ = it;
     std::vector<signed char> sg(p_);
     std::int64_t nz = 0, entries = 0;
@@ -405,7 +424,7 @@ class SmoothBCD {
     const double inv = 1.0 / double(n_);
     buf2_.resize(n_);
     auto hrow = [&](std::int64_t i) {
-      if (opt_.loss == SmoothLoss::squares) {
+      if (loss_ == SmoothLoss::squares) {
         buf2_[i] = inv;
       } else {
         const double s = 1.0 / (1.0 + std::exp(-Z_[i]));
@@ -415,9 +434,9 @@ class SmoothBCD {
     if (all_rows_) for (std::int64_t i = 0; i < n_; ++i) hrow(i);
     else for (std::int64_t i : rows_) hrow(i);
     Mat H = weighted_gram(S.data(), m, [&](std::int64_t i) { return buf2_[i]; });
-    H.diagonal().array() += opt_.l2 + 1e-12;
+    H.diagonal().array() += l2_ + 1e-12;
     Mat g(m, 1);
-    for (std::int64_t q = 0; q < m; ++q) g(q, 0) = G_[S[q]] + opt_.l1 * (W[S[q]] > 0.0 ? 1.0 : -1.0);
+    for (std::int64_t q = 0; q < m; ++q) g(q, 0) = G_[S[q]] + l1_ * (W[S[q]] > 0.0 ? 1.0 : -1.0);
     Eigen::LLT<Mat> llt(H);
     if (llt.info() != Eigen::Success) return false;
     const Mat d = -llt.solve(g);
@@ -466,7 +485,7 @@ class SmoothBCD {
         const double h = H(q, q);
         if (!(h > 0.0)) continue;
         const double v = W[idx[q]] + d[q];
-        const double vn = soft(v - (g(q, 0) + Hd[q]) / h, opt_.l1 / h);
+        const double vn = soft(v - (g(q, 0) + Hd[q]) / h, l1_ / h);
         const double delta = vn - v;
         if (delta != 0.0) {
           d[q] += delta;
@@ -491,10 +510,10 @@ class SmoothBCD {
         double& w = W[idx[q] * K_ + c];
         const double old = w;
         w += d;
-        pen_ += 0.5 * opt_.l2 * (w * w - old * old) + opt_.l1 * (std::abs(w) - std::abs(old));
+        pen_ += 0.5 * l2_ * (w * w - old * old) + l1_ * (std::abs(w) - std::abs(old));
         X_.axpy(idx[q], d, &Z_[c * n_]);
       }
-    if (!need_loss && opt_.loss == SmoothLoss::logistic) {
+    if (!need_loss && loss_ == SmoothLoss::logistic) {
       const double inv = 1.0 / double(n_);
       auto deriv = [&](std::int64_t i) {
         const double yz = y_[i] * Z_[i];
@@ -519,13 +538,13 @@ class SmoothBCD {
   double refresh_row(std::int64_t i) {
     const double inv = 1.0 / double(n_);
     double l;
-    if (opt_.loss == SmoothLoss::logistic) {
+    if (loss_ == SmoothLoss::logistic) {
       const double yz = y_[i] * Z_[i];
       // log(1 + exp(-yz)) and sigmoid(-yz) stably, from one exponential
       const double e = std::exp(-std::abs(yz));
       l = std::log1p(e) + (yz > 0 ? 0.0 : -yz);
       R_[i] = -y_[i] * (yz > 0 ? e / (1.0 + e) : 1.0 / (1.0 + e)) * inv;
-    } else if (opt_.loss == SmoothLoss::squares) {
+    } else if (loss_ == SmoothLoss::squares) {
       const double r = Z_[i] - y_[i];
       l = 0.5 * r * r;
       R_[i] = r * inv;
@@ -557,12 +576,12 @@ class SmoothBCD {
       l2 += W[j] * W[j];
       l1 += std::abs(W[j]);
     }
-    pen_ = 0.5 * opt_.l2 * l2 + opt_.l1 * l1;
+    pen_ = 0.5 * l2_ * l2 + l1_ * l1;
     return loss_sum_ / double(n_) + pen_;
   }
 
   double block_grad(std::int64_t j, std::int64_t c, const double* W) const {
-    return column_dot(X_, j, &R_[c * n_]) + opt_.l2 * W[j * K_ + c];
+    return column_dot(X_, j, &R_[c * n_]) + l2_ * W[j * K_ + c];
   }
 
   /// G = X^T R + l2 W, threaded over columns when X is large (>= 10^6 stored
@@ -580,9 +599,9 @@ class SmoothBCD {
   /// The proximal-gradient mapping of one weight with step 1/L (the gradient without L1).
   double mapping(std::int64_t j, std::int64_t c, const double* W, double L) const {
     const double g = G_[j * K_ + c];
-    if (opt_.l1 <= 0.0) return g;
+    if (l1_ <= 0.0) return g;
     const double w = W[j * K_ + c];
-    return L * (w - soft(w - g / L, opt_.l1 / L));
+    return L * (w - soft(w - g / L, l1_ / L));
   }
 
   static double xlogx(double a) { return a > 0.0 ? a * std::log(a) : 0.0; }
@@ -592,12 +611,12 @@ class SmoothBCD {
   /// with l2 the conjugate is finite everywhere and the better of c and 1 is kept).
   double duality_gap(const double* W, double primal) {
     double cinf = 0.0;  // ||X^T R||_inf
-    for (std::int64_t j = 0; j < p_; ++j) cinf = std::max(cinf, std::abs(G_[j] - opt_.l2 * W[j]));
-    const double cs = cinf > opt_.l1 ? opt_.l1 / cinf : 1.0;
+    for (std::int64_t j = 0; j < p_; ++j) cinf = std::max(cinf, std::abs(G_[j] - l2_ * W[j]));
+    const double cs = cinf > l1_ ? l1_ / cinf : 1.0;
     const double inv = 1.0 / double(n_);
     auto dual = [&](double c) {
       double d = 0.0;
-      if (opt_.loss == SmoothLoss::logistic) {
+      if (loss_ == SmoothLoss::logistic) {
         // -F*(-u) = -1/n sum h*(c s_i), h*(a) = a log a + (1 - a) log(1 - a), s_i = sigmoid(-y_i z_i)
         for (std::int64_t i = 0; i < n_; ++i) {
           const double yz = y_[i] * Z_[i];
@@ -616,24 +635,24 @@ class SmoothBCD {
         }
         d = (c * uy - 0.5 * c * c * uu) * inv;
       }
-      if (opt_.l2 > 0.0) {
+      if (l2_ > 0.0) {
         double s = 0.0;
         for (std::int64_t j = 0; j < p_; ++j) {
-          const double e = std::max(c * std::abs(G_[j] - opt_.l2 * W[j]) - opt_.l1, 0.0);
+          const double e = std::max(c * std::abs(G_[j] - l2_ * W[j]) - l1_, 0.0);
           s += e * e;
         }
-        d -= s / (2.0 * opt_.l2);
+        d -= s / (2.0 * l2_);
       }
       return d;
     };
     double D = dual(cs);
-    if (opt_.l2 > 0.0 && cs < 1.0) D = std::max(D, dual(1.0));
+    if (l2_ > 0.0 && cs < 1.0) D = std::max(D, dual(1.0));
     return std::max(primal - D, 0.0);
   }
 
   double optimality(const double* W, double f) {
     if (gap_mode_) {
-      if (opt_.loss == SmoothLoss::logistic) {
+      if (loss_ == SmoothLoss::logistic) {
         p0_ = std::log(2.0);
       } else {
         double s = 0.0;
@@ -644,9 +663,9 @@ class SmoothBCD {
       return gap_ / (p0_ > 0.0 ? p0_ : 1.0);
     }
     double mx = 0.0;
-    for (std::int64_t k = 0; k < opt_.n_blocks; ++k)
-      for (std::int64_t q = opt_.block_ptr[k]; q < opt_.block_ptr[k + 1]; ++q)
-        for (std::int64_t c = 0; c < K_; ++c) mx = std::max(mx, std::abs(mapping(opt_.block_idx[q], c, W, L_[k])));
+    for (std::int64_t k = 0; k < blocks_.n_blocks; ++k)
+      for (std::int64_t q = blocks_.ptr[k]; q < blocks_.ptr[k + 1]; ++q)
+        for (std::int64_t c = 0; c < K_; ++c) mx = std::max(mx, std::abs(mapping(blocks_.idx[q], c, W, L_[k])));
     return mx;
   }
 
@@ -655,7 +674,7 @@ class SmoothBCD {
   /// (proximal-)gradient mapping. Both the brute-force scan and the heap use it.
   double block_score(std::int64_t k, const double* W) {
     const std::int64_t m = bsize(k);
-    const std::int64_t* idx = opt_.block_idx + opt_.block_ptr[k];
+    const std::int64_t* idx = blocks_.idx + blocks_.ptr[k];
     double s = 0.0;
     if (opt_.rule == Rule::gsq && m <= kSmallBlock) {
       // small blocks: g^T M^{-1} g with the inverse bound formed once (no solver call per score)
@@ -693,7 +712,7 @@ class SmoothBCD {
   std::int64_t argmax_block(const double* W) {
     std::int64_t best = 0;
     double bs = -1.0;
-    for (std::int64_t k = 0; k < opt_.n_blocks; ++k) {
+    for (std::int64_t k = 0; k < blocks_.n_blocks; ++k) {
       const double s = block_score(k, W);
       if (s > bs) {
         bs = s;
@@ -718,10 +737,10 @@ class SmoothBCD {
         rval_[next[i]++] = v;
       });
     fblock_.resize(p_);
-    for (std::int64_t k = 0; k < opt_.n_blocks; ++k)
-      for (std::int64_t q = opt_.block_ptr[k]; q < opt_.block_ptr[k + 1]; ++q) fblock_[opt_.block_idx[q]] = k;
-    keys_.assign(opt_.n_blocks, 0.0);
-    bmark_.assign(opt_.n_blocks, 0);
+    for (std::int64_t k = 0; k < blocks_.n_blocks; ++k)
+      for (std::int64_t q = blocks_.ptr[k]; q < blocks_.ptr[k + 1]; ++q) fblock_[blocks_.idx[q]] = k;
+    keys_.assign(blocks_.n_blocks, 0.0);
+    bmark_.assign(blocks_.n_blocks, 0);
   }
 
   static constexpr std::size_t kAhead = 8;
@@ -736,7 +755,7 @@ class SmoothBCD {
 
   /// Scores every block from the (exact) G and heapifies, O(p K + n_blocks).
   void rebuild_heap(const double* W) {
-    for (std::int64_t k = 0; k < opt_.n_blocks; ++k) keys_[k] = block_score(k, W);
+    for (std::int64_t k = 0; k < blocks_.n_blocks; ++k) keys_[k] = block_score(k, W);
     heap_.assign(keys_);
     heap_stale_ = false;
   }
@@ -802,8 +821,8 @@ class SmoothBCD {
     }
     // many touched blocks: one O(n_blocks) heapify beats nt sift operations
     std::int64_t lg = 1;
-    while ((std::int64_t(1) << lg) < opt_.n_blocks) ++lg;
-    if (nt * lg > opt_.n_blocks) heap_.assign(keys_);
+    while ((std::int64_t(1) << lg) < blocks_.n_blocks) ++lg;
+    if (nt * lg > blocks_.n_blocks) heap_.assign(keys_);
     else for (std::int64_t b : tblocks_) heap_.update(b, keys_[b]);
   }
 
@@ -811,6 +830,9 @@ class SmoothBCD {
   Cols X_;
   std::int64_t n_, p_, K_;
   const double* y_;
+  SmoothLoss loss_;
+  double l1_, l2_;  ///< penalty weights
+  Partition blocks_;
   SmoothOptions opt_;
   double curv_ = 0.25;
   double objective_ = 0.0, gap_ = 0.0, p0_ = 0.0;
