@@ -75,20 +75,6 @@ py::dict run_step(const Rows& K, std::int64_t n, const carray<double>& gradL, do
   return d;
 }
 
-/// linalg::SketchMethod is also the sketch_solve bindings' choice: a C++ type
-/// can be bound once per process, so bind it here only when nobody did yet,
-/// and expose it as _core.optimize.SketchMethod either way.
-void bind_sketch_method(py::module_& m) {
-  if (py::handle existing = py::detail::get_type_handle(typeid(linalg::SketchMethod), false)) {
-    m.attr("SketchMethod") = existing;
-    return;
-  }
-  py::enum_<linalg::SketchMethod>(m, "SketchMethod", "Which random sketch the sketch-and-project solver draws.")
-      .value("kaczmarz", linalg::SketchMethod::kaczmarz)
-      .value("gaussian", linalg::SketchMethod::gaussian)
-      .value("count", linalg::SketchMethod::count);
-}
-
 }  // namespace
 
 void register_optimize(py::module_& parent) {
@@ -96,7 +82,7 @@ void register_optimize(py::module_& parent) {
   py::enum_<optimize::Method>(m, "Method", "How the Newton steps' KKT systems are solved.")
       .value("eal-sketch", optimize::Method::eal_sketch)
       .value("eal-direct", optimize::Method::eal_direct);
-  bind_sketch_method(m);
+  // The `sketch` field is a linalg::SketchMethod: bound once, by the linalg family (_core.linalg.SketchMethod).
   bind::options_class<Options>(m, "Options",
                                "Options of itercore.optimize.minimize: the Newton step's (itercore/optimize/"
                                "eal_step.hpp) and the Newton loop's (itercore/optimize/minimize.hpp).")

@@ -167,12 +167,3 @@ def sketch_solve(A, b, *, x0=None, method=_D.method.name, block_size=_D.block_si
     x, res = _solve(A, b, x0=x0, callback=callback, options=options, method=method, block_size=block_size, rtol=rtol,
                     atol=atol, maxiter=maxiter, seed=seed, n_threads=n_threads)
     return x, _pipeline.linear_info(res["status"], res["nit"])
-
-
-def _sketch_solve(A, b, **kwargs):
-    """TEMPORARY, only for ``_demos/optimize.py`` (another family's file, not
-    edited here): its old ``(x, info, details)`` call with ``details["iterations"]``.
-    Remove once that demo calls :func:`_solve` (``x, res = _solve(A, b, ...)``,
-    ``res["nit"]``)."""
-    x, res = _solve(A, b, **kwargs)
-    return x, _pipeline.linear_info(res["status"], res["nit"]), dict(res, iterations=res["nit"])

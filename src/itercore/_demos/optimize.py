@@ -11,7 +11,7 @@ from .._problems import pde_control
 
 @demo
 def sketching_demo():
-    from .._sketch import _sketch_solve
+    from .._sketch import _solve as sketch_step
     from ..optimize import minimize
 
     rows = []
@@ -19,9 +19,9 @@ def sketching_demo():
     A = sp.random(2000, 500, density=0.02, random_state=1, format="csr") + sp.eye(2000, 500, format="csr")
     xt = rng.standard_normal(500)
     b = A @ xt
-    (x, code, info), sec = timed(_sketch_solve, A, b, method="kaczmarz", rtol=1e-8, seed=0)
+    (x, info), sec = timed(sketch_step, A, b, method="kaczmarz", rtol=1e-8, seed=0)
     rows.append(dict(family="sketch", problem="consistent sparse Ax=b", size="2000x500",
-                     method="sketch_solve kaczmarz", iterations=info["iterations"], seconds=sec,
+                     method="sketch_solve kaczmarz", iterations=info["nit"], seconds=sec,
                      error=float(np.linalg.norm(x - xt) / np.linalg.norm(xt))))
 
     # HS40: min -x1 x2 x3 x4 s.t. three nonlinear equalities; optimum -0.25

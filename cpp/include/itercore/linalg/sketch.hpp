@@ -13,9 +13,8 @@
 ///
 /// Every update lies in range(A^T), so from x0 = 0 the iterates converge to the
 /// minimum-norm solution of an under-determined consistent system.
-/// The solve stops when ||b - A x||_2 <= max(rtol ||b||, atol) (or, for C++
-/// callers that set it, an absolute `target`), checked every `check_every`
-/// iterations.
+/// The solve stops when ||b - A x||_2 <= max(rtol ||b||, atol) (rtol = 0
+/// makes atol an absolute target), checked every `check_every` iterations.
 /// Randomness comes from itercore::Rng(seed, 0): a seed fixes the iterates.
 
 #include <Eigen/Dense>
@@ -143,10 +142,6 @@ struct SketchOptions {
   /// is faster than its asymptotic one, so the extrapolation is optimistic
   /// and giving up on it is safe. 0: never.
   double stall_factor = 0.0;
-  /// C++ callers only (not bound in Python): >= 0 replaces max(rtol ||b||, atol)
-  /// by this absolute target. Kept for optimize::eal_step until it sets
-  /// rtol = 0, atol = target instead.
-  double target = -1.0;
 
   /// The iteration budget for an m x n system.
   std::int64_t max_iterations(std::int64_t m, std::int64_t n) const noexcept {
@@ -155,7 +150,7 @@ struct SketchOptions {
     return std::max<std::int64_t>(1000, (100 * mn + block_size - 1) / block_size);
   }
   /// The stopping target for a right-hand side of norm bnorm.
-  double stop_target(double bnorm) const noexcept { return target >= 0.0 ? target : std::max(rtol * bnorm, atol); }
+  double stop_target(double bnorm) const noexcept { return std::max(rtol * bnorm, atol); }
   /// Throws std::invalid_argument naming the first invalid field.
   void check() const {
     if (method != SketchMethod::kaczmarz && method != SketchMethod::gaussian && method != SketchMethod::count)
@@ -166,7 +161,6 @@ struct SketchOptions {
     if (maxiter < -1) throw std::invalid_argument("maxiter must be >= 0 (or -1: automatic)");
     if (check_every < 0) throw std::invalid_argument("check_every must be >= 0 (0: automatic)");
     if (!(stall_factor >= 0.0)) throw std::invalid_argument("stall_factor must be >= 0");
-    if (std::isnan(target)) throw std::invalid_argument("target must not be NaN");
   }
 };
 

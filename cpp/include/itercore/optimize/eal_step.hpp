@@ -162,7 +162,8 @@ EalStepInfo eal_step(const Rows& K, std::int64_t n, const Scalar* gradL, double 
   // Sketch solve from the current z to the current target; false: missed it.
   auto sketch_to = [&](double target) -> bool {
     linalg::SketchOptions so = base;
-    so.target = target;
+    so.rtol = 0.0;  // an absolute target: ||rhs - K z|| <= target
+    so.atol = target;
     so.maxiter = std::max<std::int64_t>(0, base.maxiter - out.sketch_iterations);
     so.seed = base.seed + static_cast<std::uint64_t>(out.penalty_updates) * 0x9E3779B97F4A7C15ull;
     const SolveInfo si = linalg::sketch_project<Scalar>(K, rhs.data(), z, so, control);
