@@ -68,7 +68,7 @@ class Quadratic:
         self.A, self.b, self.dtype, self.l1, self.lower, self.n = A, b, np.dtype(dtype), l1, None, A.shape[0]
         return self
 
-    def __init__(self, A, b, l1=0.0, lower=None):
+    def __init__(self, A, b, *, l1=0.0, lower=None):
         M = as_csr(A, "A", square=True)
         _check_symmetric(M, "A")
         n = M.shape[0]
@@ -117,7 +117,7 @@ class LeastSquares:
     l1 : float, default 0
     """
 
-    def __init__(self, X, y, l1=0.0):
+    def __init__(self, X, y, *, l1=0.0):
         self.X, self.y, self.dtype = _check_xy(X, y)
         self.l1 = check_scalar(l1, "l1", lower=0.0)
         self.n, self.p = self.X.shape
@@ -186,7 +186,7 @@ class Logistic:
 
     K = 1
 
-    def __init__(self, X, y, l1=0.0, l2=0.0):
+    def __init__(self, X, y, *, l1=0.0, l2=0.0):
         self.Xt, self.dtype = _check_x(X)
         n = self.Xt.shape[1]
         yv = np.asarray(y)
@@ -220,7 +220,7 @@ class Softmax:
     l2 : float
     """
 
-    def __init__(self, X, Y, l2=0.0):
+    def __init__(self, X, Y, *, l2=0.0):
         self.Xt, self.dtype = _check_x(X)
         n = self.Xt.shape[1]
         Yv = np.asarray(Y)
