@@ -2,10 +2,8 @@
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
-
-from itercore._problems import lattice_weights, poisson2d  # noqa: F401  (shared generators)
+from itercore._problems import poisson2d  # noqa: F401  (the shared generator, for "from conftest import")
 
 
 @pytest.fixture

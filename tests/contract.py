@@ -229,7 +229,7 @@ def _optimize_make(method):
         fun, jac, hess, cons = _ill_qp(250, 50)
         kw = dict(jac=jac, hess=hess, constraints=cons, method="eal-sketch", seed=0, n_threads=1)
         if mode == "large":  # one Newton step whose sketch solve is the C++ core's long loop
-            kw.update(maxiter=1, options={"sketch_maxiter": 100000, "fallback": False, "theta": 1e-14})
+            kw.update(maxiter=1, options={"sketch_maxiter": 40000, "fallback": False, "theta": 1e-14})
         else:
             kw.update(tol=1e-300, options={"sketch_maxiter": 10**12})
         return (fun, np.zeros(250, dtype=dtype)), kw
@@ -245,9 +245,205 @@ def _optimize_cases():
             for m in ("eal-sketch", "eal-direct")]
 
 
+def _csr(A, dtype, index_dtype):
+    """A as CSR with these value and index dtypes."""
+    import scipy.sparse as sp
+
+    M = sp.csr_matrix(A).astype(dtype)
+    M.indices, M.indptr = M.indices.astype(index_dtype), M.indptr.astype(index_dtype)
+    return M
+
+
+def _relax_make(name):
+    def make(dtype=np.float64, index_dtype=np.int32, mode="small"):
+        from itercore._problems import poisson2d
+
+        n = {"small": 12, "large": 300, "forever": 400}[mode]
+        A = poisson2d(n, dtype=dtype, index_dtype=index_dtype)
+        b = np.random.default_rng(0).standard_normal(n * n).astype(dtype)
+        kw = dict(omega=1.5, rtol=1e-5 if dtype == np.float32 else 1e-10)
+        if mode == "large":
+            kw.update(rtol=0.0, maxiter=40 if name == "sor" else 25, n_threads=1, ordering="natural")
+        elif mode == "forever":
+            kw.update(rtol=0.0, maxiter=10**9, n_threads=1)
+        return (A, b), kw
+    return make
+
+
+def _sketch_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
+    m, n = {"small": (60, 30), "large": (300, 300), "forever": (300, 300)}[mode]
+    rng = np.random.default_rng(0)
+    if mode == "small":  # well conditioned: a few hundred iterations
+        U = np.linalg.qr(rng.standard_normal((m, n)))[0]
+        V = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        A = (U * np.linspace(1.0, 2.0, n)) @ V.T
+    else:
+        A = rng.standard_normal((m, n))
+    b = A @ rng.standard_normal(n)
+    kw = dict(seed=0, rtol=1e-5 if dtype == np.float32 else 1e-10)
+    if mode == "large":
+        kw.update(rtol=0.0, maxiter=150000, n_threads=1)
+    elif mode == "forever":
+        kw.update(rtol=0.0, maxiter=10**12, method="gaussian")
+    return (_csr(A, dtype, index_dtype), b.astype(dtype)), kw
+
+
+def _linalg_cases():
+    from itercore import linalg
+
+    cases = [Case(f"linalg.{name}", getattr(linalg, name), _relax_make(name), "linear", ("A", "b"), lambda r: r[0],
+                  finite=("A", "b"), truncate=("b",), sparse=("A",),
+                  empty=lambda: ((np.zeros((0, 0)), np.zeros(0)), {}))
+             for name in ("sor", "ssor_pcg")]
+    # sketch_solve accepts an empty system (m = 0 is consistent) and returns x0: no empty case
+    cases.append(Case("linalg.sketch_solve", linalg.sketch_solve, _sketch_make, "linear", ("A", "b"),
+                      lambda r: r[0], finite=("A", "b"), truncate=("b",), sparse=("A",), seeded=True))
+    return cases
+
+
+def _completion_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
+    m, n, k, frac = {"small": (60, 50, 3, 0.35), "large": (1500, 1000, 8, 0.05),
+                     "forever": (1500, 1000, 8, 0.05)}[mode]
+    rng = np.random.default_rng(1)
+    M = rng.standard_normal((m, k)) @ rng.standard_normal((k, n))
+    mask = rng.random((m, n)) < frac
+    r, c = np.nonzero(mask)
+    import scipy.sparse as sp
+
+    X = _csr(sp.csr_matrix((M[r, c], (r, c)), shape=(m, n)), dtype, index_dtype)
+    kw = dict(seed=0, tol=1e-4 if dtype == np.float32 else 1e-8)
+    if mode == "large":  # ~0.3 s on one thread
+        kw.update(maxiter=40, tol=0.0, n_threads=1)
+    elif mode == "forever":  # tol = 0 stops only on a bit-for-bit repeated residual: ~4500 sweeps
+        kw.update(maxiter=10**12, tol=0.0)
+    return (X, k), kw
+
+
+def _completion_cases():
+    import scipy.sparse as sp
+
+    from itercore.completion import altmin
+
+    return [Case("completion.altmin", altmin, _completion_make, "result", ("X", "rank"),
+                 lambda r: r.U @ r.V.T, finite=("X",), sparse=("X",),
+                 seeded=True, empty=lambda: ((sp.csr_matrix((0, 0)), 1), {}))]
+
+
+def _spd_lattice(N, dtype, index_dtype, shift=0.1):
+    """D - W + shift I on the N x N lattice (SPD) and a right-hand side."""
+    import scipy.sparse as sp
+
+    from itercore._problems import lattice_weights
+
+    W = lattice_weights(N)
+    A = sp.diags(np.asarray(W.sum(axis=1)).ravel() + shift) - W
+    b = np.random.default_rng(2).standard_normal(N * N)
+    return _csr(A, dtype, index_dtype), b.astype(dtype)
+
+
+def _quadratic_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
+    N = {"small": 8, "large": 120, "forever": 200}[mode]
+    A, b = _spd_lattice(N, dtype, index_dtype)
+    kw = dict(tol=1e-5 if dtype == np.float32 else 1e-10)
+    if mode == "large":
+        kw.update(blocks="red-black", rule="cyclic", update="message-passing", lattice_shape=(N, N), tol=0.0,
+                  maxiter=2500)
+    elif mode == "forever":
+        kw.update(blocks="order", rule="cyclic", tol=0.0, maxiter=10**12)
+    return (A, b), kw
+
+
+def _forest_pcg_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
+    N = {"small": 10, "large": 120, "forever": 200}[mode]
+    A, b = _spd_lattice(N, dtype, index_dtype, shift=1e-3)
+    kw = dict(tol=1e-5 if dtype == np.float32 else 1e-10)
+    if mode == "large":
+        kw.update(tol=0.0, maxiter=800)
+    elif mode == "forever":
+        kw.update(tol=0.0, maxiter=10**9)
+    return (A, b), kw
+
+
+def _smooth_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
+    m, n = {"small": (80, 12), "large": (2000, 400), "forever": (2000, 400)}[mode]
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((m, n))
+    y = np.where(X @ rng.standard_normal(n) + rng.standard_normal(m) > 0, 1.0, -1.0)
+    kw = dict(tol=1e-4 if dtype == np.float32 else 1e-9)
+    if mode == "large":
+        kw.update(tol=0.0, maxiter=150, n_threads=1)
+    elif mode == "forever":
+        kw.update(tol=0.0, maxiter=10**12)
+    return (_csr(X, dtype, index_dtype), y.astype(dtype)), kw
+
+
+def _lasso_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
+    m, n = {"small": (50, 80), "large": (1000, 3000), "forever": (300, 3000)}[mode]
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((m, n))
+    y = X[:, :5] @ rng.standard_normal(5) + 0.1 * rng.standard_normal(m)
+    alpha = np.max(np.abs(X.T @ y)) / m / 20
+    kw = dict(tol=1e-5 if dtype == np.float32 else 1e-10)
+    if mode == "large":
+        X = np.asfortranarray(X)
+        kw.update(n_threads=1)
+    elif mode == "forever":
+        kw.update(tol=0.0, maxiter=10**9, rule="cyclic", active_set_newton=False)
+        alpha = 1e-6
+    return (X.astype(dtype), y.astype(dtype), alpha), kw
+
+
+def _label_propagation_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
+    from itercore._problems import lattice_weights
+
+    N = {"small": 12, "large": 120, "forever": 200}[mode]
+    rng = np.random.default_rng(5)
+    labels = -np.ones(N * N, dtype=np.int64)
+    idx = rng.choice(N * N, max(2, N * N // 10), replace=False)
+    labels[idx] = rng.integers(0, 2, idx.size)
+    labels[idx[0]], labels[idx[1]] = 0, 1
+    kw = dict(tol=1e-5 if dtype == np.float32 else 1e-10)
+    if mode == "large":
+        kw.update(method="bcd", blocks="red-black", rule="cyclic", lattice_shape=(N, N), tol=0.0, maxiter=2500)
+    elif mode == "forever":
+        kw.update(method="cg", tol=0.0, maxiter=10**9)
+    return (_csr(lattice_weights(N), dtype, index_dtype), labels), kw
+
+
+def _bcd_cases():
+    import scipy.sparse as sp
+
+    from itercore import bcd
+
+    def quadratic(A, b, **kw):
+        return bcd.minimize_quadratic(bcd.Quadratic(A, b), **kw)
+
+    def forest_pcg(A, b, **kw):
+        return bcd.forest_pcg(bcd.Quadratic(A, b), **kw)
+
+    def smooth(X, y, **kw):
+        return bcd.minimize_smooth(bcd.Logistic(X, y, l2=0.1), **kw)
+
+    empty_spd = lambda: ((sp.csr_matrix((0, 0)), np.zeros(0)), {})  # noqa: E731
+    x = lambda r: r.x  # noqa: E731
+    return [
+        Case("bcd.minimize_quadratic", quadratic, _quadratic_make, "result", ("A", "b"), x, finite=("A", "b"),
+             truncate=("b",), sparse=("A",), empty=empty_spd),
+        Case("bcd.forest_pcg", forest_pcg, _forest_pcg_make, "result", ("A", "b"), x, finite=("A", "b"),
+             truncate=("b",), sparse=("A",), empty=empty_spd),
+        Case("bcd.minimize_smooth", smooth, _smooth_make, "result", ("X", "y"), x, finite=("X", "y"),
+             truncate=("y",), sparse=("X",), empty=lambda: ((np.zeros((0, 3)), np.zeros(0)), {})),
+        Case("bcd.lasso", bcd.lasso, _lasso_make, "result", ("X", "y", "alpha"), x, finite=("X", "y"),
+             truncate=("y",), empty=lambda: ((np.zeros((0, 3)), np.zeros(0), 0.1), {})),
+        Case("bcd.label_propagation", bcd.label_propagation, _label_propagation_make, "result", ("W", "labels"), x,
+             finite=("W",), truncate=("labels",), sparse=("W",), float32=False,  # computed in float64
+             empty=lambda: ((sp.csr_matrix((0, 0)), np.zeros(0, dtype=int)), {})),
+    ]
+
+
 def all_cases():
     """Every public solver's Case (the registry)."""
-    return _ot_cases() + _optimize_cases()
+    return _ot_cases() + _optimize_cases() + _linalg_cases() + _completion_cases() + _bcd_cases()
 
 
 CASES = all_cases()

@@ -26,7 +26,7 @@ from itercore.linalg import (
 )
 from itercore.linalg import _System
 from conftest import poisson2d
-from contract import assert_gil_released, assert_interruptible, raises_naming
+from contract import raises_naming
 
 
 # --- plain NumPy references ------------------------------------------------------
@@ -447,15 +447,6 @@ def test_callback_every_iteration_and_stop_iteration(solver, rng):
     np.testing.assert_array_equal(seen[-1], x)  # the callback sees the iterate in the caller's order
 
 
-@pytest.mark.parametrize("solver", list(SOLVERS))
-def test_callback_errors_propagate(solver):
-    def cb(xk):
-        raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError, match="boom"):
-        SOLVERS[solver](poisson2d(5), np.ones(25), callback=cb)
-
-
 def test_divergence_stops_with_last_finite_iterate():
     # SOR on a strongly non-symmetric, non-diagonally dominant matrix diverges.
     A = sp.csr_matrix(np.array([[1.0, 3.0], [-3.0, 1.0]]))
@@ -469,29 +460,6 @@ def test_ssor_pcg_breakdown_on_indefinite_matrix():
     with pytest.warns(itercore.ConvergenceWarning, match="breakdown|non_finite"):
         x, info = ssor_pcg(A, np.ones(4))
     assert info < 0 and np.all(np.isfinite(x))
-
-
-@pytest.mark.filterwarnings("ignore::itercore.ConvergenceWarning")
-@pytest.mark.parametrize("solver", list(SOLVERS))
-def test_gil_released(solver):
-    A = poisson2d(300)
-    b = np.ones(A.shape[0])
-    kw = {"maxiter": 40 if solver == "sor" else 25, "n_threads": 1, "ordering": "natural"}
-
-    # The warning filter comes from the mark, once for all worker threads:
-    # warnings.catch_warnings inside ``work`` is not thread-safe (two threads
-    # restoring the filters in turn left one of them raising the warning).
-    def work():
-        SOLVERS[solver](A, b, rtol=1e-15, **kw)
-
-    assert_gil_released(work)
-
-
-@pytest.mark.parametrize("solver", list(SOLVERS))
-def test_ctrl_c_interrupts(solver):
-    A = poisson2d(400)
-    b = np.ones(A.shape[0])
-    assert_interruptible(lambda: SOLVERS[solver](A, b, rtol=0.0, maxiter=10**9, n_threads=1))
 
 
 def test_threads_give_identical_iterates_with_natural_ordering(rng):

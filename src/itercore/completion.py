@@ -383,10 +383,10 @@ def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=
         cold_rows=np.flatnonzero(np.diff(rows[0]) == 0), cold_cols=np.flatnonzero(np.diff(cols[0]) == 0))
     if history and val is not None:
         res.validation_history = info["validation_history"]
-    if res.status == _pipeline.NON_FINITE:
+    if res.status == _pipeline.NON_FINITE or res.nit == 0:  # (maxiter=0: no change measured yet)
         _pipeline.warn_not_converged("itercore.completion.altmin", res.status, res.residual, opts.tol,
                                      "relative residual")
-    elif res.nit > 0:  # maxiter=0 asked for the start only: nothing to warn about
+    else:
         if val is None:
             label, change, measure = f"relative residual {res.residual:.3e}", _last_change(info["history"]), \
                 "last relative change"
