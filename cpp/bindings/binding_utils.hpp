@@ -70,14 +70,6 @@ class Callback {
   explicit Callback(py::object fn) : fn_(std::move(fn)) {}
   bool active() const { return !fn_.is_none(); }
 
-  /// Calls fn(*args) with the GIL; returns false when the solve must stop.
-  template <class... Args>
-  bool operator()(Args&&... args) {
-    if (!active()) return true;
-    py::gil_scoped_acquire gil;
-    return call([&] { fn_(std::forward<Args>(args)...); });
-  }
-
   /// The one progress report every core's monitor sends: with the GIL held,
   /// calls fn(nit, error, state) where `make_state()` builds a dict of COPIES
   /// (never a buffer the core still writes). The Python layer's wrapper
@@ -87,20 +79,8 @@ class Callback {
   bool report(std::int64_t nit, double error, MakeState&& make_state) {
     if (!active()) return true;
     py::gil_scoped_acquire gil;
-    return call([&] { fn_(nit, error, make_state()); });
-  }
-
-  /// Re-raises an exception the callback threw (call with the GIL held).
-  void rethrow() const {
-    if (error_) std::rethrow_exception(error_);
-  }
-  bool failed() const { return static_cast<bool>(error_); }
-
- private:
-  template <class F>
-  bool call(F&& f) {
     try {
-      f();
+      fn_(nit, error, make_state());
       return true;
     } catch (py::error_already_set& e) {
       if (e.matches(PyExc_StopIteration)) return false;
@@ -112,20 +92,15 @@ class Callback {
     }
   }
 
+  /// Re-raises an exception the callback threw (call with the GIL held).
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
   py::object fn_;
   std::exception_ptr error_;
 };
-
-/// After a solve, with the GIL held: turns an interruption into the pending
-/// Python exception (KeyboardInterrupt) and re-raises a callback's error.
-inline void raise_if_interrupted(const SolveInfo& info, const Callback* cb = nullptr) {
-  if (cb) cb->rethrow();
-  if (info.status == Status::interrupted) {
-    if (PyErr_Occurred()) throw py::error_already_set();
-    PyErr_SetNone(PyExc_KeyboardInterrupt);
-    throw py::error_already_set();
-  }
-}
 
 /// A fresh NumPy copy of n values (for callbacks: the core keeps its buffer).
 template <class T>
@@ -206,15 +181,5 @@ class options_class : public py::class_<T> {
     return *this;
   }
 };
-
-/// The SolveInfo as a plain dict the Python layer turns into results.
-inline py::dict info_dict(const SolveInfo& info) {
-  py::dict d;
-  d["status"] = status_name(info.status);
-  d["iterations"] = info.iterations;
-  d["residual"] = info.residual;
-  d["history"] = py::array_t<double>(static_cast<py::ssize_t>(info.history.size()), info.history.data());
-  return d;
-}
 
 }  // namespace itercore::bind
