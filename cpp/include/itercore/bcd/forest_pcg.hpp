@@ -49,6 +49,8 @@ struct ForestPcgOptions {
   }
 };
 
+/// (Its own CG loop, not common/cg.hpp: the CG update is fused into the next
+/// block sweep, two sweeps per iteration instead of three.)
 /// The preconditioner and the CG loop; construct once per (A, partition, omega).
 /// `blocks` (in sweep order) must be forests in the graph of A.
 template <class Scalar, class Index>

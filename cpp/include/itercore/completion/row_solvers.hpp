@@ -244,6 +244,8 @@ void fused_normal_apply(const AT& A, const BT& b, const XT& x, QT& q, RT& r, boo
   }
 }
 
+/// (Its own CG loop, not common/cg.hpp: A p and A^T A p come from one pass
+/// over the row block, and it stops relative to the warm start.)
 /// Conjugate gradients on (A^T A + reg I) x = A^T b from the warm start x0 in x,
 /// preconditioned by M^{-1} = `apply_prec` (Jacobi or (R^T R)^{-1}). Stops after
 /// `maxiter` steps or when the normal-equation residual r = A^T (b - A x) - reg x

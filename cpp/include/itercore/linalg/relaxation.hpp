@@ -384,7 +384,8 @@ void for_rows(const CsrView<Scalar, Index>& A, const Coloring<Index>& coloring, 
 }  // namespace detail
 
 /// SSOR-preconditioned conjugate gradients for symmetric positive definite A,
-/// by Eisenstat's trick.
+/// by Eisenstat's trick (its own CG loop, not common/cg.hpp: the trick fuses
+/// the product with A into the preconditioner's two sweeps).
 ///
 /// With D_w = D / omega, M = (D_w + L) D_w^{-1} (D_w + U) / (2 - omega), PCG
 /// on A with M is CG on  A^ = (D_w + L)^{-1} A (D_w + U)^{-1}  with the
