@@ -118,12 +118,14 @@ def _set(opts, kinds, field, value, label):
     try:
         setattr(opts, field, value)
     except TypeError:
+        if kind == "int":  # the type was checked above: pybind11 refuses ints that overflow the field
+            raise ValueError(f"{label} is out of range for the core's integer: {value}") from None
         raise TypeError(f"{label} must be {kind}, got {type(value).__name__}") from None
     except (OverflowError, ValueError) as exc:
         raise ValueError(f"{label} is out of range: {exc}") from None
 
 
-def make_options(options_cls, keywords=None, options=None, *, options_name="options"):
+def make_options(options_cls, keywords=None, options=None, *, options_name="options", derived=None):
     """Fill a C++ options struct and check it.
 
     Parameters
@@ -139,6 +141,9 @@ def make_options(options_cls, keywords=None, options=None, *, options_name="opti
         a key that is also a public keyword must be passed as that keyword.
     options_name : str
         How the public function calls its expert dict (for messages).
+    derived : dict, optional
+        Fields the function sets from its other arguments (not settable
+        through ``options``).
 
     Returns
     -------
@@ -151,13 +156,18 @@ def make_options(options_cls, keywords=None, options=None, *, options_name="opti
     for key, value in keywords.items():
         if value is not None:
             _set(opts, kinds, key, value, key)
+    derived = derived or {}
+    for key, value in derived.items():
+        setattr(opts, key, value)
     if options is not None:
         if not isinstance(options, dict):
             raise TypeError(f"{options_name} must be a dict or None, got {type(options).__name__}")
-        expert = [f for f in options_cls._fields if f not in keywords]
+        expert = [f for f in options_cls._fields if f not in keywords and f not in derived]
         for key, value in options.items():
             if key in keywords:
                 raise TypeError(f"{options_name}[{key!r}]: pass {key} as a keyword argument")
+            if key in derived:
+                raise TypeError(f"{options_name}[{key!r}] is set from the function's other arguments")
             if key not in expert:
                 raise TypeError(f"{options_name} has an unknown key {key!r}{_closest(key, expert)}")
             _set(opts, kinds, key, value, f"{options_name}[{key!r}]")

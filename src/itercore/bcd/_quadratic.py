@@ -47,8 +47,8 @@ def _setup(q, *, rule, blocks, block_size, update, tol, maxiter, seed, history, 
         block_size = n if kind == "greedy-forest" else 1
     block_size = min(block_size, n)
     opts = _pipeline.make_options(_core.bcd.QuadraticOptions, dict(
-        rule=rule, update=update, kind=kind, block_size=block_size, tol=tol, maxiter=maxiter, history=history),
-        options)
+        rule=rule, update=update, block_size=block_size, tol=tol, maxiter=maxiter, history=history), options,
+        derived=dict(kind=_core.bcd.BlockKind.__members__[kind]))
     part, n_blocks = None, -(-n // block_size)
     if kind == "fixed":
         part = fixed_partition(blocks, n, block_size, lipschitz=q.A.diagonal, A=q.A, lattice_shape=lattice_shape)
