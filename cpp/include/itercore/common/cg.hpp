@@ -25,12 +25,12 @@ struct CgWorkspace {
 /// `precond(r, z)` sets z = M^-1 r (both over vectors of b's size). With
 /// `warm`, x holds the start; otherwise x is reset to 0. Stops when
 /// ||b - A x|| <= rtol ||b|| (the recursively updated residual), after
-/// `max_iter` iterations, or when a curvature d'A d is not positive (A is
+/// `maxiter` iterations, or when a curvature d'A d is not positive (A is
 /// not SPD on the Krylov space, or the solve is exact). Returns the
 /// iterations done; b = 0 gives x = 0 and 0 iterations.
 template <class Scalar, class Apply, class Precond>
 std::int64_t pcg(Apply&& apply, Precond&& precond, const std::vector<Scalar>& b, std::vector<Scalar>& x, double rtol,
-                 std::int64_t max_iter, bool warm, CgWorkspace<Scalar>& ws) {
+                 std::int64_t maxiter, bool warm, CgWorkspace<Scalar>& ws) {
   const std::size_t N = b.size();
   auto& res = ws.r;
   auto& z = ws.z;
@@ -59,7 +59,7 @@ std::int64_t pcg(Apply&& apply, Precond&& precond, const std::vector<Scalar>& b,
   double rz = 0.0;
   for (std::size_t k = 0; k < N; ++k) rz += double(res[k]) * double(z[k]);
   std::int64_t it = 0;
-  while (it < max_iter) {
+  while (it < maxiter) {
     apply(d, q);
     double dq = 0.0;
     for (std::size_t k = 0; k < N; ++k) dq += double(d[k]) * double(q[k]);

@@ -95,7 +95,7 @@ void sparsify(const Problem<Scalar>& p, const Scalar* P, const std::vector<doubl
 /// (`fixed` ones stay 0) by Jacobi-preconditioned CG. Returns iterations done.
 inline std::int64_t pcg_newton(const SparseRows& S, const std::vector<double>& r, const std::vector<double>& c,
                                const std::vector<char>& fixed, const std::vector<double>& rhs, std::vector<double>& x,
-                               double rtol, std::int64_t max_iter, int nt, bool warm = false) {
+                               double rtol, std::int64_t maxiter, int nt, bool warm = false) {
   const std::int64_t n = S.n, m = static_cast<std::int64_t>(c.size()), N = n + m;
   const bool par = nt > 1 && S.nnz() >= kParallelEntries;  // a CG mat-vec is tiny: threads rarely pay
   std::vector<double> scratch, b(rhs);
@@ -125,7 +125,7 @@ inline std::int64_t pcg_newton(const SparseRows& S, const std::vector<double>& r
   for (std::int64_t k = 0; k < N; ++k)
     if (fixed[k]) b[k] = 0.0;
   CgWorkspace<double> ws;
-  return pcg(apply, jacobi, b, x, rtol, max_iter, warm, ws);
+  return pcg(apply, jacobi, b, x, rtol, maxiter, warm, ws);
 }
 
 
