@@ -455,6 +455,25 @@ def test_divergence_stops_with_last_finite_iterate():
     assert info < 0 and np.all(np.isfinite(x))
 
 
+def test_ssor_pcg_max_restarts_bounds_the_restarts_at_the_precision_limit():
+    # rtol below what double precision can reach: each exact check that misses
+    # it restarts CG from the true residual, max_restarts times, then breakdown
+    A = poisson2d(30)
+    b = np.random.default_rng(3).standard_normal(A.shape[0])
+    assert _core.linalg.SsorPcgOptions().max_restarts == 3
+    nits = {}
+    for k in (0, 3):
+        seen = []
+        with pytest.warns(itercore.ConvergenceWarning, match="breakdown"):
+            x, info = ssor_pcg(A, b, omega=1.5, rtol=1e-30, callback=lambda xk: seen.append(1),
+                               options={"max_restarts": k})
+        assert info < 0 and np.isfinite(x).all()
+        nits[k] = len(seen)
+    assert nits[3] > nits[0]
+    with raises_naming(ValueError, "max_restarts"):
+        ssor_pcg(A, b, options={"max_restarts": -1})
+
+
 def test_ssor_pcg_breakdown_on_indefinite_matrix():
     A = sp.diags([1.0, -2.0, 3.0, -1.0]).tocsr()
     with pytest.warns(itercore.ConvergenceWarning, match="breakdown|non_finite"):

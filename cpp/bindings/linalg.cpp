@@ -218,7 +218,9 @@ void register_linalg(py::module_& parent) {
       .field("maxiter", &SsorPcgOptions::maxiter, "CG iterations; -1: 10 n")
       .field("n_threads", &SsorPcgOptions::n_threads,
              "<= 0: the OpenMP default (vector operations, multicolour sweeps)")
-      .field("history", &SsorPcgOptions::history, "keep the (estimated) residual of every iteration");
+      .field("history", &SsorPcgOptions::history, "keep the (estimated) residual of every iteration")
+      .field("max_restarts", &SsorPcgOptions::max_restarts,
+             "restarts from the true residual when the recursion drifted, then breakdown");
   bind_relaxation<double, std::int32_t>(m);
   bind_relaxation<double, std::int64_t>(m);
   bind_relaxation<float, std::int32_t>(m);

@@ -201,6 +201,7 @@ struct SsorPcgOptions {
   std::int64_t maxiter = -1;  ///< CG iterations; -1: 10 n
   int n_threads = 0;          ///< <= 0: the OpenMP default (vector operations, multicolour sweeps)
   bool history = false;       ///< keep the (estimated) residual of every iteration in SolveInfo::history
+  int max_restarts = 3;       ///< restarts from the true residual when the recursion drifted, then breakdown
 
   /// The iteration budget for an n x n system.
   std::int64_t max_iterations(std::int64_t n) const noexcept { return maxiter >= 0 ? maxiter : 10 * n; }
@@ -209,6 +210,7 @@ struct SsorPcgOptions {
     detail::check_omega(omega);
     detail::check_tolerances(rtol, atol);
     if (maxiter < -1) throw std::invalid_argument("maxiter must be >= 0 (or -1: automatic)");
+    if (max_restarts < 0) throw std::invalid_argument("max_restarts must be >= 0");
   }
 };
 
@@ -400,7 +402,7 @@ void for_rows(const CsrView<Scalar, Index>& A, const Coloring<Index>& coloring, 
 /// from ||r^|| times the ratio seen at the last exact check, and computed
 /// exactly when the estimate reaches the target (or every 10 iterations);
 /// on convergence x is recovered and b - A x recomputed; if the recursion
-/// drifted, CG restarts from the true residual (at most 3 times).
+/// drifted, CG restarts from the true residual (at most `max_restarts` times).
 /// A non-positive p^T A^ p or r^T z is a breakdown (A not SPD).
 /// `monitor(it, residual)` runs after each iteration with the (estimated)
 /// residual; when `x_each_iteration` is set, x is recovered first so the
@@ -576,7 +578,7 @@ SolveInfo ssor_pcg_solve(const CsrView<Scalar, Index>& A, const Scalar* inv_diag
         info.status = Status::converged;
         break;
       }
-      if (restarts++ >= 3) {
+      if (restarts++ >= opt.max_restarts) {
         info.status = Status::breakdown;  // stagnation at the precision limit
         break;
       }
