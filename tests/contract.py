@@ -207,17 +207,6 @@ def _ot_cases():
     return cases
 
 
-def _ill_qp(n, m):
-    """min 1/2 x'Hx s.t. A x = b with cond(H) = 1e3 (dense callables)."""
-    rng = np.random.default_rng(0)
-    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
-    H = (Q * np.logspace(0, 3, n)) @ Q.T
-    A = rng.standard_normal((m, n))
-    b = rng.standard_normal(m)
-    cons = {"type": "eq", "fun": lambda x: A @ x - b, "jac": lambda x: A, "hess": lambda x, v: np.zeros((n, n))}
-    return lambda x: 0.5 * x @ H @ x, lambda x: H @ x, lambda x: H, cons
-
-
 def _optimize_make(method):
     def make(dtype=np.float64, index_dtype=np.int32, mode="small"):
         if mode == "small":
@@ -226,7 +215,9 @@ def _optimize_make(method):
             p = BY_NAME["HS39"]  # 10-12 Newton steps
             return (p["fun"], p["x0"].astype(dtype)), dict(jac=p["jac"], hess=p["hess"], constraints=p["cons"],
                                                            method=method, seed=0)
-        fun, jac, hess, cons = _ill_qp(250, 50)
+        from hs_problems import ill_qp
+
+        fun, jac, hess, cons, _ = ill_qp(250, 50)
         kw = dict(jac=jac, hess=hess, constraints=cons, method="eal-sketch", seed=0, n_threads=1)
         if mode == "large":  # one Newton step whose sketch solve is the C++ core's long loop
             kw.update(maxiter=1, options={"sketch_maxiter": 40000, "fallback": False, "theta": 1e-14})

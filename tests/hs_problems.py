@@ -170,3 +170,15 @@ def logistic_problem(n_constraints=10, seed=0):
     x0[0] = 1.0
     return {"name": "logistic (breast cancer)", "x0": x0, "fun": fun, "jac": jac, "hess": hess,
             "cons": {"type": "eq", "fun": cfun, "jac": cjac, "hess": chess}}
+
+
+def ill_qp(n=250, m=50):
+    """min 1/2 x'Hx s.t. A x = b, cond(H) = 1e3, dense callables: a KKT system
+    the sketch solver needs many iterations on. Returns (fun, jac, hess, cons, x0)."""
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    H = (Q * np.logspace(0, 3, n)) @ Q.T
+    A = rng.standard_normal((m, n))
+    b = rng.standard_normal(m)
+    cons = {"type": "eq", "fun": lambda x: A @ x - b, "jac": lambda x: A, "hess": lambda x, v: np.zeros((n, n))}
+    return (lambda x: 0.5 * x @ H @ x, lambda x: H @ x, lambda x: H, cons, np.zeros(n))

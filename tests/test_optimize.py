@@ -14,7 +14,7 @@ from scipy.sparse.linalg import aslinearoperator
 sys.path.insert(0, os.path.dirname(__file__))
 
 from contract import raises_naming  # noqa: E402
-from hs_problems import BY_NAME, PROBLEMS, logistic_problem, pde_control  # noqa: E402
+from hs_problems import BY_NAME, PROBLEMS, ill_qp, logistic_problem, pde_control  # noqa: E402
 from itercore import ConvergenceWarning  # noqa: E402
 from itercore.optimize import minimize  # noqa: E402
 
@@ -278,21 +278,11 @@ def test_no_fallback_reports_the_missed_accuracy():
     assert res.status == 2 and res.nit_direct == 0 and "missed the accuracy target" in res.message
 
 
-def _ill_qp(n=250, m=50):
-    rng = np.random.default_rng(0)
-    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
-    H = (Q * np.logspace(0, 3, n)) @ Q.T
-    A = rng.standard_normal((m, n))
-    b = rng.standard_normal(m)
-    cons = {"type": "eq", "fun": lambda x: A @ x - b, "jac": lambda x: A, "hess": lambda x, v: np.zeros((n, n))}
-    return (lambda x: 0.5 * x @ H @ x, lambda x: H @ x, lambda x: H, cons, np.zeros(n))
-
-
 @pytest.mark.filterwarnings("ignore::itercore.ConvergenceWarning")
 def test_gil_released_python_keeps_running():
     from test_sketch import python_progress_during
 
-    fun, jac, hess, cons, x0 = _ill_qp()
+    fun, jac, hess, cons, x0 = ill_qp()
     progress = python_progress_during(
         lambda: minimize(fun, x0, jac=jac, hess=hess, constraints=cons, maxiter=1, seed=0, n_threads=1,
                          options={"sketch_maxiter": 100000, "fallback": False, "theta": 1e-14}))
