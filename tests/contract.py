@@ -409,6 +409,9 @@ def _bcd_cases():
     def quadratic(A, b, **kw):
         return bcd.minimize_quadratic(bcd.Quadratic(A, b), **kw)
 
+    def dispatched(A, b, **kw):  # bcd.minimize forwards to minimize_quadratic here
+        return bcd.minimize(bcd.Quadratic(A, b), **kw)
+
     def forest_pcg(A, b, **kw):
         return bcd.forest_pcg(bcd.Quadratic(A, b), **kw)
 
@@ -419,6 +422,8 @@ def _bcd_cases():
     x = lambda r: r.x  # noqa: E731
     return [
         Case("bcd.minimize_quadratic", quadratic, _quadratic_make, "result", ("A", "b"), x, finite=("A", "b"),
+             truncate=("b",), sparse=("A",), empty=empty_spd),
+        Case("bcd.minimize", dispatched, _quadratic_make, "result", ("A", "b"), x, finite=("A", "b"),
              truncate=("b",), sparse=("A",), empty=empty_spd),
         Case("bcd.forest_pcg", forest_pcg, _forest_pcg_make, "result", ("A", "b"), x, finite=("A", "b"),
              truncate=("b",), sparse=("A",), empty=empty_spd),
