@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "bcd_columns.hpp"
 #include "binding_utils.hpp"
 #include "itercore/bcd/lasso.hpp"
 
@@ -53,11 +54,7 @@ void bind_sparse(py::module_& m) {
       "lasso_sparse",
       [](Index n, Index p, const carray<Index>& indptr, const carray<Index>& indices, const carray<double>& data,
          const carray<double>& y, carray<double> w, double lam, const bcd::LassoOptions& opt, py::object callback) {
-        bcd::SparseColumns<double, Index> X;
-        X.xt = bind::csr_view<double, Index>(p, n, indptr, indices, data);
-        X.n = n;
-        X.p = p;
-        return lasso_run(X, y, w, lam, opt, std::move(callback));
+        return lasso_run(bind::sparse_columns(n, p, indptr, indices, data), y, w, lam, opt, std::move(callback));
       },
       "The lasso 1/2 ||y - X w||^2 + lam ||w||_1 on sparse X (X^T as CSR), in place from w.", py::arg("n"),
       py::arg("p"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
@@ -84,12 +81,7 @@ void register_bcd_lasso(py::module_& parent) {
       "lasso_dense",
       [](const carray<double>& xt, const carray<double>& y, carray<double> w, double lam, const bcd::LassoOptions& opt,
          py::object callback) {
-        if (xt.ndim() != 2) throw std::invalid_argument("xt must be 2-D");
-        bcd::DenseColumns<double> X;
-        X.xt = xt.data();
-        X.p = xt.shape(0);
-        X.n = xt.shape(1);
-        return lasso_run(X, y, w, lam, opt, std::move(callback));
+        return lasso_run(bind::dense_columns(xt), y, w, lam, opt, std::move(callback));
       },
       "The lasso 1/2 ||y - X w||^2 + lam ||w||_1 on dense X (given as X^T, p x n), in place from w.",
       py::arg("xt").noconvert(), py::arg("y").noconvert(), py::arg("w").noconvert(), py::arg("lam"),

@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "bcd_binding.hpp"
+#include "bcd_columns.hpp"
 #include "binding_utils.hpp"
 #include "itercore/bcd/smooth.hpp"
 
@@ -65,11 +66,8 @@ void bind_sparse(py::module_& m) {
          const carray<double>& y, carray<double> W, I64 K, bcd::SmoothLoss loss, double l1, double l2,
          const carray<I64>& block_ptr, const carray<I64>& block_idx, const bcd::SmoothOptions& opt,
          py::object callback) {
-        bcd::SparseColumns<double, Index> X;
-        X.xt = bind::csr_view<double, Index>(p, n, indptr, indices, data);
-        X.n = n;
-        X.p = p;
-        return smooth_solve(X, y, W, K, loss, l1, l2, block_ptr, block_idx, opt, std::move(callback));
+        return smooth_solve(bind::sparse_columns(n, p, indptr, indices, data), y, W, K, loss, l1, l2, block_ptr,
+                            block_idx, opt, std::move(callback));
       },
       "Smooth-loss BCD on sparse X (X^T as CSR: indptr, indices, data), in place from W (p, K).", py::arg("n"),
       py::arg("p"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
@@ -111,12 +109,8 @@ void register_bcd_smooth(py::module_& parent) {
       [](const carray<double>& xt, const carray<double>& y, carray<double> W, I64 K, bcd::SmoothLoss loss, double l1,
          double l2, const carray<I64>& block_ptr, const carray<I64>& block_idx, const bcd::SmoothOptions& opt,
          py::object callback) {
-        if (xt.ndim() != 2) throw std::invalid_argument("xt must be 2-D");
-        bcd::DenseColumns<double> X;
-        X.xt = xt.data();
-        X.p = xt.shape(0);
-        X.n = xt.shape(1);
-        return smooth_solve(X, y, W, K, loss, l1, l2, block_ptr, block_idx, opt, std::move(callback));
+        return smooth_solve(bind::dense_columns(xt), y, W, K, loss, l1, l2, block_ptr, block_idx, opt,
+                            std::move(callback));
       },
       "Smooth-loss BCD on dense X (given as X^T, p x n, C order), in place from W (p, K).",
       py::arg("xt").noconvert(), py::arg("y").noconvert(), py::arg("W").noconvert(), py::arg("K"), py::arg("loss"),
