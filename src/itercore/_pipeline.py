@@ -35,6 +35,7 @@ __all__ = [
     "make_options",
     "make_result",
     "linear_info",
+    "warn_linear",
     "warn_not_converged",
     "linear_callback",
     "result_callback",
@@ -213,6 +214,23 @@ def warn_not_converged(solver, status, error, tol, measure, *, reason=None, stac
     why = STATUS[status][1] if reason is None else reason
     warnings.warn(f"{solver} did not converge ({STATUS[status][0]}: {why}): "
                   f"{measure} {error:.3e} > tol {tol:.1e}", ConvergenceWarning, stacklevel=stacklevel + 1)
+
+
+def warn_linear(solver, info, b, rtol, atol, *, stacklevel=2):
+    """:func:`warn_not_converged` for an ``(x, info)`` solver: the relative
+    residual ``info["residual"] / ||b||`` against ``max(rtol, atol / ||b||)``
+    (absolute when ``b = 0``); the solver label names the iterations done."""
+    if int(info["status"]) in (CONVERGED, CALLBACK_STOP):  # the common case: no norm of b to take
+        return
+    with np.errstate(over="ignore"):  # b near the overflow limit: the message says inf
+        bnorm = float(np.linalg.norm(b))
+    target = max(rtol * bnorm, atol)
+    if bnorm > 0:
+        error, tol, measure = info["residual"] / bnorm, target / bnorm, "relative residual"
+    else:
+        error, tol, measure = info["residual"], target, "residual"
+    warn_not_converged(f"{solver} ({info['nit']} iterations)", info["status"], error, tol, measure,
+                       stacklevel=stacklevel + 1)
 
 
 def linear_info(status, nit):

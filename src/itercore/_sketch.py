@@ -10,7 +10,8 @@ import scipy.sparse as sp
 
 from . import _core, _pipeline
 from ._kernels import csr_args
-from ._validation import as_csr, as_float_array, check_callback, check_int, check_n_threads, result_dtype, seed_to_uint64
+from ._validation import (as_csr, as_float_array, check_callback, check_int, check_n_threads, result_dtype,
+                          seed_to_uint64)
 
 __all__ = ["sketch_solve"]
 
@@ -18,25 +19,6 @@ __all__ = ["sketch_solve"]
 _D = _pipeline.defaults(_core.linalg.SketchOptions)
 #: The struct fields :func:`sketch_solve` takes as keywords (the others are expert ``options``).
 _KEYWORDS = frozenset(("method", "block_size", "rtol", "atol", "maxiter", "seed", "n_threads"))
-
-
-def _warn_linear(solver, res, b, opts, stacklevel):
-    """The ConvergenceWarning of an ``(x, info)`` solver of this family (sor,
-    ssor_pcg, sketch_solve): the relative residual reached against
-    ``max(rtol, atol / ||b||)`` (absolute when ``b = 0``). ``stacklevel`` is
-    counted from the caller of this function."""
-    status = res["status"]
-    if status in (_pipeline.CONVERGED, _pipeline.CALLBACK_STOP):
-        return
-    with np.errstate(over="ignore"):  # b near the overflow limit: the message says inf
-        bnorm = float(np.linalg.norm(b))
-    target = max(opts.rtol * bnorm, opts.atol)
-    if bnorm > 0:
-        error, tol, measure = res["residual"] / bnorm, target / bnorm, "relative residual"
-    else:
-        error, tol, measure = res["residual"], target, "residual"
-    _pipeline.warn_not_converged(f"{solver} ({res['nit']} iterations)", status, error, tol, measure,
-                                 stacklevel=stacklevel + 1)
 
 
 def _as_operator(A):
@@ -63,9 +45,6 @@ def _solve(A, b, *, x0=None, callback=None, options=None, history=False, stackle
     for key in keywords:
         if key not in _KEYWORDS:
             raise TypeError(f"sketch_solve() got an unexpected keyword argument {key!r}")
-    if options is not None and "history" in options:
-        raise TypeError("options has an unknown key 'history': sketch_solve returns (x, info) without residual "
-                        "histories (watch the iterates with callback)")
     M = _as_operator(A)
     m, n = M.shape
     bv = as_float_array(b, "b", ndim=1, allow_empty=True)
@@ -85,14 +64,16 @@ def _solve(A, b, *, x0=None, callback=None, options=None, history=False, stackle
         check_int(keywords["maxiter"], "maxiter", lower=0)
     keywords["seed"] = seed_to_uint64(keywords.get("seed"))
     keywords["n_threads"] = check_n_threads(keywords.get("n_threads"))
-    keywords["history"] = history
-    opts = _pipeline.make_options(_core.linalg.SketchOptions, keywords, options)
+    # (x, info) has no residual history for the user: only the step's callers (tests) ask for it
+    opts = _pipeline.make_options(_core.linalg.SketchOptions, keywords, options,
+                                  derived=dict(history=bool(history)))
     hook = _pipeline.linear_callback(check_callback(callback))
     if sp.issparse(M):
         res = _core.linalg.sketch_csr(*csr_args(M), bv, x, opts, hook)
     else:
         res = _core.linalg.sketch_dense(M, bv, x, opts, hook)
-    _warn_linear(f"itercore.linalg.sketch_solve ({opts.method.name})", res, bv, opts, stacklevel + 1)
+    _pipeline.warn_linear(f"itercore.linalg.sketch_solve ({opts.method.name})", res, bv, opts.rtol, opts.atol,
+                          stacklevel=stacklevel + 1)
     return x, res
 
 

@@ -333,7 +333,8 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
         status=status, converged=status == _pipeline.CONVERGED, method=meth,
     )
     res.success = bool(res.converged.all())
-    res.message = "all problems converged" if res.success else f"{int((~res.converged).sum())} of {B} problems did not converge"
+    failed = int((~res.converged).sum())
+    res.message = "all problems converged" if res.success else f"{failed} of {B} problems did not converge"
     if not res.success:
         worst = int(np.argmax(np.where(res.converged, -np.inf, res.marginal_error)))
         _pipeline.warn_not_converged(f"itercore.ot.solve_batch ({meth}, {res.message}; worst problem {worst})",
