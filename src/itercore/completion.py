@@ -298,7 +298,7 @@ def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=
         is not used).
     maxiter : int, optional
         Maximum number of sweeps (a sweep updates ``V`` then ``U``; default
-        50). ``0`` returns the start.
+        50). ``0`` returns the start (status 1, with a warning).
     tol : float, optional
         Without ``validation``: stop when the relative residual over the
         observations ``r`` satisfies ``r <= tol`` or changes by at most
@@ -348,9 +348,10 @@ def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=
     Warns
     -----
     ConvergenceWarning
-        When ``maxiter > 0`` sweeps end before the stopping test is met (with
-        the last relative change, the relative residual and ``tol``), or when
-        NaN or inf stopped the sweeps.
+        When the sweeps end before the stopping test is met (with the last
+        relative change, the relative residual and ``tol``; for
+        ``maxiter=0``, the start's relative residual), or when NaN or inf
+        stopped the sweeps.
 
     Examples
     --------
