@@ -22,6 +22,7 @@ build in a temporary folder.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -51,10 +52,8 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "_intersphinx", "Thumbs.db", ".DS_Store", "auto_examples/**/*.ipynb",
                     "auto_examples/**/*.py", "auto_examples/**/*.zip", "auto_examples/**/*.json",
                     "auto_examples/**/*.md5"]
-# The guides carry a "README section" with the README's own text; "#" lines in
-# code blocks are not headings. myst's anchors let guides link to sections.
+# myst's anchors let guides link to their sections (``[x](#a-heading)``).
 myst_heading_anchors = 3
-myst_enable_extensions = ["dollarmath"]
 suppress_warnings = ["myst.header"]  # guides may start at level 1 and jump to 3
 
 # -- the guides: every top-level Markdown page but these, families first ------------
@@ -68,13 +67,39 @@ def guide_pages():
     return [g for g in _GUIDE_ORDER if g in found] + [g for g in found if g not in _GUIDE_ORDER]
 
 
-def _fill_guides(app, docname, source):
+_API_ORDER = ["ot", "linalg", "optimize", "completion", "bcd", "itercore"]
+
+
+def api_pages():
+    """The pages of ``api/index``: every ``api/*.rst``, the families first."""
+    found = sorted(p.stem for p in (HERE / "api").glob("*.rst") if p.stem != "index")
+    return [p for p in _API_ORDER if p in found] + [p for p in found if p not in _API_ORDER]
+
+
+# Guides share their "README section" with README.md, whose links are relative
+# to the repository root: ``[docs/ot.md](docs/ot.md)`` is the page ``ot`` here.
+_REPO_DOC_LINK = re.compile(r"\]\(docs/([A-Za-z0-9_-]+)\.md(#[^)]*)?\)")
+
+
+def _fill_toctrees(app, docname, source):
     if docname == "guides":
         source[0] = source[0].replace("@GUIDES@", "\n".join(guide_pages()))
+    elif docname == "api/index":
+        source[0] = source[0].replace("@API_PAGES@", "\n   ".join(api_pages()))
+    elif docname in guide_pages():
+        source[0] = _REPO_DOC_LINK.sub(
+            lambda m: f"]({m.group(1)}.md{m.group(2) or ''})" if (HERE / f"{m.group(1)}.md").is_file()
+            else m.group(0), source[0])
+
+
+def _reread_toctree_pages(app, env, added, changed, removed):
+    """Re-read the generated toctrees on every build, so an incremental build sees new pages."""
+    return ["guides", "api/index"]
 
 
 def setup(app):
-    app.connect("source-read", _fill_guides)
+    app.connect("source-read", _fill_toctrees)
+    app.connect("env-get-outdated", _reread_toctree_pages)
 
 
 # -- autodoc / autosummary / numpydoc ------------------------------------------

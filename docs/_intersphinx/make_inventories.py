@@ -32,6 +32,11 @@ INVENTORIES = {
         ("concurrent.futures.ThreadPoolExecutor", "py:class",
          "library/concurrent.futures.html#concurrent.futures.ThreadPoolExecutor"),
         ("warnings.catch_warnings", "py:class", "library/warnings.html#warnings.catch_warnings"),
+        *[(n, "py:data", f"library/constants.html#{n}") for n in ("None", "True", "False")],
+        ("callable", "py:function", "library/functions.html#callable"),
+        ("iterable", "std:term", "glossary.html#term-iterable"),
+        # numpydoc links the type "bool" to this label
+        ("bltin-boolean-values", "std:label", "library/stdtypes.html#bltin-boolean-values", "Boolean Values"),
     ]),
     "numpy": ("NumPy", [
         ("numpy", "py:module", "reference/index.html#module-numpy"),
@@ -44,6 +49,8 @@ INVENTORIES = {
         *[(f"numpy.{t}", "py:class", f"reference/arrays.scalars.html#numpy.{t}")
           for t in ("float64", "float32", "int32", "int64")],
         ("array_like", "std:term", "glossary.html#term-array_like"),
+        # numpydoc links the type "scalar" to this label
+        ("arrays.scalars", "std:label", "reference/arrays.scalars.html#arrays-scalars", "Scalars"),
     ]),
     "scipy": ("SciPy", [
         ("scipy.optimize", "py:module", "reference/optimize.html#module-scipy.optimize"),
@@ -71,7 +78,10 @@ INVENTORIES = {
 def write(key, project, entries):
     header = (f"# Sphinx inventory version 2\n# Project: {project}\n# Version: \n"
               "# The remainder of this file is compressed using zlib.\n")
-    body = "".join(f"{name} {role} 1 {uri} -\n" for name, role, uri in sorted(entries))
+    lines = []
+    for name, role, uri, *title in sorted(entries):
+        lines.append(f"{name} {role} {-1 if role.startswith('std:') else 1} {uri} {title[0] if title else '-'}\n")
+    body = "".join(lines)
     (HERE / f"{key}.inv").write_bytes(header.encode() + zlib.compress(body.encode()))
 
 

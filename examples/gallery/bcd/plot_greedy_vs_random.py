@@ -7,8 +7,9 @@ Nutini, Laradji & Schmidt (JMLR 2022) show that greedy block rules
 quadratic-norm rule ``"gsq"``) make far more progress per block update than
 cyclic or random selection when the blocks' curvatures differ.
 
-The problem is a sparse quadratic ``1/2 x^T A x - b^T x`` on a 20 x 20 grid
-graph with random edge weights and a diagonal scaled over two orders of
+The problem is a sparse quadratic ``1/2 x^T A x - b^T x``: a 20 x 20 grid
+graph Laplacian with random edge weights plus the identity, scaled
+symmetrically so that the coordinates' curvatures span two orders of
 magnitude, solved by :func:`itercore.bcd.minimize_quadratic`. Left:
 single coordinates with gradient steps; right: fixed blocks of 8
 coordinates (sorted by Lipschitz constant) with exact block solves
@@ -16,12 +17,14 @@ coordinates (sorted by Lipschitz constant) with exact block solves
 recorded after every block update (``history=True``).
 """
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from itercore import bcd
+from itercore import ConvergenceWarning, bcd
 
 rng = np.random.default_rng(0)
 side = 20
@@ -32,7 +35,7 @@ W = sp.coo_matrix((rng.uniform(0.1, 1.0, W.nnz), (W.row, W.col)), shape=(n, n))
 W = (W + W.T).tocsr()
 Lap = sp.diags(np.asarray(W.sum(1)).ravel()) - W
 s = np.exp(rng.uniform(0.0, np.log(100.0), n))        # curvatures over two orders of magnitude
-A = (sp.diags(np.sqrt(s)) @ (Lap + 0.05 * sp.identity(n)) @ sp.diags(np.sqrt(s))).tocsr()
+A = (sp.diags(np.sqrt(s)) @ (Lap + 1.0 * sp.identity(n)) @ sp.diags(np.sqrt(s))).tocsr()
 b = rng.standard_normal(n)
 x_star = spla.spsolve(A.tocsc(), b)
 f_star = -0.5 * b @ x_star
@@ -40,19 +43,24 @@ problem = bcd.Quadratic(A, b)
 
 rules = ["cyclic", "random", "lipschitz", "gs", "gsl", "gsq"]
 settings = {
-    "coordinates, gradient steps": dict(block_size=1, update="gradient", maxiter=20 * n),
-    "blocks of 8, exact block solves": dict(block_size=8, update="matrix", maxiter=20 * n // 8),
+    "coordinates, gradient steps": dict(block_size=1, update="gradient", maxiter=15 * n),
+    "blocks of 8, exact block solves": dict(block_size=8, update="matrix", maxiter=15 * n // 8),
 }
 gaps = {}
-for title, kw in settings.items():
-    for rule in rules:
-        res = bcd.minimize_quadratic(problem, rule=rule, history=True, seed=0, tol=1e-12, **kw)
-        gaps[title, rule] = np.maximum(np.asarray(res.history) - f_star, 1e-16)
+with warnings.catch_warnings():  # a fixed budget of 15 sweeps' worth of updates per rule
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    for title, kw in settings.items():
+        for rule in rules:
+            res = bcd.minimize_quadratic(problem, rule=rule, history=True, seed=0, tol=1e-12, **kw)
+            gaps[title, rule] = np.maximum(np.asarray(res.history) - f_star, 1e-16)
 
 # %%
-# Greedy rules need a fraction of the updates of cyclic and random selection;
+# The greedy rules need a fraction of the updates of random selection, and
 # the rules that weigh the gradient by the curvature (``gsl``, ``gsq``) do
-# best, as the paper's analysis predicts.
+# best, as the paper's analysis predicts (for single coordinates ``gsl`` and
+# ``gsq`` pick the same coordinate, so their curves coincide). Sampling in
+# proportion to the Lipschitz constants (``lipschitz``) is the slowest here:
+# it rarely visits the flat coordinates, which hold most of the gap.
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
 for ax, title in zip(axes, settings):

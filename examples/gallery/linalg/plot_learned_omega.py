@@ -10,8 +10,7 @@ iteration counts alone.
 
 The sequence is the paper's: a 10 x 10 grid Laplacian shifted by
 ``c_t I`` with ``c_t = -0.15 + 0.6 Beta(2, 6)``. We compare the learned
-omega with every fixed omega of the tuner's grid (a one-candidate tuner
-is a fixed omega), including omega = 1 (Gauss-Seidel) and the best fixed
+omega with every fixed omega of the tuner's grid, including omega = 1 (Gauss-Seidel) and the best fixed
 omega in hindsight, which no method can know beforehand.
 """
 
@@ -40,7 +39,9 @@ def run(tuner):
 
 
 omegas = np.linspace(1.0, 1.95, 20)
-fixed = {w: run(OmegaTuner(omegas=[w])) for w in omegas}
+# A tuner whose candidates are all the same omega is a fixed omega that
+# records its iteration counts.
+fixed = {w: run(OmegaTuner(omegas=[w, w])) for w in omegas}
 learned_tuner = OmegaTuner(omegas=omegas, seed=0)
 learned = run(learned_tuner)
 best = min(fixed, key=lambda w: fixed[w][-1])

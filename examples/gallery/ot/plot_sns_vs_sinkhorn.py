@@ -4,8 +4,8 @@ Sinkhorn-Newton-Sparse against Sinkhorn and POT
 
 Entropic optimal transport between two clouds of random points at a small
 regularization, where Sinkhorn needs thousands of iterations. Each solver is
-run to a sequence of tolerances; for each run we plot the time it took
-against the L1 marginal error of the plan it returned (recomputed here, the
+run to a sequence of tolerances; for each tolerance we plot the time the
+run took (the best of two) against the L1 marginal error of the plan it returned (recomputed here, the
 same measure for every solver):
 
 - :func:`itercore.ot.solve` with ``method="sns"`` (Sinkhorn-Newton-Sparse:
@@ -36,17 +36,20 @@ def marginal_error(P):
     return np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()
 
 
-def curve(solve, tols):
-    """(seconds, marginal error) of one run per tolerance."""
+def curve(solve, tols, repeat=2):
+    """(seconds, marginal error) per tolerance: the best time of ``repeat`` runs."""
     points = []
     for tol in tols:
-        start = time.perf_counter()
-        P = solve(tol)
-        points.append((time.perf_counter() - start, marginal_error(P)))
+        best = np.inf
+        for _ in range(repeat):
+            start = time.perf_counter()
+            P = solve(tol)
+            best = min(best, time.perf_counter() - start)
+        points.append((best, marginal_error(P)))
     return np.array(points)
 
 
-tols = np.logspace(-2, -9, 8)
+tols = np.logspace(-2, -10, 9)
 solvers = {
     "itercore SNS": lambda tol: iot.solve(a, b, M, reg, method="sns", tol=tol).plan,
     "itercore Sinkhorn": lambda tol: iot.solve(a, b, M, reg, method="sinkhorn", tol=tol, maxiter=100_000).plan,
@@ -69,8 +72,7 @@ with warnings.catch_warnings():
 
 fig, ax = plt.subplots(figsize=(6.4, 4.2))
 for (name, pts), marker in zip(curves.items(), "os^"):
-    order = np.argsort(pts[:, 0])
-    ax.loglog(pts[order, 0], np.maximum(pts[order, 1], 1e-16), marker=marker, label=name)
+    ax.loglog(pts[:, 0], np.maximum(pts[:, 1], 1e-16), marker=marker, label=name)  # in the order of tol
 ax.set_xlabel("time (s)")
 ax.set_ylabel("L1 marginal error of the plan")
 ax.set_title(f"n = {n} points, reg = {reg:g} (cost scaled to [0, 1])")
