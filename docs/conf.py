@@ -117,7 +117,11 @@ numpydoc_xref_aliases = {
     "LinearOperator": "scipy.sparse.linalg.LinearOperator",
     "Generator": "numpy.random.Generator",
 }
-numpydoc_xref_ignore = "all"  # link only the aliases above; other words stay text
+# Type words that are not objects; any other word is looked up (a name that
+# resolves nowhere stays plain text: the build is not nitpicky).
+numpydoc_xref_ignore = {"of", "or", "and", "optional", "default", "shape", "type", "like", "same", "as", "the",
+                        "with", "for", "a", "an", "one", "each", "per", "if", "else", "when",
+                        "n", "m", "k", "p", "K", "N"}  # shape letters: "(n, m) array_like"
 
 # -- intersphinx: shipped inventories, never the network -----------------------
 _INV = HERE / "_intersphinx"
@@ -159,6 +163,9 @@ sphinx_gallery_conf = {
     "gallery_dirs": ["auto_examples"],
     "filename_pattern": r"/plot_",  # every plot_*.py runs at build time
     "ignore_pattern": r"(__init__|_helpers)\.py",
+    # the families in the order of the home page, then any other folder
+    "subsection_order": [f"../examples/gallery/{f}" for f in ("ot", "linalg", "optimize", "completion", "bcd")]
+    + ["*"],
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "remove_config_comments": True,

@@ -209,8 +209,8 @@ def test_site_has_a_page_for_every_public_name(built_site):
     missing = [f"{m}.{n}" for m in public_modules() for n in public_names(m)
                if not (out / "api" / "generated" / f"{m}.{n}.html").is_file()]
     assert not missing, f"no API page built for {missing}"
-    sinkhorn = (out / "api" / "generated" / "itercore.ot.sinkhorn.html").read_text()
-    assert "Parameters" in sinkhorn and "Examples" in sinkhorn
+    solve = (out / "api" / "generated" / "itercore.ot.solve.html").read_text()
+    assert "Parameters" in solve and "Returns" in solve and "Examples" in solve
 
 
 def test_site_lists_every_guide(built_site):
