@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib
+import importlib.util
 import io
 import os
 import pkgutil
@@ -57,7 +58,10 @@ def public_names(module_name):
     ``__version__`` are not API entries (submodules get their own page)."""
     tree = ast.parse(_module_file(module_name).read_text())
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        else:
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else []
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
             names = list(ast.literal_eval(node.value))
             break

@@ -66,7 +66,8 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
 for ax, title in zip(axes, settings):
     for rule in rules:
         gap = gaps[title, rule]
-        ax.semilogy(np.arange(len(gap)), gap, label=rule, linestyle="-" if rule.startswith("gs") else "--")
+        style = "-" if rule.startswith("gs") else "--"
+        ax.semilogy(np.arange(len(gap)), gap, label=rule, linestyle=style)
     ax.set_title(title)
     ax.set_xlabel("block updates")
     ax.grid(alpha=0.3, which="both")

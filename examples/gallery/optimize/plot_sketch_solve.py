@@ -40,7 +40,8 @@ for method, block in (("kaczmarz", 1), ("kaczmarz", 10), ("count", 25)):
     def record(xk):
         trace.append(np.linalg.norm(b - A @ xk) / norm_b)
 
-    x, info = sketch_solve(A, b, method=method, block_size=block, rtol=1e-8, seed=0, callback=record)
+    x, info = sketch_solve(A, b, method=method, block_size=block, rtol=1e-8, seed=0,
+                           callback=record)
     traces[f"{method}, block {block}"] = np.array(trace)
 
 # %%

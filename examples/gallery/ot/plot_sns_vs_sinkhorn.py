@@ -52,12 +52,14 @@ def curve(solve, tols, repeat=2):
 tols = np.logspace(-2, -10, 9)
 solvers = {
     "itercore SNS": lambda tol: iot.solve(a, b, M, reg, method="sns", tol=tol).plan,
-    "itercore Sinkhorn": lambda tol: iot.solve(a, b, M, reg, method="sinkhorn", tol=tol, maxiter=100_000).plan,
+    "itercore Sinkhorn": lambda tol: iot.solve(a, b, M, reg, method="sinkhorn", tol=tol,
+                                               maxiter=100_000).plan,
 }
 try:
     import ot as pot
 
-    solvers["POT sinkhorn"] = lambda tol: pot.sinkhorn(a, b, M, reg, stopThr=tol, numItermax=100_000, warn=False)
+    solvers["POT sinkhorn"] = lambda tol: pot.sinkhorn(a, b, M, reg, stopThr=tol,
+                                                       numItermax=100_000, warn=False)
 except ImportError:
     print("POT is not installed: its curve is left out")
 
@@ -72,7 +74,8 @@ with warnings.catch_warnings():
 
 fig, ax = plt.subplots(figsize=(6.4, 4.2))
 for (name, pts), marker in zip(curves.items(), "os^"):
-    ax.loglog(pts[:, 0], np.maximum(pts[:, 1], 1e-16), marker=marker, label=name)  # in the order of tol
+    # points in the order of the tolerances
+    ax.loglog(pts[:, 0], np.maximum(pts[:, 1], 1e-16), marker=marker, label=name)
 ax.set_xlabel("time (s)")
 ax.set_ylabel("L1 marginal error of the plan")
 ax.set_title(f"n = {n} points, reg = {reg:g} (cost scaled to [0, 1])")
@@ -82,4 +85,5 @@ fig.tight_layout()
 
 for name, pts in curves.items():
     reached = pts[pts[:, 1] <= 1e-8]
-    print(f"{name:18s} time to 1e-8: " + (f"{reached[:, 0].min():.3f} s" if len(reached) else "not reached"))
+    best = f"{reached[:, 0].min():.3f} s" if len(reached) else "not reached"
+    print(f"{name:18s} time to 1e-8: {best}")
