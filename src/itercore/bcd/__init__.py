@@ -9,7 +9,7 @@ function per C++ core, and :func:`minimize`, which picks among them:
 - :func:`minimize_quadratic`: :class:`Quadratic` (and :class:`LeastSquares`
   through its Gram matrix) with a choice of block partition (``blocks``),
   selection rule (``rule``) and block update (``update``), including the
-  exact O(|b|) message-passing solve of forest blocks;
+  exact O(``|b|``) message-passing solve of forest blocks;
 - :func:`minimize_smooth`: :class:`Logistic` (L1 / L2), :class:`Softmax` (L2)
   and :class:`LeastSquares` on dense or sparse features, with the scores
   ``X W`` kept up to date after each block update in time proportional to

@@ -62,7 +62,7 @@ def forest_pcg(problem, *, x0=None, blocks="ordered-forest", block_size=None, om
 
     Block coordinate descent with exact (message-passing) forest-block solves
     converges like block Gauss-Seidel, in a number of sweeps that grows like
-    the condition number; this keeps the blocks and their O(|b|) solves as the
+    the condition number; this keeps the blocks and their O(``|b|``) solves as the
     block SSOR preconditioner of CG (the blocks in order, then in reverse,
     relaxation ``omega``) and converges like its square root. Serial: the core
     has no threads (no ``n_threads``).

@@ -119,7 +119,7 @@ def minimize_quadratic(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", 
         with the block Hessian (dense Cholesky; ``newton`` is the same on a
         quadratic); with L1 / bounds the exact block subproblem, solved by
         coordinate passes inside the block. ``message-passing``: the exact
-        solve of a forest block in O(|b|); needs forest blocks
+        solve of a forest block in O(``|b|``); needs forest blocks
         (``forest``, ``ordered-forest``, ``lattice``, ``coloring``,
         ``red-black``, ``greedy-forest`` or singletons), refuses others and
         L1 / bounds.
