@@ -603,8 +603,8 @@ def solve_many(A, B, *, method="ssor_pcg", x0=None, client=None, **kwargs):
 
     Parameters
     ----------
-    A : sparse matrix, or sequence of sparse matrices
-        One matrix for every system, or one per right-hand side (a sequence
+    A : sparse matrix, or list of sparse matrices
+        One matrix for every system, or one per right-hand side (a list
         of length ``B.shape[0]``).
     B : (k, n) dask.array.Array or array_like
         The right-hand sides, one per row, chunked along the first axis (a
