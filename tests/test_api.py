@@ -8,7 +8,7 @@ import pytest
 
 import itercore
 
-FAMILIES = ("ot", "linalg", "optimize", "completion", "bcd")
+FAMILIES = ("ot", "linalg", "optimize", "completion", "bcd", "distributed")  # and the Dask layer
 
 #: Spellings that itercore does not use, and the one it uses instead.
 BANNED = {

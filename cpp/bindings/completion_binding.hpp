@@ -8,6 +8,7 @@
 // cpp/include/itercore/completion/.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/eigen.h>
 #include <pybind11/stl.h>
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "binding_utils.hpp"
@@ -61,10 +63,44 @@ std::int64_t rank_of(const carray<Scalar>& U) {
 template <class Scalar, class Index>
 using ValidationArrays = std::tuple<carray<Index>, carray<Index>, carray<Scalar>>;
 
+/// The dense steps of the randomised SVD start (init.hpp), bound once per
+/// scalar type, so that itercore.distributed computes the start the
+/// single-machine solve computes from block products gathered on the client.
+template <class Scalar>
+void bind_start_steps(py::module_& m) {
+  using RM = detail::RowMajorMat<Scalar>;
+  if constexpr (std::is_same_v<Scalar, double>)  // float draws are these rounded, as in gaussian<float>
+    m.def(
+        "gaussian",
+        [](std::int64_t rows, std::int64_t cols, std::uint64_t seed, std::uint64_t stream0) {
+          if (rows < 0 || cols < 0) throw std::invalid_argument("rows and cols must be >= 0");
+          return detail::gaussian<double>(rows, cols, seed, stream0, 1);
+        },
+        py::arg("rows"), py::arg("cols"), py::arg("seed"), py::arg("stream0") = 0,
+        "rows x cols standard normal matrix (float64), row i from stream (seed, stream0 + i)");
+  m.def(
+      "orthonormalise", [](RM Y) { eigen_single_threaded([&] { detail::orthonormalise(Y); }); return Y; },
+      py::arg("Y"),
+      "orthonormal basis of the columns of Y (thin Householder QR)");
+  m.def(
+      "top_left_vectors",
+      [](const RM& Q, const RM& Z, std::int64_t k) {
+        if (Q.cols() != Z.cols() || k < 1 || k > Q.cols()) throw std::invalid_argument("k or the shapes are inconsistent");
+        RM U;
+        eigen_single_threaded([&] { U = detail::top_left_vectors<Scalar>(Q, Z, k); });
+        return U;
+      },
+      py::arg("Q"), py::arg("Z"), py::arg("k"), "Q W, W the top k eigenvectors of Z^T Z");
+  m.def(
+      "clip_and_orthonormalise", [](RM U) { eigen_single_threaded([&] { detail::clip_and_orthonormalise(U); }); return U; },
+      py::arg("U"),
+      "rows of U clipped to norm <= 4 sqrt(k/m), then re-orthonormalised");
+}
+
 template <class Scalar, class Index>
 void bind_completion(py::module_& parent) {
   py::module_ m = parent.def_submodule("completion", "itercore.completion's cores");
-  py::module_ t = parent.def_submodule("_testing");
+  if constexpr (std::is_same_v<Index, std::int32_t>) bind_start_steps<Scalar>(m);
 
   m.def(
       "initialise",
@@ -125,13 +161,19 @@ void bind_completion(py::module_& parent) {
       py::arg("U").noconvert(), py::arg("V").noconvert(), py::arg("options"),
       py::arg("validation").noconvert() = py::none(), py::arg("callback") = py::none());
 
-  // For tests and the per-row benchmark (private): one half-step, X[j] <- the
+  // One half-step over a block of lines (the public building block of
+  // itercore.distributed, and of the tests and per-row benchmark): X[j] <- the
   // solve of line j of the CSR (indptr, indices, data) against F (other x k),
-  // from the warm start in X, with the per-line part of `options`.
-  t.def(
-      "completion_half_step",
+  // from the warm start in X, with the per-line part of `options`. Line j of
+  // the block draws the sketch stream (seed, stream_base + j): a block that
+  // starts at line j0 of the whole matrix passes the half-step's base + j0 and
+  // gets the rows the whole-matrix solve would. Returns the squared residual of
+  // the new X over the block's observations, each scaled by inv_scale.
+  m.def(
+      "half_step",
       [](const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
-         const carray<Scalar>& F, carray<Scalar> X, const AltMinOptions& opt) {
+         const carray<Scalar>& F, carray<Scalar> X, const AltMinOptions& opt, std::uint64_t stream_base,
+         double inv_scale) {
         if (indptr.ndim() != 1 || indptr.shape(0) < 1) throw std::invalid_argument("indptr must be 1-D and non-empty");
         if (F.ndim() != 2) throw std::invalid_argument("F: wrong shape");
         const Index lines = static_cast<Index>(indptr.shape(0) - 1), other = static_cast<Index>(F.shape(0));
@@ -140,16 +182,42 @@ void bind_completion(py::module_& parent) {
         if (k <= 0) throw std::invalid_argument("F: rank must be >= 1");
         Scalar* xp = factor_ptr(X, lines, k, "X");
         opt.check();
+        RowOptions ropt = opt;
+        ropt.stream_base = stream_base;
+        double rr = 0.0;
         bind::run_released(bind::Callback(py::none()), [&](Control*) {
           const int nt = resolve_threads(opt.n_threads);
           std::vector<RowScratch<Scalar>> scratch;
           for (int i = 0; i < nt; ++i) scratch.emplace_back(k, max_line(A), opt);
-          half_step(A, F.data(), k, xp, opt, scratch, nt);
+          rr = half_step(A, F.data(), k, xp, ropt, scratch, nt, inv_scale);
           return Status::converged;
         });
+        return rr;
       },
       py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
-      py::arg("F").noconvert(), py::arg("X").noconvert(), py::arg("options"));
+      py::arg("F").noconvert(), py::arg("X").noconvert(), py::arg("options"), py::arg("stream_base") = 0,
+      py::arg("inv_scale") = 1.0);
+
+  // Y = alpha A X for a block A of the observations (the products of the
+  // randomised SVD start, block by block, for itercore.distributed).
+  m.def(
+      "spmm",
+      [](const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
+         const carray<Scalar>& X, Scalar alpha, int n_threads) {
+        if (indptr.ndim() != 1 || indptr.shape(0) < 1) throw std::invalid_argument("indptr must be 1-D and non-empty");
+        if (X.ndim() != 2) throw std::invalid_argument("X: wrong shape");
+        const Index rows = static_cast<Index>(indptr.shape(0) - 1), other = static_cast<Index>(X.shape(0));
+        auto A = bind::csr_view<Scalar, Index>(rows, other, indptr, indices, data);
+        const detail::RowMajorMat<Scalar> Xm = Eigen::Map<const detail::RowMajorMat<Scalar>>(X.data(), X.shape(0), X.shape(1));
+        detail::RowMajorMat<Scalar> Y;
+        {
+          py::gil_scoped_release release;
+          detail::spmm(A, Xm, Y, resolve_threads(n_threads), alpha);
+        }
+        return Y;
+      },
+      py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
+      py::arg("X").noconvert(), py::arg("alpha"), py::arg("n_threads") = 0);
 }
 
 }  // namespace itercore_completion_bindings

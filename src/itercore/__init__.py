@@ -13,6 +13,9 @@ Families (each a submodule):
 - ``itercore.optimize``: equality-constrained optimization by adaptive inexact
   Newton on an exact augmented Lagrangian with randomized sketching.
 
+``itercore.distributed`` runs completion and batches of problems on a Dask
+cluster (``pip install "itercore[distributed]"``).
+
 Use :func:`show_config` to see how the extension was built and how many
 threads it will use.
 """
@@ -20,9 +23,9 @@ threads it will use.
 from ._version import __version__
 from ._warnings import ConvergenceWarning
 from ._config import get_config, show_config
-from . import bcd, completion, linalg, optimize, ot
+from . import bcd, completion, distributed, linalg, optimize, ot
 
 __all__ = [
     "__version__", "ConvergenceWarning", "get_config", "show_config",
-    "bcd", "completion", "linalg", "optimize", "ot",
+    "bcd", "completion", "distributed", "linalg", "optimize", "ot",
 ]

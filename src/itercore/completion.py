@@ -379,24 +379,30 @@ def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=
     val = _validation_set(validation, (m, n), dtype, idx_t)
     U, V = _start(x0, opts, rows, cols, m, n, rank, dtype)
     info = _core.completion.altmin(*rows, *cols, U, V, opts, val, hook)
+    return _result(info, U, V, np.diff(rows[0]) == 0, np.diff(cols[0]) == 0, opts, history,
+                   val is not None, "itercore.completion.altmin")
+
+
+def _result(info, U, V, cold_rows, cold_cols, opts, history, validated, solver):
+    """The ``AltMinResult`` of a completion and its warning (shared with
+    :func:`itercore.distributed.altmin`): ``info`` is the core's result dict,
+    ``cold_rows``/``cold_cols`` masks of the lines with no observation."""
     res = _pipeline.make_result(
         info, result_cls=AltMinResult, history=history, U=U, V=V, residual=float(info["residual"]),
-        cold_rows=np.flatnonzero(np.diff(rows[0]) == 0), cold_cols=np.flatnonzero(np.diff(cols[0]) == 0))
-    if history and val is not None:
+        cold_rows=np.flatnonzero(cold_rows), cold_cols=np.flatnonzero(cold_cols))
+    if history and validated:
         res.validation_history = info["validation_history"]
     if res.status == _pipeline.NON_FINITE or res.nit == 0:  # (maxiter=0: no change measured yet)
-        _pipeline.warn_not_converged("itercore.completion.altmin", res.status, res.residual, opts.tol,
-                                     "relative residual")
+        _pipeline.warn_not_converged(solver, res.status, res.residual, opts.tol, "relative residual", stacklevel=3)
     else:
-        if val is None:
+        if not validated:
             label, change, measure = f"relative residual {res.residual:.3e}", _last_change(info["history"]), \
                 "last relative change"
         else:
             vh = info["validation_history"]
             label, change, measure = f"validation RMSE {vh[-1]:.3e}", _last_change(vh), \
                 "last relative validation improvement"
-        _pipeline.warn_not_converged(f"itercore.completion.altmin ({label})", res.status, change, opts.tol,
-                                     measure)
+        _pipeline.warn_not_converged(f"{solver} ({label})", res.status, change, opts.tol, measure, stacklevel=3)
     return res
 
 
@@ -413,5 +419,5 @@ def _half_step(X, F, *, x0=None, n_threads=None, seed=0, **options):
     Xout = (np.zeros((lines, k), dtype=values.dtype) if x0 is None
             else as_float_array(x0, "x0", ndim=2, shape=(lines, k), dtype=values.dtype, copy=True))
     opts = _options(dict(options, n_threads=check_n_threads(n_threads), seed=seed), None)
-    _core._testing.completion_half_step(indptr, indices, values, F, Xout, opts)
+    _core.completion.half_step(indptr, indices, values, F, Xout, opts)
     return Xout

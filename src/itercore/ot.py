@@ -29,6 +29,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from . import _core, _pipeline
+from .distributed import is_dask_collection
 from ._validation import as_float_array, check_callback, check_choice, check_n_threads, check_scalar, result_dtype
 
 __all__ = ["solve", "sinkhorn", "sinkhorn2", "solve_batch"]
@@ -279,6 +280,15 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
         arrays ``cost``, ``value``, ``marginal_error``, ``nit``, ``status``,
         ``converged``; ``success`` is true when every problem converged.
 
+    Notes
+    -----
+    Dask arrays (``a``, ``b`` and a per-problem ``M`` chunked along the
+    batch axis; install ``itercore[distributed]``) run one task per chunk on
+    the current Dask client and give Dask arrays in the result, computed
+    when asked for; ``success`` is then not set (``converged`` says per
+    problem) and non-convergence does not warn. See
+    :mod:`itercore.distributed`.
+
     Examples
     --------
     >>> import numpy as np
@@ -292,6 +302,11 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     >>> res.plan.shape, bool(res.success)
     ((4, 20, 20), True)
     """
+    if any(is_dask_collection(x) for x in (a, b, M)):  # chunks of problems on a Dask cluster
+        from .distributed import ot_solve_batch
+
+        return ot_solve_batch(a, b, M, reg, method=method, tol=tol, maxiter=maxiter, max_newton=max_newton,
+                              n_threads=n_threads, options=options)
     dts = [getattr(x, "dtype", np.asarray(x).dtype) for x in (a, b, M)]
     dtype = result_dtype(*dts)
     a = as_float_array(a, "a", ndim=2, dtype=dtype)

@@ -92,6 +92,22 @@ RowMajorMat<Scalar> gaussian(Eigen::Index rows, Eigen::Index cols, std::uint64_t
   return G;
 }
 
+/// The range finder's last step: with Q (m x l, orthonormal columns) spanning
+/// the range of A and Z = A^T Q (n x l), the top k left singular vectors of A,
+/// Q W, where W holds the top k eigenvectors of B B^T = Z^T Z (B = Q^T A),
+/// largest first. Dense and small (l x l); shared with the distributed start,
+/// which forms Q and Z from blocks of A on several machines.
+template <class Scalar>
+RowMajorMat<Scalar> top_left_vectors(const RowMajorMat<Scalar>& Q, const RowMajorMat<Scalar>& Z, std::int64_t k) {
+  const Eigen::Index l = Q.cols();
+  const ColMat<Scalar> BBt = Z.transpose() * Z;
+  Eigen::SelfAdjointEigenSolver<ColMat<Scalar>> eig(BBt);
+  // eigenvalues ascending: the top k are the last k columns, largest first.
+  ColMat<Scalar> W(l, k);
+  for (std::int64_t j = 0; j < k; ++j) W.col(j) = eig.eigenvectors().col(l - 1 - j);
+  return Q * W;
+}
+
 }  // namespace detail
 
 /// How to initialise U (Python: `init=`, by these names).
@@ -140,13 +156,7 @@ void initialise_impl(const CsrView<Scalar, Index>& rows, const CsrView<Scalar, I
     }
     orthonormalise(Y);  // Q: m x l, range of A
     spmm(cols, Y, Z, nt, inv);  // Z = A^T Q = B^T (n x l)
-    // Left singular vectors of B = Q^T A are the eigenvectors of B B^T = Z^T Z.
-    const ColMat<Scalar> BBt = Z.transpose() * Z;
-    Eigen::SelfAdjointEigenSolver<ColMat<Scalar>> eig(BBt);
-    // eigenvalues ascending: the top k are the last k columns, largest first.
-    ColMat<Scalar> W(l, k);
-    for (std::int64_t j = 0; j < k; ++j) W.col(j) = eig.eigenvectors().col(l - 1 - j);
-    U = Y * W;
+    U = top_left_vectors(Y, Z, k);
   }
   clip_and_orthonormalise(U);
   Eigen::Map<RM>(U0, m, k) = U;
