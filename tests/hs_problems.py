@@ -344,19 +344,24 @@ BY_NAME = {p["name"]: p for p in ALL_PROBLEMS}
 from itercore._problems import pde_control  # noqa: E402,F401  (shared with python -m itercore)
 
 
-def logistic_problem(n_constraints=10, seed=0):
-    """Constrained logistic regression on scikit-learn's breast cancer data (standardised).
+def logistic_problem(n_constraints=10, seed=0, dataset="breast_cancer"):
+    """Constrained logistic regression on a data set bundled with scikit-learn (standardised).
 
     min mean log(1 + exp(-y_i a_i^T x))  s.t.  C x = d (n_constraints random Gaussian rows,
     d = C x_feas for a random unit x_feas) and ||x||^2 = 1. Needs scikit-learn.
+    ``dataset``: "breast_cancer" (569 x 30), "diabetes" (442 x 10, label: target above
+    its median), "digits" (1797 x 64, label: even digit), "wine" (178 x 13, label: class 0).
     """
     from scipy.special import expit
-    from sklearn.datasets import load_breast_cancer
+    from sklearn import datasets
 
-    data = load_breast_cancer()
-    X = data.data
-    X = (X - X.mean(axis=0)) / X.std(axis=0)
-    y = np.where(data.target == 1, 1.0, -1.0)
+    data = getattr(datasets, f"load_{dataset}")()
+    X = data.data.astype(float)
+    sd = X.std(axis=0)
+    X = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    t = data.target
+    label = {"breast_cancer": t == 1, "diabetes": t > np.median(t), "digits": t % 2 == 0, "wine": t == 0}[dataset]
+    y = np.where(label, 1.0, -1.0)
     M, n = X.shape
     rng = np.random.default_rng(seed)
     C = rng.standard_normal((n_constraints, n))
@@ -387,7 +392,8 @@ def logistic_problem(n_constraints=10, seed=0):
 
     x0 = np.zeros(n)
     x0[0] = 1.0
-    return {"name": "logistic (breast cancer)", "x0": x0, "fun": fun, "jac": jac, "hess": hess,
+    name = "logistic (breast cancer)" if dataset == "breast_cancer" else f"logistic ({dataset})"
+    return {"name": name, "x0": x0, "fun": fun, "jac": jac, "hess": hess,
             "cons": {"type": "eq", "fun": cfun, "jac": cjac, "hess": chess}}
 
 

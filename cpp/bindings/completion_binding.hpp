@@ -125,31 +125,32 @@ void bind_completion(py::module_& parent) {
       py::arg("U").noconvert(), py::arg("V").noconvert(), py::arg("options"),
       py::arg("validation").noconvert() = py::none(), py::arg("callback") = py::none());
 
-  // For tests and the per-row benchmark (private): one half-step, X[j] <- the
-  // solve of line j of the CSR (indptr, indices, data) against F (other x k),
-  // from the warm start in X, with the per-line part of `options`.
-  t.def(
-      "completion_half_step",
-      [](const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
-         const carray<Scalar>& F, carray<Scalar> X, const AltMinOptions& opt) {
-        if (indptr.ndim() != 1 || indptr.shape(0) < 1) throw std::invalid_argument("indptr must be 1-D and non-empty");
-        if (F.ndim() != 2) throw std::invalid_argument("F: wrong shape");
-        const Index lines = static_cast<Index>(indptr.shape(0) - 1), other = static_cast<Index>(F.shape(0));
-        auto A = bind::csr_view<Scalar, Index>(lines, other, indptr, indices, data);
-        const std::int64_t k = F.shape(1);
-        if (k <= 0) throw std::invalid_argument("F: rank must be >= 1");
-        Scalar* xp = factor_ptr(X, lines, k, "X");
-        opt.check();
-        bind::run_released(bind::Callback(py::none()), [&](Control*) {
-          const int nt = resolve_threads(opt.n_threads);
-          std::vector<RowScratch<Scalar>> scratch;
-          for (int i = 0; i < nt; ++i) scratch.emplace_back(k, max_line(A), opt);
-          half_step(A, F.data(), k, xp, opt, scratch, nt);
-          return Status::converged;
-        });
-      },
-      py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
-      py::arg("F").noconvert(), py::arg("X").noconvert(), py::arg("options"));
+  // One half-step, X[j] <- the solve of line j of the CSR (indptr, indices,
+  // data) against F (other x k), from the warm start in X, with the per-line
+  // part of `options`: itercore.completion's method="paper" driver, the tests
+  // and the per-row benchmark.
+  auto half = [](const carray<Index>& indptr, const carray<Index>& indices, const carray<Scalar>& data,
+                 const carray<Scalar>& F, carray<Scalar> X, const AltMinOptions& opt) {
+    if (indptr.ndim() != 1 || indptr.shape(0) < 1) throw std::invalid_argument("indptr must be 1-D and non-empty");
+    if (F.ndim() != 2) throw std::invalid_argument("F: wrong shape");
+    const Index lines = static_cast<Index>(indptr.shape(0) - 1), other = static_cast<Index>(F.shape(0));
+    auto A = bind::csr_view<Scalar, Index>(lines, other, indptr, indices, data);
+    const std::int64_t k = F.shape(1);
+    if (k <= 0) throw std::invalid_argument("F: rank must be >= 1");
+    Scalar* xp = factor_ptr(X, lines, k, "X");
+    opt.check();
+    bind::run_released(bind::Callback(py::none()), [&](Control*) {
+      const int nt = resolve_threads(opt.n_threads);
+      std::vector<RowScratch<Scalar>> scratch;
+      for (int i = 0; i < nt; ++i) scratch.emplace_back(k, max_line(A), opt);
+      half_step(A, F.data(), k, xp, opt, scratch, nt);
+      return Status::converged;
+    });
+  };
+  for (py::module_* mod : {&m, &t})
+    mod->def((mod == &m ? "half_step" : "completion_half_step"), half, py::arg("indptr").noconvert(),
+             py::arg("indices").noconvert(), py::arg("data").noconvert(), py::arg("F").noconvert(),
+             py::arg("X").noconvert(), py::arg("options"));
 }
 
 }  // namespace itercore_completion_bindings
