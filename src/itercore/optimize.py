@@ -426,6 +426,7 @@ def _newton(prob, x, opts, hook):
         gradL = np.concatenate([gxL, c])
         z = np.empty(n + m)
         step = None
+        nsk_step = 0
         for _attempt in range(30):
             K = _assemble(Hd, G, t_shift, n, m, sparse or sp.issparse(Hd) or sp.issparse(G))
             scales = ()
@@ -433,6 +434,7 @@ def _newton(prob, x, opts, hook):
                 scales = _paper_scales(K, Hd, G, t_shift, n, opts, delta, nit)
             step = _step(K, n, gradL, t_shift, z, eta1, eta2, nit, opts, scales)
             sketch_iters += step["nit_sketch"]
+            nsk_step += step["nit_sketch"]
             direct_solves += int(step["used_direct"])
             fallbacks += int(step["used_direct"] and opts.method.name == "eal-sketch")
             if (use_bfgs or not (sparse or sp.issparse(Hd) or sp.issparse(G))
@@ -449,7 +451,7 @@ def _newton(prob, x, opts, hook):
                 t_shift = max(2.0 * t_shift, max(1.0, abs(Hd).max()))
         step_res.append(step["residual"])
         step_tgt.append(step["target"])
-        step_nsk.append(step["nit_sketch"])
+        step_nsk.append(nsk_step)  # every attempt of the step (the sparse curvature test may retry)
         if step["status"] != _pipeline.CONVERGED:
             status, message = _step_failure(step)
             break
