@@ -326,7 +326,7 @@ def test_duplicates_raise_naming_first(fmt):
         ({"rank": 2, "seed": -1}, ValueError, "seed"),
         ({"rank": 2, "tol": -1e-3}, ValueError, "tol"),
         ({"rank": 2, "tol": np.inf}, ValueError, "tol"),
-        ({"rank": 2, "options": {"sketch_ratio": 0.5}}, ValueError, "sketch_ratio"),
+        ({"rank": 2, "options": {"sketch_ratio": 0.0}}, ValueError, "sketch_ratio"),
         ({"rank": 2, "options": {"inner_maxiter": -2}}, ValueError, "inner_maxiter"),
         ({"rank": 2, "options": {"inner_tol": np.inf}}, ValueError, "inner_tol"),
         ({"rank": 2, "options": {"oversample": -1}}, ValueError, "oversample"),
@@ -605,3 +605,107 @@ def test_reg_zero_with_rank_above_row_counts_interpolates_without_nan():
         res = altmin((r, c, M[r, c], (m, n)), k, reg=0.0, method=method, seed=0, maxiter=5)
         assert np.isfinite(res.U).all() and np.isfinite(res.V).all()
         assert res.residual < 1e-10
+
+
+# --- method="paper": Gu, Song, Yin & Zhang (ICLR 2024), Algorithm 1 --------------------------------
+
+def test_paper_recovers_a_planted_low_rank_matrix():
+    # each of the 2T + 1 = 9 subsets holds about 36 observations per row: enough for the
+    # paper's geometric convergence (with about 9 per row, rank 3, it does not converge)
+    M, mask, X = low_rank_problem(500, 400, 2, 0.8, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        res = altmin(X, 2, method="paper", maxiter=4, seed=0, history=True)
+        exact = altmin(X, 2, method="paper", maxiter=4, seed=0, options={"sketch_rows": 10**6})  # rows solved exactly
+    err = np.linalg.norm(res.U @ res.V.T - M) / np.linalg.norm(M)
+    assert err < 1e-3, err
+    assert np.all(res.history[1:] < 0.2 * res.history[:-1]), res.history  # contracts every sweep
+    assert res.status == 1 and res.nit == 4 and res.history.shape == (5,)
+    np.testing.assert_allclose(res.V.T @ res.V, np.eye(2), atol=1e-10)  # V orthonormal (the QR of the paper)
+    # the sketched regressions are solved to the paper's high accuracy: same iterates as exact solves
+    np.testing.assert_allclose(res.U @ res.V.T, exact.U @ exact.V.T, rtol=0, atol=1e-8 * np.abs(M).max())  # V orthonormal (the QR of the paper)
+    # the residual it reports is the one over all observations
+    r, c = X.nonzero()
+    pred = np.einsum("ij,ij->i", res.U[r], res.V[c])
+    vals = np.asarray(X[r, c]).ravel()
+    assert res.residual == pytest.approx(np.linalg.norm(pred - vals) / np.linalg.norm(vals), rel=1e-9, abs=1e-15)
+
+
+def test_paper_sweeps_use_disjoint_subsets():
+    """Each half-step sees about 1 / (2T + 1) of the observations: with too few of them per
+    half-step the paper's algorithm cannot recover what exact ALS on all of Omega does."""
+    M, mask, X = low_rank_problem(150, 120, 4, 0.2, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        paper = altmin(X, 4, method="paper", maxiter=10, seed=0)
+        als = altmin(X, 4, method="cholesky", maxiter=50, seed=0)
+    err_p = np.linalg.norm(paper.U @ paper.V.T - M) / np.linalg.norm(M)
+    err_a = np.linalg.norm(als.U @ als.V.T - M) / np.linalg.norm(M)
+    assert err_a < 1e-5 and err_p > 1e-2, (err_a, err_p)
+
+
+def test_paper_is_reproducible_by_seed():
+    M, mask, X = low_rank_problem(120, 100, 2, 0.5, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        a = altmin(X, 2, method="paper", maxiter=3, seed=7, tol=1e-300)
+        b = altmin(X, 2, method="paper", maxiter=3, seed=7, tol=1e-300, n_threads=2)
+        c = altmin(X, 2, method="paper", maxiter=3, seed=8, tol=1e-300)
+    np.testing.assert_array_equal(a.U, b.U)
+    np.testing.assert_array_equal(a.V, b.V)
+    assert not np.array_equal(a.U, c.U)
+
+
+def test_paper_start_zeroes_rows_above_the_threshold():
+    """The paper's clipping: rows of the SVD start with norm above 2 mu sqrt(k/m) are set to zero
+    (not scaled down), then QR keeps them zero."""
+    from itercore.completion import _paper_start
+
+    rng = np.random.default_rng(5)
+    m, n, k = 200, 150, 2
+    M = rng.standard_normal((m, k)) @ rng.standard_normal((k, n))
+    M[7] *= 60.0  # one spiky (coherent) row dominates the top singular vectors
+    r, c = np.nonzero(rng.random((m, n)) < 0.5)
+    U = _paper_start((r, c, M[r, c]), m, n, k, 2.0, 0, np.float64)
+    np.testing.assert_allclose(U.T @ U, np.eye(k), atol=1e-10)
+    assert np.all(U[7] == 0.0)
+    # with a huge mu nothing is clipped and row 7 dominates
+    U2 = _paper_start((r, c, M[r, c]), m, n, k, 1e6, 0, np.float64)
+    assert np.linalg.norm(U2[7]) > 0.5
+
+
+def test_paper_contract():
+    M, mask, X = low_rank_problem(80, 60, 2, 0.5, seed=6)
+    with pytest.warns(itercore.ConvergenceWarning):
+        res = altmin(X, 2, method="paper", maxiter=1, tol=1e-300, seed=0)
+    assert res.status == 1 and not res.success and res.nit == 1
+    seen = []
+
+    def cb(r):
+        seen.append(r.nit)
+        r.U[:] = np.nan  # a copy
+        raise StopIteration
+
+    res = altmin(X, 2, method="paper", maxiter=3, seed=0, callback=cb)
+    assert res.status == 5 and seen == [1] and np.isfinite(res.U).all()
+    with raises_naming(ValueError, "validation"):
+        altmin(X, 2, method="paper", validation=(np.array([0]), np.array([0]), np.array([1.0])))
+    with raises_naming(ValueError, "options", match="mu"):
+        altmin(X, 2, method="paper", options={"mu": -1.0})
+
+
+def test_osnap_sketch_solve_matches_exact():
+    """The sketch-preconditioned row solver with the OSNAP subspace embedding (4 signs per
+    column, O(k log k) rows) and with the former 1-sign CountSketch, run to high accuracy."""
+    rng = np.random.default_rng(8)
+    lines, other, k, c = 20, 600, 8, 300
+    F = rng.standard_normal((other, k)) * np.logspace(0, 1, k)
+    cols = np.concatenate([rng.choice(other, size=c, replace=False) for _ in range(lines)])
+    rows = np.repeat(np.arange(lines), c)
+    X = sp.csr_array((rng.standard_normal(rows.size), (rows, cols)), shape=(lines, other))
+    exact = _half_step(X, F, method="cholesky")
+    for opts in ({}, {"sketch_nnz": 1, "sketch_rows": 4 * k}, {"sketch_nnz": 8, "sketch_ratio": 3.0}):
+        out = _half_step(X, F, method="sketch", inner_tol=1e-12, inner_maxiter=60, seed=1, **opts)
+        np.testing.assert_allclose(out, exact, rtol=1e-8, atol=1e-9)
+    with raises_naming(ValueError, "options", match="sketch_nnz"):
+        altmin(X, 2, options={"sketch_nnz": 0})

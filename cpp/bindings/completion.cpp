@@ -23,7 +23,9 @@ void register_completion(pybind11::module_& parent) {
              "CG steps per row (cg, auto's CG rows; at most, sketch); -1: per method (3; sketch 20)")
       .field("inner_tol", &RowOptions::inner_tol,
              "a row's CG ends when its normal-equation residual shrank by this factor")
-      .field("sketch_ratio", &RowOptions::sketch_ratio, "sketch rows per unknown (>= 1)")
+      .field("sketch_ratio", &RowOptions::sketch_ratio, "sketch rows s = ceil(sketch_ratio k ln(k + 1)), at least k + 1")
+      .field("sketch_rows", &RowOptions::sketch_rows, "> 0: exactly this many sketch rows (at least k + 1); -1: automatic")
+      .field("sketch_nnz", &RowOptions::sketch_nnz, "non-zeros per sketch column (OSNAP); 1: CountSketch")
       .field("seed", &RowOptions::seed, "randomness of the start and of the sketches")
       .field("init", &InitOptions::init, "the start of U")
       .field("oversample", &InitOptions::oversample, "svd start: extra range-finder columns")

@@ -52,14 +52,23 @@ void bind_kkt(py::module_& m) {
 
 template <class Rows>
 py::dict run_step(const Rows& K, std::int64_t n, const carray<double>& gradL, double t, carray<double>& z,
-                  double eta1, double eta2, std::int64_t k, const Options& o) {
+                  double eta1, double eta2, std::int64_t k, const Options& o, const py::tuple& scales) {
   const auto N = static_cast<py::ssize_t>(K.rows());
   bind::check_length(gradL, N, "gradL");
   bind::check_length(z, N, "z");
   const double* gp = gradL.data();
   double* zp = z.mutable_data();
+  optimize::StepScales sc;
+  if (scales.size() != 0) {
+    if (scales.size() != 5) throw std::invalid_argument("scales must be (psi, upsilon, knorm, beta, delta)");
+    sc.psi = scales[0].cast<double>();
+    sc.upsilon = scales[1].cast<double>();
+    sc.knorm = scales[2].cast<double>();
+    sc.beta = scales[3].cast<double>();
+    sc.delta = scales[4].cast<double>();
+  }
   const auto s = bind::run_released(bind::Callback(py::none()), [&](Control* control) {
-    return optimize::eal_step<double>(K, n, gp, t, zp, eta1, eta2, k, o, control);
+    return optimize::eal_step<double>(K, n, gp, t, zp, eta1, eta2, k, o, control, sc);
   });
   py::dict d;
   d["status"] = static_cast<int>(s.status);
@@ -72,6 +81,10 @@ py::dict run_step(const Rows& K, std::int64_t n, const carray<double>& gradL, do
   d["penalty_updates"] = s.penalty_updates;
   d["used_direct"] = s.used_direct;
   d["descent_failed"] = s.descent_failed;
+  d["delta"] = s.delta;
+  d["theta_t"] = s.theta_t;
+  d["target_missed"] = s.target_missed;
+  d["penalty_capped"] = s.penalty_capped;
   return d;
 }
 
@@ -82,6 +95,10 @@ void register_optimize(py::module_& parent) {
   py::enum_<optimize::Method>(m, "Method", "How the Newton steps' KKT systems are solved.")
       .value("eal-sketch", optimize::Method::eal_sketch)
       .value("eal-direct", optimize::Method::eal_direct);
+  py::enum_<optimize::Accuracy>(m, "Accuracy", "The adaptive accuracy condition of the sketched KKT solves.")
+      .value("paper", optimize::Accuracy::paper)
+      .value("legacy", optimize::Accuracy::legacy)
+      .value("fixed", optimize::Accuracy::fixed);
   // The `sketch` field is a linalg::SketchMethod: bound once, by the linalg family (_core.linalg.SketchMethod).
   bind::options_class<Options>(m, "Options",
                                "Options of itercore.optimize.minimize: the Newton step's (itercore/optimize/"
@@ -92,20 +109,28 @@ void register_optimize(py::module_& parent) {
       .field("seed", &Options::seed, "Newton iteration k sketches with seed + 7919 k (mod 2^63)")
       .field("n_threads", &Options::n_threads, "threads of the sketch's residual checks; <= 0: the OpenMP default")
       .field("sketch", &Options::sketch, "the random sketch")
+      .field("uniform", &Options::uniform,
+             "Kaczmarz rows sampled uniformly (the paper); False: by squared row norm")
+      .field("accuracy", &Options::accuracy, "the accuracy condition: 'paper', 'legacy' or 'fixed' (||r|| <= theta ||grad L||)")
+      .field("delta", &Options::delta, "paper: initial delta of the accuracy condition")
+      .field("delta_min", &Options::delta_min, "paper: delta is not shrunk below this")
+      .field("xi_B", &Options::xi_B, "paper: Hessian-modification constant")
+      .field("eta1_max", &Options::eta1_max, "paper: penalty updates stop once eta1 exceeds this")
+      .field("eta2_min", &Options::eta2_min, "paper: penalty updates stop once eta2 falls below this")
       .field("block_size", &Options::block_size, "sketch columns (rows per Kaczmarz step)")
       .field("sketch_maxiter", &Options::sketch_maxiter,
-                           "sketch iterations per Newton step; -1: max(20000, 200 (n + m))")
-      .field("fallback", &Options::fallback, "direct solve when the sketch misses its target in budget")
+                           "sketch iterations per sketch solve; -1: max(20000, 200 (n + m))")
+      .field("fallback", &Options::fallback, "LU solve when the sketch misses its target in budget (not in the paper)")
       .field("stall_factor", &Options::stall_factor,
-                     "give up on the sketch once its extrapolated rate needs more than stall_factor times the "
-                     "remaining budget; 0: never")
+                     "with fallback: give up on the sketch once its extrapolated rate needs more than stall_factor "
+                     "times the remaining budget; 0: never")
       .field("eta1", &Options::eta1, "initial penalty on ||c||^2 in the merit")
       .field("eta2", &Options::eta2, "initial penalty on ||grad_x L||^2 in the merit")
       .field("nu", &Options::nu, "penalty growth factor")
-      .field("max_penalty_updates", &Options::max_penalty_updates, "descent-test retries before giving up")
+      .field("max_penalty_updates", &Options::max_penalty_updates, "legacy: descent-test retries before giving up")
       .field("theta", &Options::theta, "accuracy constant theta")
       .field("zeta", &Options::zeta, "accuracy sharpening exponent")
-      .field("floor_share", &Options::floor_share, "smallest accuracy target: floor_share * tol")
+      .field("floor_share", &Options::floor_share, "smallest accuracy target: floor_share * tol (0: none)")
       .field("beta", &Options::beta, "Armijo constant of the line search on the merit")
       .field("max_backtracks", &Options::max_backtracks, "step halvings before the line search fails")
       .field("sparse", &Options::sparse,
@@ -117,24 +142,24 @@ void register_optimize(py::module_& parent) {
   m.def(
       "eal_step_dense",
       [](const carray<double>& K, std::int64_t n, const carray<double>& gradL, double t, carray<double> z,
-         double eta1, double eta2, std::int64_t k, const Options& o) {
+         double eta1, double eta2, std::int64_t k, const Options& o, const py::tuple& scales) {
         if (K.ndim() != 2 || K.shape(0) != K.shape(1)) throw std::invalid_argument("K must be square");
         linalg::DenseRows<double> rows;
         rows.m = rows.n = K.shape(0);
         rows.a = K.data();
-        return run_step(rows, n, gradL, t, z, eta1, eta2, k, o);
+        return run_step(rows, n, gradL, t, z, eta1, eta2, k, o, scales);
       },
       py::arg("K").noconvert(), py::arg("n"), py::arg("gradL").noconvert(), py::arg("t"), py::arg("z").noconvert(),
-      py::arg("eta1"), py::arg("eta2"), py::arg("k"), py::arg("options"));
+      py::arg("eta1"), py::arg("eta2"), py::arg("k"), py::arg("options"), py::arg("scales") = py::tuple());
   m.def(
       "eal_step_csr",
       [](std::int64_t N, const carray<std::int64_t>& indptr, const carray<std::int64_t>& indices,
          const carray<double>& data, std::int64_t n, const carray<double>& gradL, double t, carray<double> z,
-         double eta1, double eta2, std::int64_t k, const Options& o) {
+         double eta1, double eta2, std::int64_t k, const Options& o, const py::tuple& scales) {
         linalg::CsrRows<double, std::int64_t> rows{bind::csr_view<double, std::int64_t>(N, N, indptr, indices, data)};
-        return run_step(rows, n, gradL, t, z, eta1, eta2, k, o);
+        return run_step(rows, n, gradL, t, z, eta1, eta2, k, o, scales);
       },
       py::arg("N"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
       py::arg("n"), py::arg("gradL").noconvert(), py::arg("t"), py::arg("z").noconvert(), py::arg("eta1"),
-      py::arg("eta2"), py::arg("k"), py::arg("options"));
+      py::arg("eta2"), py::arg("k"), py::arg("options"), py::arg("scales") = py::tuple());
 }

@@ -1,12 +1,16 @@
-"""Low-rank matrix completion by (robust, sketch-preconditioned) alternating minimization.
+"""Low-rank matrix completion by alternating minimization.
 
 :func:`altmin` recovers a rank-``k`` matrix ``M ~ U V^T`` from a subset of
-its entries. It follows Gu, Song, Yin & Zhang, "Low Rank Matrix Completion via
-Robust Alternating Minimization in Nearly Linear Time" (ICLR 2024):
-initialise ``U`` from the top-``k`` singular vectors of the rescaled observed
-matrix (randomised sparse SVD, rows of large norm clipped, QR), then alternate
-exact or approximate least-squares solves for ``V`` and ``U``, one small
-``k``-unknown problem per column and per row, in parallel.
+its entries. The default methods (``"auto"``, ``"cholesky"``, ``"cg"``) are
+exact alternating least squares (or a few CG steps on its normal equations)
+on all the observations, started like Gu, Song, Yin & Zhang, "Low Rank Matrix
+Completion via Robust Alternating Minimization in Nearly Linear Time" (ICLR
+2024). ``method="paper"`` runs that paper's algorithm: disjoint observation
+subsets per half-step, a clipped SVD start, sketch-preconditioned
+regressions (OSNAP subspace embedding) and QR after each half-step. In the
+paper "robust" means that the analysis tolerates approximately solved
+regressions, not noise or outliers. ``docs/completion.md`` has the
+"Fidelity to the paper" table.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg
 from scipy.optimize import OptimizeResult
 
 from . import _core, _pipeline
@@ -256,11 +261,15 @@ def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=
     """Complete a low-rank matrix from observed entries by alternating minimization.
 
     Minimises ``||P_Omega(U V^T - M)||^2 + reg (||U||^2 + ||V||^2)`` over
-    ``U`` (m x rank) and ``V`` (n x rank) by alternating exact or approximate
-    least-squares updates, one small problem per column (for ``V``) and per
-    row (for ``U``), in parallel. ``U`` starts from the top singular vectors of
-    the rescaled observed matrix (randomised sparse SVD, rows of large norm
-    clipped, QR), as in Gu, Song, Yin & Zhang (ICLR 2024).
+    ``U`` (m x rank) and ``V`` (n x rank) by alternating least-squares
+    updates, one small problem per column (for ``V``) and per row (for
+    ``U``), in parallel. ``U`` starts from the top singular vectors of the
+    rescaled observed matrix (randomised sparse SVD, rows of large norm
+    scaled down, QR). The default solvers are exact alternating least
+    squares, not the method of Gu, Song, Yin & Zhang (ICLR 2024);
+    ``method="paper"`` is that method. "Robust" in the paper's title means
+    that its analysis tolerates approximately solved updates; it is not
+    robustness to noise or outliers.
 
     Parameters
     ----------
@@ -272,8 +281,21 @@ def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=
         is used without copying.
     rank : int
         Target rank, ``1 <= rank < min(m, n)``.
-    method : {"auto", "cholesky", "cg", "sketch"}, optional
-        Per-row solver. ``"cholesky"``: exact (k x k Gram, or the dual c x c
+    method : {"auto", "cholesky", "cg", "sketch", "paper"}, optional
+        ``"paper"``: Gu et al.'s Algorithm 1. The observations are split at
+        random into ``2 * maxiter + 1`` disjoint subsets (one for the start,
+        one per half-step); ``U`` starts from the top-``rank`` SVD of the
+        rescaled first subset, rows with norm above ``2 mu sqrt(rank / m)``
+        set to zero (``options["mu"]``, default 2), then QR; each half-step
+        solves its regressions with the ``"sketch"`` solver on its own subset
+        from zero to high accuracy (``inner_tol`` 1e-10 and
+        ``inner_maxiter`` 60 unless given), then orthonormalises the new
+        factor by QR. The returned
+        ``V`` is orthonormal and ``M ~ U V^T``. It needs many observations
+        (each half-step sees about ``1 / (2 maxiter + 1)`` of them); it
+        stops early once the relative residual over all observations is
+        ``<= tol``; ``validation`` is not supported. The other values name
+        the per-row solver of the default alternating least squares. ``"cholesky"``: exact (k x k Gram, or the dual c x c
         system when a row has fewer observations c than ``rank``; with
         ``reg=0`` such a row gets the minimum-norm least-squares solution).
         ``"cg"``: a few (``options["inner_maxiter"]``, default 3)
@@ -281,8 +303,9 @@ def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=
         ``rank**2`` cost per entry; on a row with ``c < rank`` and ``reg=0``
         it keeps the warm start's component that the row does not
         determine). ``"sketch"``: the paper's sketch preconditioner (Cholesky
-        factor of the Gram of a CountSketch of the row's design,
-        ``sketch_ratio * rank`` rows) then preconditioned CG until the row's
+        factor of the Gram of an OSNAP sketch of the row's design,
+        ``ceil(sketch_ratio * rank * ln(rank + 1))`` rows, ``sketch_nnz``
+        signs per column) then preconditioned CG until the row's
         residual shrank by ``inner_tol`` (at most 20 steps); rows not longer
         than the sketch are solved exactly. ``"auto"`` (default): per row,
         ``"cholesky"`` for ``rank <= 16`` and for rows with ``c >= 8 * rank``,
@@ -331,7 +354,10 @@ def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=
         (a row's CG stops once its normal-equation residual
         ``||F^T (b - F x) - reg x||`` has shrunk to ``inner_tol`` times its
         value at the warm start; default 1e-3), ``sketch_ratio`` (sketch rows
-        per unknown for ``"sketch"``, ``>= 1``, default 4), ``oversample`` and
+        ``ceil(sketch_ratio * rank * ln(rank + 1))``, at least ``rank + 1``;
+        default 1), ``sketch_rows`` (> 0: exactly this many sketch rows;
+        default -1), ``sketch_nnz`` (signs per sketch column, default 4; 1 is
+        a CountSketch), ``mu`` (``"paper"`` only, default 2), ``oversample`` and
         ``power_iters`` (the randomised SVD start: extra columns, default 10,
         and power iterations, default 2).
 
@@ -373,10 +399,25 @@ def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=
     rank = check_int(rank, "rank", lower=1)
     if rank >= min(m, n):
         raise ValueError(f"rank must be < min(m, n) = {min(m, n)}, got {rank}")
-    opts = _options(dict(method=method, reg=reg, init=init, maxiter=maxiter, tol=tol,
+    paper = isinstance(method, str) and method == "paper"
+    mu = _PAPER_MU
+    if paper:
+        options = dict(options or {})
+        mu = options.pop("mu", _PAPER_MU)
+        # the paper's regressions are solved to high accuracy (log(1/eps) preconditioned steps)
+        options.setdefault("inner_tol", _PAPER_INNER_TOL)
+        options.setdefault("inner_maxiter", _PAPER_INNER_MAXITER)
+        if not (isinstance(mu, (int, float)) and np.isfinite(mu) and mu > 0):
+            raise ValueError(f"options['mu'] must be a finite number > 0, got {mu!r}")
+    opts = _options(dict(method="sketch" if paper else method, reg=reg, init=init, maxiter=maxiter, tol=tol,
                          n_threads=check_n_threads(n_threads), seed=seed_to_uint64(seed)), options)
     hook = _pipeline.result_callback(check_callback(callback), "residual")
     val = _validation_set(validation, (m, n), dtype, idx_t)
+    if paper:
+        if val is not None:
+            raise ValueError("validation is not supported with method='paper' (the paper's algorithm runs a "
+                             "fixed number of sweeps on disjoint observation subsets)")
+        return _altmin_paper(rows, cols, m, n, rank, opts, hook, x0, history, float(mu))
     U, V = _start(x0, opts, rows, cols, m, n, rank, dtype)
     info = _core.completion.altmin(*rows, *cols, U, V, opts, val, hook)
     return _result(info, U, V, np.diff(rows[0]) == 0, np.diff(cols[0]) == 0, opts, history,
@@ -421,3 +462,134 @@ def _half_step(X, F, *, x0=None, n_threads=None, seed=0, **options):
     opts = _options(dict(options, n_threads=check_n_threads(n_threads), seed=seed), None)
     _core.completion.half_step(indptr, indices, values, F, Xout, opts)
     return Xout
+
+
+#: method="paper": the incoherence mu of the clipping threshold 2 mu sqrt(k / m)
+#: (options["mu"]); 2 puts the threshold at 4 sqrt(k / m), about four times the
+#: row norm of an incoherent orthonormal U.
+_PAPER_MU = 2.0
+#: method="paper": each row's preconditioned CG runs from zero until its normal-equation
+#: residual shrank by this factor (the paper's high-accuracy regression, eps per half-step) ...
+_PAPER_INNER_TOL = 1e-10
+#: ... in at most this many steps (a subspace-embedding preconditioner needs a few per decade).
+_PAPER_INNER_MAXITER = 60
+
+
+def _csr_of(r, c, v, shape, idx_t):
+    """Canonical CSR arrays (indptr, indices, values) of COO entries (unique, any order)."""
+    M = sp.csr_array((v, (r, c)), shape=shape)
+    M.sort_indices()
+    return (np.ascontiguousarray(M.indptr, dtype=idx_t), np.ascontiguousarray(M.indices, dtype=idx_t),
+            np.ascontiguousarray(M.data, dtype=v.dtype))
+
+
+def _orthonormal(A):
+    """Q of the thin QR of A (m x k)."""
+    return np.ascontiguousarray(np.linalg.qr(A)[0], dtype=A.dtype)
+
+
+def _paper_start(sub, m, n, rank, mu, seed, dtype):
+    """U_0 of Gu et al. (after Jain, Netrapalli, Sanghavi): top-k left singular vectors of
+    (1/p) P_Omega0(M), rows with norm above 2 mu sqrt(k/m) set to zero, then QR."""
+    r, c, v = sub
+    p = max(r.size, 1) / (m * n)
+    Mh = sp.csr_array((v.astype(np.float64) / p, (r, c)), shape=(m, n))
+    v0 = np.random.default_rng(seed).standard_normal(min(m, n))
+    if rank < min(m, n) - 1:
+        U = scipy.sparse.linalg.svds(Mh, k=rank, v0=v0, solver="arpack", return_singular_vectors="u")[0]
+    else:
+        U = np.linalg.svd(Mh.toarray(), full_matrices=False)[0][:, :rank]
+    thr = 2.0 * mu * np.sqrt(rank / m)
+    U = np.where((np.linalg.norm(U, axis=1) > thr)[:, None], 0.0, U)
+    if not np.any(U):
+        U = np.random.default_rng(seed).standard_normal((m, rank))
+    return _orthonormal(U.astype(dtype))
+
+
+def _altmin_paper(rows, cols, m, n, rank, opts, hook, x0, history, mu):
+    """method="paper": Gu, Song, Yin & Zhang (ICLR 2024), Algorithm 1 (after JNS13).
+
+    Omega is split at random into 2T + 1 disjoint subsets (T = maxiter): one
+    for the start, one for each half-step. Each half-step solves its
+    multiple-response regression row by row with the sketch-preconditioned
+    solver (OSNAP subspace embedding, options sketch_ratio / sketch_nnz /
+    sketch_rows, to the relative accuracy inner_tol) and orthonormalises the
+    new factor by QR; the last U update is returned un-orthonormalised, so
+    that M ~ U V^T with orthonormal V.
+    """
+    indptr, indices, values = rows
+    dtype, idx_t = values.dtype, indices.dtype
+    r_all = np.repeat(np.arange(m, dtype=np.int64), np.diff(indptr).astype(np.int64))
+    c_all = indices.astype(np.int64)
+    T = int(opts.maxiter)
+    seed = int(opts.seed)
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2 * T + 1, size=values.shape[0])
+    order = np.argsort(label, kind="stable")
+    bounds = np.searchsorted(label[order], np.arange(2 * T + 2))
+    subsets = [order[bounds[i]:bounds[i + 1]] for i in range(2 * T + 1)]
+
+    def sub(i):
+        sel = subsets[i]
+        return r_all[sel], c_all[sel], values[sel]
+
+    if x0 is not None:
+        U = _orthonormal(as_float_array(x0, "x0", ndim=2, shape=(m, rank), dtype=dtype, copy=True))
+    else:
+        U = _paper_start(sub(0), m, n, rank, mu, seed, dtype)
+    V = np.zeros((n, rank), dtype=dtype)
+
+    def residual(U, V):
+        pred = np.einsum("ij,ij->i", U[r_all], V[c_all])
+        den = float(np.linalg.norm(values))
+        return float(np.linalg.norm(pred - values)) / den if den > 0 else 0.0
+
+    hist = [residual(U, V)]
+    status = _pipeline.MAX_ITER
+    nit = 0
+    mask = (1 << 64) - 1
+    for t in range(T):
+        r, c, v = sub(2 * t + 1)
+        ho = _copy_options(opts, seed=(seed + 0x9E3779B97F4A7C15 * (2 * t + 1)) & mask)
+        Vh = np.zeros((n, rank), dtype=dtype)
+        _core.completion.half_step(*_csr_of(c, r, v, (n, m), idx_t), U, Vh, ho)
+        r, c, v = sub(2 * t + 2)
+        ho = _copy_options(opts, seed=(seed + 0x9E3779B97F4A7C15 * (2 * t + 2)) & mask)
+        Vq = _orthonormal(Vh)
+        Uh = np.zeros((m, rank), dtype=dtype)
+        _core.completion.half_step(*_csr_of(r, c, v, (m, n), idx_t), Vq, Uh, ho)
+        if not (np.isfinite(Uh).all() and np.isfinite(Vq).all()):
+            status = _pipeline.NON_FINITE
+            break
+        nit = t + 1
+        U, V = Uh, Vq
+        res = residual(U, V)
+        hist.append(res)
+        if hook is not None:
+            try:
+                hook(nit, res, {"U": U.copy(), "V": V.copy()})
+            except StopIteration:
+                status = _pipeline.CALLBACK_STOP
+                break
+        if res <= opts.tol:
+            status = _pipeline.CONVERGED
+            break
+        if t + 1 < T:
+            U = _orthonormal(Uh)
+    info = {"status": status, "nit": nit, "history": np.array(hist)}
+    res = _pipeline.make_result(
+        info, result_cls=AltMinResult, history=history, U=U, V=V, residual=hist[-1],
+        cold_rows=np.flatnonzero(np.diff(rows[0]) == 0), cold_cols=np.flatnonzero(np.diff(cols[0]) == 0))
+    _pipeline.warn_not_converged("itercore.completion.altmin (paper)", res.status, res.residual, opts.tol,
+                                 "relative residual")
+    return res
+
+
+def _copy_options(opts, **changes):
+    """A copy of the bound AltMinOptions with some fields changed."""
+    out = type(opts)()
+    for f in type(opts)._fields:
+        setattr(out, f, getattr(opts, f))
+    for k, v in changes.items():
+        setattr(out, k, v)
+    return out

@@ -374,7 +374,8 @@ def altmin(X, rank, *, shape=None, columns=("row", "col", "value"), method=_D.me
     columns : tuple of 3 str, optional
         Names of the row, column and value columns of DataFrame input.
     method, reg, init, x0, maxiter, tol, validation, callback, seed, history, options
-        As in :func:`itercore.completion.altmin`. ``validation`` is a
+        As in :func:`itercore.completion.altmin` (``method="paper"`` excepted:
+        it is single-machine only). ``validation`` is a
         ``(rows, cols, values)`` tuple of NumPy arrays, evaluated on the
         client.
     n_threads : int, optional
@@ -409,6 +410,9 @@ def altmin(X, rank, *, shape=None, columns=("row", "col", "value"), method=_D.me
     if not (isinstance(columns, (tuple, list)) and len(columns) == 3 and all(isinstance(s, str) for s in columns)):
         raise TypeError(f"columns must be three column names, got {columns!r}")
     rank = check_int(rank, "rank", lower=1)
+    if isinstance(method, str) and method == "paper":
+        raise ValueError("method='paper' is not available in itercore.distributed (it draws disjoint observation "
+                         "subsets per half-step on one machine); use 'auto', 'cholesky', 'cg' or 'sketch'")
     opts = _completion._options(dict(method=method, reg=reg, init=init, maxiter=maxiter, tol=tol,
                                      n_threads=check_n_threads(n_threads), seed=seed_to_uint64(seed)), options)
     callback = check_callback(callback)

@@ -50,9 +50,11 @@ def sketching_demo():
     p = pde_control(32)
     exact = p["exact"]()
     for method in ("eal-sketch", "eal-direct"):
+        # the paper's sketch alone cannot reach its accuracy target on this ill-conditioned KKT
+        # system (bench/papers/hong2023.py): the LU fallback is switched on explicitly
         res, sec = timed(minimize, p["fun"], p["x0"], jac=p["jac"], hess=p["hess"], constraints=p["cons"],
-                         method=method, seed=0, options={"sketch_maxiter": 20000})
+                         method=method, seed=0, options={"sketch_maxiter": 20000, "fallback": True})
         rows.append(dict(family="optimize", problem="PDE control 32x32 (sparse)", size="2048+1024",
-                         method=method, iterations=res.nit, seconds=sec,
+                         method=method + (" + LU fallback" if method == "eal-sketch" else ""), iterations=res.nit, seconds=sec,
                          error=float(np.linalg.norm(res.x - exact) / np.linalg.norm(exact))))
     return rows

@@ -18,7 +18,9 @@
 ///   line with c < k and reg = 0 it keeps the warm start's component outside
 ///   D^{-1} range(A^T) (D = diag(A^T A)): the row does not determine it.
 /// - `sketch`: the preconditioner of Gu, Song, Yin & Zhang (ICLR 2024): a sparse
-///   sign sketch S (s = sketch_ratio * k rows, `kSketchNnz` signs per column)
+///   sign sketch S (OSNAP / sparse JL: s = ceil(sketch_ratio k ln(k + 1)) rows,
+///   at least k + 1, unless sketch_rows is set; sketch_nnz signs per column,
+///   each 1/sqrt(sketch_nnz); sketch_nnz = 1 is a CountSketch)
 ///   compresses A to S A in O(c k) (column by column, into an s-vector that
 ///   stays in cache); the Cholesky factor L of (S A)^T (S A) + reg I (= R^T R
 ///   of a QR of [S A; sqrt(reg) I], at half the cost) preconditions conjugate
@@ -79,8 +81,6 @@ inline constexpr Eigen::Index kSmallRank = 32;
 /// Which per-row solver a half-step uses (Python: `method=`, by these names; `automatic` is "auto").
 enum class RowSolver : int { cholesky = 0, cg = 1, sketch = 2, automatic = 3 };
 
-/// Nonzeros per column of the sparse sign sketch (OSNAP-style; 1 = CountSketch).
-inline constexpr int kSketchNnz = 1;  // measured: for c >> s, 2 or 4 signs gave the same preconditioned condition number
 
 /// `auto`: ranks up to this use the exact Gram for every line.
 inline constexpr std::int64_t kAutoCholeskyRank = 16;
@@ -100,7 +100,9 @@ struct RowOptions {
   double reg = 0.0;            ///< ridge weight on both factors (finite, >= 0)
   int inner_maxiter = -1;      ///< CG / preconditioned-CG steps per row (cg, sketch); -1: per method (kCgSteps, kSketchSteps)
   double inner_tol = 1e-3;     ///< a row's CG ends when its normal-equation residual shrank by this factor
-  double sketch_ratio = 4.0;   ///< sketch rows per unknown (s = ceil(ratio * k), >= k)
+  double sketch_ratio = 1.0;   ///< sketch rows s = ceil(sketch_ratio k ln(k + 1)) (at least k + 1): O(k log k)
+  std::int64_t sketch_rows = -1;  ///< > 0: exactly this many sketch rows instead (at least k + 1)
+  int sketch_nnz = 4;          ///< non-zeros (random signs) per sketch column: OSNAP / sparse JL; 1: CountSketch
   std::uint64_t seed = 0;      ///< sketch randomness: row j of a half-step draws stream (seed, stream_base + j)
   std::uint64_t stream_base = 0;  ///< not an option: set by altmin for each half-step
 
@@ -108,8 +110,10 @@ struct RowOptions {
     if (!(reg >= 0.0) || !std::isfinite(reg)) throw std::invalid_argument("reg must be finite and >= 0");
     if (inner_maxiter < -1) throw std::invalid_argument("inner_maxiter must be >= 0 (or -1: per method)");
     if (!(inner_tol >= 0.0) || !std::isfinite(inner_tol)) throw std::invalid_argument("inner_tol must be finite and >= 0");
-    if (!(sketch_ratio >= 1.0) || !std::isfinite(sketch_ratio))
-      throw std::invalid_argument("sketch_ratio must be finite and >= 1");
+    if (!(sketch_ratio > 0.0) || !std::isfinite(sketch_ratio))
+      throw std::invalid_argument("sketch_ratio must be finite and > 0");
+    if (sketch_rows < -1 || sketch_rows == 0) throw std::invalid_argument("sketch_rows must be >= 1 (or -1: automatic)");
+    if (sketch_nnz < 1) throw std::invalid_argument("sketch_nnz must be >= 1");
   }
 
   /// The CG steps per row of `solver` (cg or sketch): inner_maxiter, or its per-method default.
@@ -119,9 +123,12 @@ struct RowOptions {
   }
 };
 
-/// Rows of the sketch for rank k.
-inline std::int64_t sketch_rows(std::int64_t k, double ratio) {
-  return std::max<std::int64_t>(k, static_cast<std::int64_t>(std::ceil(ratio * static_cast<double>(k))));
+/// Rows of the sketch for rank k: O(k log k), at least k + 1.
+inline std::int64_t sketch_rows(std::int64_t k, const RowOptions& opt) {
+  const double kd = static_cast<double>(k);
+  const auto s = opt.sketch_rows > 0 ? opt.sketch_rows
+                                     : static_cast<std::int64_t>(std::ceil(opt.sketch_ratio * kd * std::log(kd + 1.0)));
+  return std::max<std::int64_t>(k + 1, s);
 }
 
 /// Per-thread workspace, sized once for rank k and the longest line.
@@ -136,9 +143,10 @@ struct RowScratch {
   Vec r, z, p, w, atb;  ///< k-vectors for CG
   Vec q;        ///< c-vector for CG
   Mat SA;       ///< sketch S A, s x k
-  std::vector<std::int32_t> bucket;  ///< sketch rows hit by each observation, c_max * kSketchNnz
+  std::vector<std::int32_t> bucket;  ///< sketch rows hit by each observation, c_max * sketch_nnz
   Vec sign;     ///< their signed weights
   std::int64_t sketch_size = 0;
+  int sketch_nnz = 1;
 
   RowScratch() = default;
   RowScratch(std::int64_t k, std::int64_t c_max, const RowOptions& opt) {
@@ -152,10 +160,11 @@ struct RowScratch {
     atb.resize(k);
     q.resize(c_max);
     if (opt.method == RowSolver::sketch) {
-      sketch_size = sketch_rows(k, opt.sketch_ratio);
+      sketch_size = sketch_rows(k, opt);
+      sketch_nnz = static_cast<int>(std::min<std::int64_t>(opt.sketch_nnz, sketch_size));
       SA.resize(sketch_size, k);
-      bucket.resize(static_cast<std::size_t>(c_max * kSketchNnz));
-      sign.resize(c_max * kSketchNnz);
+      bucket.resize(static_cast<std::size_t>(c_max * sketch_nnz));
+      sign.resize(c_max * sketch_nnz);
     }
   }
 };
@@ -290,15 +299,26 @@ bool solve_sketch(RowScratch<Scalar>& ws, Eigen::Index c, Scalar reg, Scalar* x_
   using Mat = typename RowScratch<Scalar>::Mat;
   const Eigen::Index k = ws.A.cols();
   const Eigen::Index s = ws.sketch_size;
-  const int nnz = static_cast<int>(std::min<Eigen::Index>(kSketchNnz, s));
+  const int nnz = ws.sketch_nnz;
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(nnz));
   Rng rng(seed, stream);
   std::int32_t* bucket = ws.bucket.data();
   Scalar* sign = ws.sign.data();
-  for (Eigen::Index t = 0; t < c * nnz; ++t) {
-    const std::uint64_t bits = rng();
-    bucket[t] = static_cast<std::int32_t>((bits >> 1) % static_cast<std::uint64_t>(s));
-    sign[t] = (bits & 1u) ? scale : -scale;
+  // OSNAP: each observation (sketch column) hits nnz distinct sketch rows.
+  for (Eigen::Index t = 0; t < c; ++t) {
+    for (int h = 0; h < nnz; ++h) {
+      std::int32_t row;
+      bool fresh;
+      std::uint64_t bits;
+      do {
+        bits = rng();
+        row = static_cast<std::int32_t>((bits >> 1) % static_cast<std::uint64_t>(s));
+        fresh = true;
+        for (int q = 0; q < h; ++q) fresh = fresh && bucket[t * nnz + q] != row;
+      } while (!fresh);
+      bucket[t * nnz + h] = row;
+      sign[t * nnz + h] = (bits & 1u) ? scale : -scale;
+    }
   }
   // S A one column at a time: the column of A is read once, contiguously, and
   // scattered into an s-vector that stays in L1. O(nnz c k) in all.

@@ -142,6 +142,9 @@ struct SketchOptions {
   /// is faster than its asymptotic one, so the extrapolation is optimistic
   /// and giving up on it is safe. 0: never.
   double stall_factor = 0.0;
+  /// Kaczmarz only: sample the rows uniformly (Hong et al. 2023's setting)
+  /// instead of proportionally to their squared norms (Strohmer-Vershynin).
+  bool uniform = false;
 
   /// The iteration budget for an m x n system.
   std::int64_t max_iterations(std::int64_t m, std::int64_t n) const noexcept {
@@ -259,6 +262,7 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
     }
   }
   auto sample_row = [&]() -> std::int64_t {
+    if (opt.uniform) return static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(m)));
     const double u = rng.uniform() * cum.back();
     auto it = std::upper_bound(cum.begin(), cum.end(), u);
     return std::min<std::int64_t>(static_cast<std::int64_t>(it - cum.begin()), m - 1);
