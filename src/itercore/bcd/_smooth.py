@@ -67,15 +67,18 @@ def minimize_smooth(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", blo
     problem : Logistic, Softmax or LeastSquares
     x0 : (p,) or, for Softmax, (p, K) array_like, optional
         Start (zeros by default).
-    rule : {"cyclic", "random", "lipschitz", "gs", "gsl", "gsq"}
+    rule : {"cyclic", "random", "lipschitz", "gs", "gsl", "gsq", "gsd"}
         Block selection (default ``"gsl"``), as in :func:`minimize_quadratic`
-        with ``L_b`` the largest eigenvalue of the block's Hessian bound and,
-        for ``gsq``, that bound as ``H_b``.
+        with ``L_b`` the largest eigenvalue of the block's Hessian bound,
+        for ``gsq`` that bound as ``H_b`` (with L1: the decrease of the
+        block's proximal model) and for ``gsd`` its absolute row sums over
+        the block as the diagonal bound.
     blocks : {"order", "sorted", "balanced"}
         Fixed feature blocks of ``block_size`` (default 1): in order, sorted
         by column norm (default), or with similar average column norms.
-    update : {"gradient", "matrix", "newton"}
-        ``gradient`` (default, step ``1/L_b``), ``matrix`` (the block Hessian
+    update : {"gradient", "diagonal", "matrix", "newton"}
+        ``gradient`` (default, step ``1/L_b``), ``diagonal`` (``gsd``'s
+        diagonal bound, per-feature steps), ``matrix`` (the block Hessian
         bound ``c X_b^T X_b / n + l2 I``, ``c = 1/4`` logistic, ``1/2``
         softmax, 1 squares) and, for Logistic, ``newton`` (the exact block
         Hessian with Armijo backtracking; on squares it equals ``matrix``).

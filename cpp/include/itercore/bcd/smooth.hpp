@@ -65,7 +65,7 @@ enum class SmoothLoss : int {
 /// only ones: the Python layer reads them from the bound struct.
 struct SmoothOptions {
   Rule rule = Rule::gsl;             ///< block selection (not gs_r: that is the lasso's)
-  Update update = Update::gradient;  ///< gradient, matrix (Hessian bound) or newton (logistic: exact block Hessian)
+  Update update = Update::gradient;  ///< gradient, diagonal (GSD's bound), matrix (Hessian bound) or newton (logistic)
   double tol = 1e-8;                 ///< on the relative duality gap (L1, K = 1), else max |(proximal) gradient mapping|
   std::int64_t maxiter = 1000;       ///< block updates
   std::int64_t check_every = 0;      ///< block updates between optimality checks; 0: one sweep (1 with history)
@@ -85,8 +85,11 @@ struct SmoothOptions {
   /// Throws std::invalid_argument naming the first invalid field.
   void check() const {
     if (rule == Rule::gs_r)
-      throw std::invalid_argument("rule must be 'cyclic', 'random', 'lipschitz', 'gs', 'gsl' or 'gsq' "
+      throw std::invalid_argument("rule must be 'cyclic', 'random', 'lipschitz', 'gs', 'gsl', 'gsq' or 'gsd' "
                                   "('gs-r' is the lasso's)");
+    if (update == Update::tmp)
+      throw std::invalid_argument("update must not be 'tmp' here: two-metric projection is for a Quadratic with "
+                                  "lower bounds");
     if (update == Update::message_passing)
       throw std::invalid_argument("update must not be 'message-passing' here: it needs a Quadratic problem "
                                   "(forest blocks of a sparse Hessian)");
@@ -169,7 +172,9 @@ class SmoothBCD {
     const bool need_chol = (opt_.update == Update::matrix && !prox_matrix) || opt.rule == Rule::gsq;
     if (need_chol) chol_.resize(nb);
     if (opt.rule == Rule::gsq) Minv_.resize(nb);
-    if (prox_matrix) Mb_.resize(nb);
+    const bool prox_gsq = opt.rule == Rule::gsq && l1_ > 0.0;  // the proximal GS-q score solves block models
+    if (prox_matrix || prox_gsq) Mb_.resize(nb);
+    Dd_.assign(p_, 0.0);
     const double c = curv_ / double(n_);
     for (std::int64_t k = 0; k < nb; ++k) {
       const std::int64_t m = bsize(k);
@@ -184,9 +189,11 @@ class SmoothBCD {
       }
       if (need_chol) chol_[k].compute(M);
       if (opt.rule == Rule::gsq && m <= kSmallBlock) Minv_[k] = chol_[k].solve(Mat::Identity(m, m));
-      if (prox_matrix) Mb_[k] = M;
+      if (prox_matrix || prox_gsq) Mb_[k] = M;
+      // GSD's diagonal bound D_{b,i} = sum_{j in b} |M_ij| >= M (diagonal dominance), per feature
+      for (std::int64_t q = 0; q < m; ++q) Dd_[blocks_.idx[blocks_.ptr[k] + q]] = std::max(M.row(q).cwiseAbs().sum(), 1e-300);
     }
-    const bool greedy = opt.rule == Rule::gs || opt.rule == Rule::gsl || opt.rule == Rule::gsq;
+    const bool greedy = greedy_rule(opt.rule);
     incr_ = greedy && opt.incremental_greedy && !is_dense_columns(static_cast<const Cols*>(nullptr));
     if (incr_) build_rows();
     if (opt.rule == Rule::lipschitz) {
@@ -261,12 +268,14 @@ class SmoothBCD {
       for (std::int64_t q = 0; q < m; ++q)
         for (std::int64_t c = 0; c < K_; ++c) Gb(q, c) = block_grad(idx[q], c, W);
       Mat D(m, K_);
-      if (opt_.update == Update::gradient) {
-        for (std::int64_t q = 0; q < m; ++q)
+      if (opt_.update == Update::gradient || opt_.update == Update::diagonal) {
+        for (std::int64_t q = 0; q < m; ++q) {
+          const double Lq = opt_.update == Update::gradient ? L_[k] : Dd_[idx[q]];
           for (std::int64_t c = 0; c < K_; ++c) {
             const double w = W[idx[q] * K_ + c];
-            D(q, c) = soft(w - Gb(q, c) / L_[k], l1_ / L_[k]) - w;
+            D(q, c) = soft(w - Gb(q, c) / Lq, l1_ / Lq) - w;
           }
+        }
       } else if (opt_.update == Update::matrix) {
         if (l1_ > 0.0) D = prox_subproblem(Mb_[k], Gb, W, idx);
         else D = -chol_[k].solve(Gb);
@@ -604,6 +613,14 @@ class SmoothBCD {
     return L * (w - soft(w - g / L, l1_ / L));
   }
 
+  /// The decrease of weight (j, c)'s proximal model with curvature D: g^2 / (2 D) without L1.
+  double coord_decrease(std::int64_t j, std::int64_t c, const double* W, double D) const {
+    const double g = G_[j * K_ + c];
+    if (l1_ <= 0.0) return 0.5 * g * g / D;
+    const double w = W[j * K_ + c], z = soft(w - g / D, l1_ / D), d = z - w;
+    return std::max(0.0, -(g * d + 0.5 * D * d * d + l1_ * (std::abs(z) - std::abs(w))));
+  }
+
   static double xlogx(double a) { return a > 0.0 ? a * std::log(a) : 0.0; }
 
   /// Duality gap at W (G and the rows current). The dual point is the loss
@@ -676,6 +693,21 @@ class SmoothBCD {
     const std::int64_t m = bsize(k);
     const std::int64_t* idx = blocks_.idx + blocks_.ptr[k];
     double s = 0.0;
+    if (opt_.rule == Rule::gsd) {  // twice the decrease of the diagonal (proximal) model: sum g^2 / D without L1
+      for (std::int64_t q = 0; q < m; ++q)
+        for (std::int64_t c = 0; c < K_; ++c) s += 2.0 * coord_decrease(idx[q], c, W, Dd_[idx[q]]);
+      return s;
+    }
+    if (opt_.rule == Rule::gsq && l1_ > 0.0) {
+      // proximal GS-q (K = 1): twice the decrease of the block model g^T d + 1/2 d^T M d + l1 (|w + d| - |w|)
+      if (m == 1) return 2.0 * coord_decrease(idx[0], 0, W, Mb_[k](0, 0));
+      Mat g(m, 1);
+      for (std::int64_t q = 0; q < m; ++q) g(q, 0) = G_[idx[q]];
+      const Mat d = prox_subproblem(Mb_[k], g, W, idx);
+      double dec = -(g.array() * d.array()).sum() - 0.5 * (d.transpose() * Mb_[k] * d)(0, 0);
+      for (std::int64_t q = 0; q < m; ++q) dec -= l1_ * (std::abs(W[idx[q]] + d(q, 0)) - std::abs(W[idx[q]]));
+      return 2.0 * std::max(dec, 0.0);
+    }
     if (opt_.rule == Rule::gsq && m <= kSmallBlock) {
       // small blocks: g^T M^{-1} g with the inverse bound formed once (no solver call per score)
       sv_.resize(m * K_);
@@ -845,6 +877,7 @@ class SmoothBCD {
   std::vector<std::int64_t> rows_;
   std::vector<Eigen::LLT<Mat>> chol_;
   std::vector<Mat> Mb_;
+  std::vector<double> Dd_;  ///< GSD's diagonal bound per feature (its fixed block's absolute row sum of the bound)
   // incremental greedy path (sparse X): row-major X, feature -> block, heap of block scores
   bool incr_ = false, heap_stale_ = true;
   std::vector<std::int64_t> rptr_, fblock_, tblocks_;
