@@ -896,8 +896,8 @@ def test_logistic_softmax_errors_and_contract():
         bcd.minimize(lg, blocks="greedy-forest")
     with raises_naming(ValueError, "y", match="two distinct"):
         bcd.Logistic(X, np.arange(40))
-    with raises_naming(ValueError, "blocks"):  # proximal matrix updates on X take fixed feature blocks
-        bcd.minimize(bcd.LeastSquares(X, y, l1=0.1), update="matrix", blocks="variable")
+    with raises_naming(ValueError, "rule", match="greedily"):  # variable feature blocks need a greedy rule
+        bcd.minimize(bcd.LeastSquares(X, y, l1=0.1), update="matrix", blocks="variable", rule="cyclic")
     with raises_naming(ValueError, "update"):
         bcd.minimize(bcd.Softmax(X, y), update="newton")
     with raises_naming(TypeError, "Y"):
@@ -1795,3 +1795,73 @@ def test_smooth_proximal_gsq_scores_the_block_model_decrease():
         M = 0.25 * X[:, blk].T @ X[:, blk] / n + prob.l2 * np.eye(blk.size)
         scores.append(2 * _block_model_decrease(M, G[blk], Wt[blk], prob.l1, None, passes=500))
     assert picked == int(np.argmax(scores)), (picked, int(np.argmax(scores)))
+
+
+@pytest.mark.parametrize("kind", ["logistic_l2", "logistic_l1", "softmax", "squares_l1"])
+@pytest.mark.parametrize("rule,update", [("gsl", "gradient"), ("gsd", "diagonal"), ("gsq", "matrix")])
+def test_smooth_variable_blocks_reach_the_fixed_block_optimum(kind, rule, update):
+    """Variable feature blocks (the tau best features each iteration) for Logistic / Softmax / LeastSquares on X
+    reach the same optimum as fixed blocks."""
+    prob = _smooth_case(kind, seed=48)
+    kw = dict(tol=1e-9, maxiter=10**6, active_set_newton=False)
+    ref = bcd.minimize_smooth(prob, rule="gsl", update="matrix", block_size=4, **kw)
+    res = bcd.minimize_smooth(prob, rule=rule, update=update, blocks="variable", block_size=4, **kw)
+    assert ref.success and res.success
+    assert abs(res.fun - ref.fun) <= 1e-8 * max(1.0, abs(ref.fun))
+
+
+def _smooth_grad_and_bound(prob, W):
+    X = prob.Xt.T.toarray()
+    n, p = X.shape
+    W = W.reshape(p, -1)
+    Z = X @ W
+    if isinstance(prob, bcd.Softmax):
+        P = np.exp(Z - Z.max(1, keepdims=True))
+        P /= P.sum(1, keepdims=True)
+        P[np.arange(n), prob.y.astype(int)] -= 1.0
+        R, c = P, 0.5
+    else:
+        ys = np.asarray(prob.y, dtype=float)
+        R, c = (-ys / (1.0 + np.exp(ys * Z[:, 0])))[:, None], 0.25
+    return X.T @ R / n + prob.l2 * W, c * X.T @ X / n + prob.l2 * np.eye(p), W
+
+
+@pytest.mark.parametrize("kind", ["logistic_l2", "softmax"])
+@pytest.mark.parametrize("rule", ["gs", "gsl", "gsd", "gsq"])
+def test_smooth_variable_block_is_the_numpy_choice(kind, rule):
+    """The features updated at iteration t + 1 are the tau best under the rule, recomputed in NumPy at the
+    t-th iterate (gsq: the IHT of the quadratic core's test, on the Hessian bound, the same for every class)."""
+    prob = _smooth_case(kind, seed=49)
+    tau = 4
+    kw = dict(rule=rule, blocks="variable", block_size=tau, tol=0.0, update="gradient")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        Wt = bcd.minimize(prob, maxiter=7, **kw).x
+        Wn = bcd.minimize(prob, maxiter=8, **kw).x
+    G, M, W = _smooth_grad_and_bound(prob, Wt)
+    p = M.shape[0]
+    changed = np.flatnonzero(np.any((Wn != Wt).reshape(p, -1), axis=1))
+    g2 = np.sum(G * G, axis=1)
+    D = np.abs(M).sum(1)
+    if rule == "gs":
+        s = g2
+    elif rule == "gsl":
+        s = g2 / np.diag(M)
+    else:
+        s = g2 / D
+    pick = np.sort(np.lexsort((np.arange(p), -s))[:tau])
+    if rule == "gsq":  # IHT per feature (all K weights of a feature together)
+        lam = np.linalg.eigvalsh(M).max()
+        mu = 1.0 / (1.01 * lam)
+        d = np.zeros_like(G)
+        d[pick] = -G[pick] / D[pick, None]
+        for _ in range(10):
+            u = d - mu * (G + M @ d)
+            new = np.lexsort((np.arange(p), -np.sum(u * u, axis=1)))[:tau]
+            dn = np.zeros_like(G)
+            dn[new] = u[new]
+            change = np.sum((dn - d) ** 2)
+            d, pick = dn, np.sort(new)
+            if change <= 1e-20 * np.sum(d * d):
+                break
+    assert set(changed) <= set(pick) and len(changed) >= 1, (changed, pick)

@@ -114,7 +114,8 @@ void register_bcd_quadratic(py::module_& parent) {
              "gsq on variable blocks: iterative-hard-thresholding steps (0: the GSD choice)")
       .field("iht_step", &bcd::QuadraticOptions::iht_step, "the IHT step mu; 0: 1 / lambda_max(A) (power iteration)")
       .field("support_in_block", &bcd::QuadraticOptions::support_in_block,
-             "variable blocks with L1 / bounds: always include the free (non-zero, off-bound) variables that fit");
+             "variable blocks with L1 / bounds: the free (non-zero, off-bound) variables and the other violators, "
+             "when they all fit");
   py::module_ t = parent.def_submodule("_testing");
   bind_index<std::int32_t>(m, t);
   bind_index<std::int64_t>(m, t);

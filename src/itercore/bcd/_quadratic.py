@@ -159,8 +159,9 @@ def minimize_quadratic(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", 
         most 64 variables; False: the Gershgorin bound everywhere),
         ``iht_iters`` (10) and ``iht_step`` (0: ``1 / lambda_max(A)``) of
         ``gsq`` on variable blocks, ``support_in_block`` (variable blocks
-        with L1 / bounds: every block holds the free variables while they
-        fit, the paper's superlinear phase).
+        with L1 / bounds: when the free variables and the other violators
+        all fit in ``block_size``, the block holds all of them: the paper's
+        superlinear phase with ``update="newton"`` or ``"tmp"``).
 
     Returns
     -------

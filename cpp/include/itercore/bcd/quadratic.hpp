@@ -43,8 +43,9 @@ struct QuadraticOptions {
   bool exact_lipschitz = true;
   std::int64_t iht_iters = 10;        ///< gsq on variable blocks: iterative-hard-thresholding steps (0: the GSD choice)
   double iht_step = 0.0;              ///< the IHT step mu; 0: 1 / lambda_max(A) (power iteration)
-  /// Variable blocks with L1 / bounds: put the free variables (non-zero, off their bound) in every block
-  /// while they fit, the rest chosen by the rule (the paper's superlinear phase once the active set is found)
+  /// Variable blocks with L1 / bounds: when the free variables (non-zero, off their bound) and the other
+  /// violators all fit in a block, the block holds all of them (the paper's superlinear phase once the
+  /// active set is found: a Newton-type update then solves the reduced problem); otherwise the rule decides
   bool support_in_block = false;
 
   /// Throws std::invalid_argument naming the first invalid field.
@@ -595,10 +596,15 @@ class QuadraticBCD {
     if (opt_.kind == BlockKind::variable) {
       const std::int64_t tau_max = opt_.block_size;
       if (opt_.support_in_block && constrained_) {
-        // the free variables first (as long as they fit), then the rule's best
-        std::int64_t n_free = 0;
-        for (std::int64_t i = 0; i < n_; ++i) n_free += is_free(i);
-        if (n_free <= tau_max)
+        // the free variables with every other violator, when all of them fit (else the rule alone: a block
+        // filled by free variables already optimal among themselves would never change again)
+        std::int64_t n_free = 0, n_viol = 0;
+        for (std::int64_t i = 0; i < n_; ++i) {
+          const bool f = is_free(i);
+          n_free += f;
+          n_viol += !f && scores_[i] > 0.0;
+        }
+        if (n_free + n_viol <= tau_max)
           for (std::int64_t i = 0; i < n_; ++i)
             if (is_free(i)) {
               if (!(scores_[i] > 0.0)) order_.push_back(i);
