@@ -93,12 +93,15 @@ void register_bcd(py::module_& parent) {
       .value("gs", bcd::Rule::gs)
       .value("gsl", bcd::Rule::gsl)
       .value("gsq", bcd::Rule::gsq)
-      .value("gs-r", bcd::Rule::gs_r);
+      .value("gs-r", bcd::Rule::gs_r)
+      .value("gsd", bcd::Rule::gsd);
   py::enum_<bcd::Update>(m, "Update", "How a chosen block is updated.")
       .value("gradient", bcd::Update::gradient)
       .value("matrix", bcd::Update::matrix)
       .value("newton", bcd::Update::newton)
-      .value("message-passing", bcd::Update::message_passing);
+      .value("message-passing", bcd::Update::message_passing)
+      .value("diagonal", bcd::Update::diagonal)
+      .value("tmp", bcd::Update::tmp);
   py::module_ t = parent.def_submodule("_testing");
   bind_index<std::int32_t>(m, t);
   bind_index<std::int64_t>(m, t);

@@ -62,17 +62,29 @@ void bind_index(py::module_& m, py::module_& t) {
       "bcd_greedy_block",
       [](Index n, const carray<Index>& indptr, const carray<Index>& indices, const carray<double>& data,
          const carray<double>& b, const carray<double>& x, const carray<double>& g, const carray<I64>& block_ptr,
-         const carray<I64>& block_idx, const bcd::QuadraticOptions& opt) {
+         const carray<I64>& block_idx, const bcd::QuadraticOptions& opt, double l1, py::object lower) {
         auto A = bind::csr_view<double, Index>(n, n, indptr, indices, data);
         bind::check_length(b, n, "b");
         bind::check_length(x, n, "x");
         bind::check_length(g, n, "g");
-        bcd::QuadraticBCD<double, Index> solver(A, b.data(), bind::partition_view(block_ptr, block_idx, n), opt);
-        return solver.greedy_block(x.data(), g.data());
+        carray<double> low;
+        const double* lp = nullptr;
+        if (!lower.is_none()) {
+          low = lower.cast<carray<double>>();
+          bind::check_length(low, n, "lower");
+          lp = low.data();
+        }
+        const bool fixed = opt.kind == bcd::BlockKind::fixed;
+        const bcd::Partition blocks = fixed ? bind::partition_view(block_ptr, block_idx, n) : bcd::Partition{};
+        bcd::QuadraticBCD<double, Index> solver(A, b.data(), blocks, opt, l1, lp);
+        if (fixed) return py::object(py::int_(solver.greedy_block(x.data(), g.data())));
+        const std::vector<I64> blk = solver.variable_block(x.data(), g.data());
+        return py::object(bind::copy_of(blk.data(), static_cast<py::ssize_t>(blk.size())));
       },
+      "The block a greedy rule picks at (x, g = A x - b): its index (fixed blocks) or its variables (variable).",
       py::arg("n"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(),
       py::arg("b").noconvert(), py::arg("x").noconvert(), py::arg("g").noconvert(), py::arg("block_ptr").noconvert(),
-      py::arg("block_idx").noconvert(), py::arg("options"));
+      py::arg("block_idx").noconvert(), py::arg("options"), py::arg("l1") = 0.0, py::arg("lower") = py::none());
 }
 
 }  // namespace
@@ -95,7 +107,15 @@ void register_bcd_quadratic(py::module_& parent) {
       .field("check_every", &bcd::QuadraticOptions::check_every,
              "block updates between optimality checks; 0: one sweep (1 with history or greedy forests)")
       .field("seed", &bcd::QuadraticOptions::seed, "for the random and lipschitz rules")
-      .field("history", &bcd::QuadraticOptions::history, "record the objective at each check");
+      .field("history", &bcd::QuadraticOptions::history, "record the objective at each check")
+      .field("exact_lipschitz", &bcd::QuadraticOptions::exact_lipschitz,
+             "L_b = lambda_max(A_bb) for blocks of <= 64 variables (the paper's); else the Gershgorin bound")
+      .field("iht_iters", &bcd::QuadraticOptions::iht_iters,
+             "gsq on variable blocks: iterative-hard-thresholding steps (0: the GSD choice)")
+      .field("iht_step", &bcd::QuadraticOptions::iht_step, "the IHT step mu; 0: 1 / lambda_max(A) (power iteration)")
+      .field("support_in_block", &bcd::QuadraticOptions::support_in_block,
+             "variable blocks with L1 / bounds: the free (non-zero, off-bound) variables and the other violators, "
+             "when they all fit");
   py::module_ t = parent.def_submodule("_testing");
   bind_index<std::int32_t>(m, t);
   bind_index<std::int64_t>(m, t);

@@ -103,7 +103,12 @@ void register_bcd_smooth(py::module_& parent) {
       .field("max_active", &bcd::SmoothOptions::max_active,
              "no active-set Newton on larger supports (dense |S|^2 Hessian)")
       .field("incremental_greedy", &bcd::SmoothOptions::incremental_greedy,
-             "sparse X, greedy rule: gradient and block scores kept up to date (false: full gradient per pick)");
+             "sparse X, greedy rule: gradient and block scores kept up to date (false: full gradient per pick)")
+      .field("kind", &bcd::SmoothOptions::kind,
+             "fixed feature blocks, or variable: the block_size best features each iteration (singleton partition)")
+      .field("block_size", &bcd::SmoothOptions::block_size, "tau for variable blocks")
+      .field("iht_iters", &bcd::SmoothOptions::iht_iters,
+             "gsq on variable blocks (no L1): iterative-hard-thresholding steps (0: the GSD choice)");
   m.def(
       "smooth_dense",
       [](const carray<double>& xt, const carray<double>& y, carray<double> W, I64 K, bcd::SmoothLoss loss, double l1,

@@ -43,12 +43,13 @@ __all__ = ["Quadratic", "LeastSquares", "Logistic", "Softmax", "minimize", "mini
 
 #: Block selection rules of :func:`minimize`, :func:`minimize_quadratic` and
 #: :func:`minimize_smooth`: the C++ ``bcd::Rule`` enum but the lasso's ``"gs-r"``.
-RULES = ("cyclic", "random", "lipschitz", "gs", "gsl", "gsq")
+RULES = ("cyclic", "random", "lipschitz", "gs", "gsl", "gsq", "gsd")
 #: Coordinate rules of :func:`lasso` inside its working set.
 LASSO_RULES = ("gs-r", "cyclic")
-#: Block updates (the C++ ``bcd::Update`` enum); ``"message-passing"`` is for
-#: quadratics, ``"newton"`` equals ``"matrix"`` on them and is for Logistic
-#: among the smooth problems.
+#: Block updates (the C++ ``bcd::Update`` enum); ``"message-passing"`` and
+#: ``"tmp"`` (two-metric projection, with lower bounds) are for quadratics,
+#: ``"newton"`` equals ``"matrix"`` on them and is for Logistic among the
+#: smooth problems; ``"diagonal"`` is GSD's diagonal-bound step.
 UPDATES = tuple(_core.bcd.Update.__members__)
 #: ``method=`` of :func:`minimize`: ``"bcd"`` block coordinate descent
 #: (:func:`minimize_quadratic` or :func:`minimize_smooth`, by problem),

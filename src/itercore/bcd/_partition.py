@@ -13,7 +13,7 @@ from .._validation import check_int
 BLOCKS = ("order", "balanced", "sorted", "variable", "coloring", "red-black", "forest", "ordered-forest", "lattice",
           "greedy-forest")
 #: The partitions a problem given by its features (``minimize_smooth``) takes.
-FEATURE_BLOCKS = ("order", "sorted", "balanced")
+FEATURE_BLOCKS = ("order", "sorted", "balanced", "variable")
 #: The partitions the quadratic core forms each iteration (``QuadraticOptions.kind``); the others are fixed.
 CHOSEN_EACH_ITERATION = ("variable", "greedy-forest")
 

@@ -90,14 +90,19 @@ def minimize_quadratic(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", 
     problem : Quadratic or LeastSquares
     x0 : (n,) array_like, optional
         Start (zeros by default; raised to ``lower`` where below it).
-    rule : {"cyclic", "random", "lipschitz", "gs", "gsl", "gsq"}
+    rule : {"cyclic", "random", "lipschitz", "gs", "gsl", "gsq", "gsd"}
         Block selection. ``gs``: largest ``||g_b||``; ``gsl`` (default):
         largest ``||g_b||^2 / L_b``; ``gsq``: largest ``g_b^T A_bb^{-1} g_b``
         (computed by message passing on forest blocks; for
-        ``blocks="variable"`` the diagonal bound GSD,
-        ``g_i^2 / sum_j |A_ij|``). With L1 or bounds the greedy rules score
-        the proximal-gradient mapping. Blocks chosen each iteration
-        (``"variable"``, ``"greedy-forest"``) need a greedy rule.
+        ``blocks="variable"`` the paper's iterative-hard-thresholding
+        approximation, ``options["iht_iters"]`` steps); ``gsd``: largest
+        ``sum_i g_i^2 / D_{b,i}`` with the diagonal bound
+        ``D_{b,i} = sum_{j in b} |A_ij|`` (``sum_j |A_ij|`` for variable
+        blocks). With L1 or bounds ``gs`` and ``gsl`` score the
+        proximal-gradient mapping, ``gsq`` and ``gsd`` the decrease of the
+        block's proximal model (the proximal GS-q rule; coordinate-wise with
+        ``A_ii`` for ``gsq`` on variable blocks). Blocks chosen each
+        iteration (``"variable"``, ``"greedy-forest"``) need a greedy rule.
     blocks : str
         ``"order"``, ``"sorted"`` (default; by Lipschitz constant),
         ``"balanced"`` (similar average Lipschitz constant per block): fixed
@@ -113,9 +118,15 @@ def minimize_quadratic(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", 
         order each iteration (at most ``block_size`` variables).
     block_size : int, optional
         Default 1 (coordinate descent), ``n`` for greedy forests.
-    update : {"gradient", "matrix", "newton", "message-passing"}
-        ``gradient`` (default): ``x_b -= g_b / L_b`` (``L_b`` a Gershgorin
-        bound; proximal with L1 / bounds). ``matrix``: the exact block solve
+    update : {"gradient", "diagonal", "matrix", "newton", "message-passing", "tmp"}
+        ``gradient`` (default): ``x_b -= g_b / L_b`` (``L_b`` the largest
+        eigenvalue of ``A_bb`` for blocks of at most 64 variables, a
+        Gershgorin bound above; proximal with L1 / bounds). ``diagonal``:
+        ``x_b -= D_b^{-1} g_b`` with ``gsd``'s diagonal bound (proximal with
+        L1 / bounds). ``tmp``: two-metric projection for ``lower`` bounds
+        (Newton on the variables off their bound, a scaled gradient on those
+        held at it, a projected backtracking search; with ``l1 > 0`` it
+        needs ``lower >= 0``). ``matrix``: the exact block solve
         with the block Hessian (dense Cholesky; ``newton`` is the same on a
         quadratic); with L1 / bounds the exact block subproblem, solved by
         coordinate passes inside the block. ``message-passing``: the exact
@@ -143,7 +154,14 @@ def minimize_quadratic(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", 
         Grid shape for ``blocks="red-black"`` / ``"lattice"``.
     options : dict, optional
         Expert fields of the C++ ``bcd::QuadraticOptions``: ``check_every``
-        (block updates between optimality checks; 0, the default: one sweep).
+        (block updates between optimality checks; 0, the default: one sweep),
+        ``exact_lipschitz`` (True: ``L_b = lambda_max(A_bb)`` for blocks of at
+        most 64 variables; False: the Gershgorin bound everywhere),
+        ``iht_iters`` (10) and ``iht_step`` (0: ``1 / lambda_max(A)``) of
+        ``gsq`` on variable blocks, ``support_in_block`` (variable blocks
+        with L1 / bounds: when the free variables and the other violators
+        all fit in ``block_size``, the block holds all of them: the paper's
+        superlinear phase with ``update="newton"`` or ``"tmp"``).
 
     Returns
     -------

@@ -67,15 +67,21 @@ def minimize_smooth(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", blo
     problem : Logistic, Softmax or LeastSquares
     x0 : (p,) or, for Softmax, (p, K) array_like, optional
         Start (zeros by default).
-    rule : {"cyclic", "random", "lipschitz", "gs", "gsl", "gsq"}
+    rule : {"cyclic", "random", "lipschitz", "gs", "gsl", "gsq", "gsd"}
         Block selection (default ``"gsl"``), as in :func:`minimize_quadratic`
-        with ``L_b`` the largest eigenvalue of the block's Hessian bound and,
-        for ``gsq``, that bound as ``H_b``.
-    blocks : {"order", "sorted", "balanced"}
+        with ``L_b`` the largest eigenvalue of the block's Hessian bound,
+        for ``gsq`` that bound as ``H_b`` (with L1: the decrease of the
+        block's proximal model) and for ``gsd`` its absolute row sums over
+        the block as the diagonal bound.
+    blocks : {"order", "sorted", "balanced", "variable"}
         Fixed feature blocks of ``block_size`` (default 1): in order, sorted
-        by column norm (default), or with similar average column norms.
-    update : {"gradient", "matrix", "newton"}
-        ``gradient`` (default, step ``1/L_b``), ``matrix`` (the block Hessian
+        by column norm (default), or with similar average column norms; or
+        ``"variable"``: the ``block_size`` best features under a greedy
+        ``rule`` each iteration (a full gradient per pick; ``gsd`` and
+        ``gsq`` form the whole Hessian bound, p x p, once).
+    update : {"gradient", "diagonal", "matrix", "newton"}
+        ``gradient`` (default, step ``1/L_b``), ``diagonal`` (``gsd``'s
+        diagonal bound, per-feature steps), ``matrix`` (the block Hessian
         bound ``c X_b^T X_b / n + l2 I``, ``c = 1/4`` logistic, ``1/2``
         softmax, 1 squares) and, for Logistic, ``newton`` (the exact block
         Hessian with Armijo backtracking; on squares it equals ``matrix``).
@@ -117,7 +123,8 @@ def minimize_smooth(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", blo
         100), ``max_active`` (no active-set Newton on larger supports, 2000),
         ``incremental_greedy`` (sparse X with a greedy rule: keep the gradient
         and block scores up to date, default True; False recomputes the full
-        gradient per pick).
+        gradient per pick), ``iht_iters`` (``gsq`` on variable blocks
+        without L1: iterative-hard-thresholding steps, 10; 0: the GSD choice).
 
     Returns
     -------
@@ -142,16 +149,21 @@ def minimize_smooth(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", blo
     Xt, y, K, loss, l1, l2 = _features(problem)
     name = type(problem).__name__
     if check_choice(blocks, "blocks", BLOCKS) not in FEATURE_BLOCKS:
-        raise ValueError(f"blocks must be 'order', 'sorted' or 'balanced' for {name} (blocks of features), "
-                         f"got {blocks!r}")
-    opts = _pipeline.make_options(_core.bcd.SmoothOptions, dict(
-        rule=rule, update=update, tol=tol, maxiter=maxiter, history=history, n_threads=check_n_threads(n_threads),
-        active_set_newton=active_set_newton), options)
+        raise ValueError(f"blocks must be 'order', 'sorted', 'balanced' or 'variable' for {name} (blocks of "
+                         f"features), got {blocks!r}")
     p = Xt.shape[0]
     block_size = min(check_int(1 if block_size is None else block_size, "block_size", lower=1), p)
-    part = fixed_partition(blocks, p, block_size, lipschitz=lambda: _column_sq_norms(Xt))
+    variable = blocks == "variable"
+    opts = _pipeline.make_options(_core.bcd.SmoothOptions, dict(
+        rule=rule, update=update, tol=tol, maxiter=maxiter, history=history, n_threads=check_n_threads(n_threads),
+        active_set_newton=active_set_newton), options,
+        derived=dict(kind=_core.bcd.BlockKind.__members__["variable" if variable else "fixed"],
+                     block_size=block_size))
+    # variable blocks: the core chooses them; it keeps the singleton partition for its per-feature bookkeeping
+    part = fixed_partition("order" if variable else blocks, p, 1 if variable else block_size,
+                           lipschitz=lambda: _column_sq_norms(Xt))
     if maxiter is None:  # 1000 sweeps' worth
-        opts.maxiter = 1000 * (part[0].shape[0] - 1)
+        opts.maxiter = 1000 * (-(-p // block_size) if variable else part[0].shape[0] - 1)
     opts.seed = seed_to_uint64(seed) if opts.rule.name in _RANDOM_RULES else 0
     shape = (p,) if K == 1 else (p, K)
     if x0 is None:

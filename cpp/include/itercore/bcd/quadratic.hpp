@@ -8,6 +8,7 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
+#include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -37,11 +38,20 @@ struct QuadraticOptions {
   std::int64_t check_every = 0;       ///< block updates between checks; 0: a sweep (1 with history, greedy forests)
   std::uint64_t seed = 0;             ///< for the random and lipschitz rules
   bool history = false;               ///< record the objective at each check
+  /// L_b = the largest eigenvalue of A_bb (the paper's block Lipschitz constant) for blocks of at most
+  /// 64 variables; larger blocks, or false, use the Gershgorin bound max_i sum_{j in b} |A_ij|
+  bool exact_lipschitz = true;
+  std::int64_t iht_iters = 10;        ///< gsq on variable blocks: iterative-hard-thresholding steps (0: the GSD choice)
+  double iht_step = 0.0;              ///< the IHT step mu; 0: 1 / lambda_max(A) (power iteration)
+  /// Variable blocks with L1 / bounds: when the free variables (non-zero, off their bound) and the other
+  /// violators all fit in a block, the block holds all of them (the paper's superlinear phase once the
+  /// active set is found: a Newton-type update then solves the reduced problem); otherwise the rule decides
+  bool support_in_block = false;
 
   /// Throws std::invalid_argument naming the first invalid field.
   void check() const {
     if (rule == Rule::gs_r)
-      throw std::invalid_argument("rule must be 'cyclic', 'random', 'lipschitz', 'gs', 'gsl' or 'gsq' "
+      throw std::invalid_argument("rule must be 'cyclic', 'random', 'lipschitz', 'gs', 'gsl', 'gsq' or 'gsd' "
                                   "('gs-r' is the lasso's)");
     if (kind != BlockKind::fixed && !greedy_rule(rule))
       throw std::invalid_argument("rule must be 'gs', 'gsl' or 'gsq' for blocks chosen greedily "
@@ -55,6 +65,10 @@ struct QuadraticOptions {
     if (!(tol >= 0.0)) throw std::invalid_argument("tol must be >= 0");
     if (maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
     if (check_every < 0) throw std::invalid_argument("check_every must be >= 0");
+    if (iht_iters < 0) throw std::invalid_argument("iht_iters must be >= 0");
+    if (!(iht_step >= 0.0)) throw std::invalid_argument("iht_step must be >= 0");
+    if (kind == BlockKind::greedy_forest && (update == Update::diagonal || update == Update::tmp))
+      throw std::invalid_argument("update must be 'message-passing' for greedy forest blocks");
   }
 };
 
@@ -87,6 +101,14 @@ class QuadraticBCD {
     if (constrained_ && opt.update == Update::message_passing)
       throw std::invalid_argument("update 'message-passing' does not handle l1 / lower bounds; use 'gradient', "
                                   "'matrix' or 'newton' (proximal)");
+    if (opt.update == Update::tmp) {
+      if (!lower) throw std::invalid_argument("update 'tmp' (two-metric projection) needs lower bounds");
+      if (l1 > 0.0)
+        for (std::int64_t i = 0; i < n_; ++i)
+          if (!(lower[i] >= 0.0))
+            throw std::invalid_argument("update 'tmp' with l1 > 0 needs lower >= 0 everywhere (l1 ||x||_1 is then "
+                                        "linear on the feasible set)");
+    }
     if (opt.update == Update::newton) opt_.update = Update::matrix;  // identical on a quadratic
     // a single coordinate: the exact solve is the 1/A_ii step
     if (opt.kind == BlockKind::variable && opt.update == Update::message_passing) opt_.update = Update::gradient;
@@ -114,6 +136,44 @@ class QuadraticBCD {
     x_ = x;
     g_ = g;
     return argmax_block();
+  }
+
+  /// The variable block the rule picks from the current state (sorted); for tests.
+  std::vector<std::int64_t> variable_block(const Scalar* x, const Scalar* g) {
+    x_ = x;
+    g_ = g;
+    std::vector<std::int64_t> block;
+    choose_variable(block);
+    return block;
+  }
+
+  /// The IHT step mu used by gsq on variable blocks.
+  double iht_mu() {
+    if (opt_.iht_step > 0.0) return opt_.iht_step;
+    if (mu_ > 0.0) return mu_;
+    // lambda_max(A) by power iteration (a lower estimate; 1% margin, capped by Gershgorin's upper bound)
+    double gersh = 0.0;
+    for (std::int64_t i = 0; i < n_; ++i) gersh = std::max(gersh, double(absrow_[i]));
+    std::vector<Scalar> v(n_), w(n_);
+    for (std::int64_t i = 0; i < n_; ++i) v[i] = Scalar(1.0 + 0.01 * double(i % 97));
+    double lam = 0.0;
+    for (int it = 0; it < 100; ++it) {
+      double vv = 0.0;
+      for (std::int64_t i = 0; i < n_; ++i) vv += double(v[i]) * double(v[i]);
+      csr_matvec(A_, v.data(), w.data(), 1);
+      double vw = 0.0, ww = 0.0;
+      for (std::int64_t i = 0; i < n_; ++i) {
+        vw += double(v[i]) * double(w[i]);
+        ww += double(w[i]) * double(w[i]);
+      }
+      lam = vw / vv;
+      if (!(ww > 0.0)) break;
+      const double inv = 1.0 / std::sqrt(ww);
+      for (std::int64_t i = 0; i < n_; ++i) v[i] = Scalar(double(w[i]) * inv);
+    }
+    lam = std::min(gersh, 1.01 * lam);
+    mu_ = lam > 0.0 ? 1.0 / lam : 1.0;
+    return mu_;
   }
 
   /// Solves in place from the start x. `history` receives the objective per
@@ -261,13 +321,32 @@ class QuadraticBCD {
     const double m = mapping(i, x_, g_);
     switch (opt_.rule) {
       case Rule::gs: return m * m;
-      default: return m * m / double(diag_[i]);  // gsl; gsq / gsd coincide for one coordinate
+      case Rule::gsq:
+      case Rule::gsd:  // one coordinate: D = A_ii = the exact Hessian; with L1 / bounds the proximal GS-q score
+        return constrained_ ? 2.0 * coord_decrease(i, double(diag_[i])) : m * m / double(diag_[i]);
+      default: return m * m / double(diag_[i]);  // gsl
     }
+  }
+
+  /// The decrease of coordinate i's proximal model with curvature D,
+  ///   -min_d g_i d + D/2 d^2 + r_i(x_i + d) - r_i(x_i),  r_i = l1 |.| + [. >= lower_i],
+  /// g_i^2 / (2 D) without L1 / bounds; the minimiser in `step` when given.
+  double coord_decrease(std::int64_t i, double D, double* step = nullptr) const {
+    const double x = double(x_[i]), g = double(g_[i]);
+    if (!constrained_) {
+      if (step) *step = -g / D;
+      return 0.5 * g * g / D;
+    }
+    double z = detail::soft(x - g / D, l1_ / D);
+    if (lower_) z = std::max(z, lower_[i]);
+    const double d = z - x;
+    if (step) *step = d;
+    return std::max(0.0, -(g * d + 0.5 * D * d * d + l1_ * (std::abs(z) - std::abs(x))));
   }
 
   /// Coordinate blocks listed 0..n-1 with a greedy rule: a heap keyed by variable.
   bool use_heap() const {
-    return opt_.kind == BlockKind::fixed && max_block_ == 1 && identity_singletons_ && (opt_.rule == Rule::gs || opt_.rule == Rule::gsl || opt_.rule == Rule::gsq);
+    return opt_.kind == BlockKind::fixed && max_block_ == 1 && identity_singletons_ && greedy_rule(opt_.rule);
   }
   void init_heap() {
     std::vector<double> keys(n_blocks());
@@ -283,9 +362,14 @@ class QuadraticBCD {
     for (std::int64_t i = 0; i < n_; ++i) g[i] -= b_[i];
   }
 
-  /// Gershgorin bound on the largest eigenvalue of A_bb (block variables marked in scratch_.local).
+  /// L_b: the largest eigenvalue of A_bb (the paper's) for blocks of at most 64 variables with
+  /// `exact_lipschitz`, else the Gershgorin bound max_i sum_{j in b} |A_ij| >= lambda_max(A_bb).
   Scalar block_lipschitz(const std::int64_t* idx, std::int64_t m) {
     if (m == 1) return diag_[idx[0]];
+    if (opt_.exact_lipschitz && m <= 64) {
+      Eigen::SelfAdjointEigenSolver<Mat> es(dense_block(idx, m), Eigen::EigenvaluesOnly);
+      if (es.info() == Eigen::Success) return std::max(es.eigenvalues()(m - 1), Scalar(1e-300));
+    }
     for (std::int64_t k = 0; k < m; ++k) scratch_.local[idx[k]] = k;
     Scalar L = 0;
     for (std::int64_t k = 0; k < m; ++k) {
@@ -319,6 +403,17 @@ class QuadraticBCD {
     identity_singletons_ = max_block_ == 1;  // then nb == n_ and block k is {block_idx[k]}
     for (std::int64_t k = 0; identity_singletons_ && k < nb; ++k) identity_singletons_ = blocks_.idx[k] == k;
     avg_block_ = double(n_) / double(nb);
+    // GSD's diagonal bound of each fixed block: D_{b,i} = sum_{j in b} |A_ij| (diagonal dominance: D_b >= A_bb)
+    dfix_.assign(n_, Scalar(0));
+    for (std::int64_t k = 0; k < nb; ++k) {
+      const std::int64_t* idx = blocks_.idx + blocks_.ptr[k];
+      const std::int64_t m = blocks_.ptr[k + 1] - blocks_.ptr[k];
+      for (std::int64_t q = 0; q < m; ++q) scratch_.local[idx[q]] = q;
+      for (std::int64_t q = 0; q < m; ++q)
+        for (Index p = A_.indptr[idx[q]]; p < A_.indptr[idx[q] + 1]; ++p)
+          if (scratch_.local[A_.indices[p]] >= 0) dfix_[idx[q]] += std::abs(A_.data[p]);
+      for (std::int64_t q = 0; q < m; ++q) scratch_.local[idx[q]] = -1;
+    }
     block_L_.resize(nb);
     for (std::int64_t k = 0; k < nb; ++k)
       block_L_[k] = block_lipschitz(blocks_.idx + blocks_.ptr[k], blocks_.ptr[k + 1] - blocks_.ptr[k]);
@@ -328,7 +423,8 @@ class QuadraticBCD {
       for (std::int64_t k = 0; k < nb; ++k) cumL_[k] = (c += double(block_L_[k]));
     }
     const bool need_forest = opt_.update == Update::message_passing;
-    const bool need_dense = opt_.update == Update::matrix || (opt_.rule == Rule::gsq && !need_forest && max_block_ > 1);
+    const bool need_dense = opt_.update == Update::matrix || opt_.update == Update::tmp ||
+                            (opt_.rule == Rule::gsq && !need_forest && max_block_ > 1);
     if (need_forest || (opt_.rule == Rule::gsq && max_block_ > 1 && !need_dense)) {
       forests_.resize(nb);
       for (std::int64_t k = 0; k < nb; ++k)
@@ -346,7 +442,8 @@ class QuadraticBCD {
       }
       if (cost > 5e7) throw std::invalid_argument("block_size: blocks too large for dense block factorizations");
       chol_.resize(nb);
-      if (constrained_ && opt_.update == Update::matrix) dense_.resize(nb);
+      if (constrained_ && (opt_.update == Update::matrix || opt_.update == Update::tmp || opt_.rule == Rule::gsq))
+        dense_.resize(nb);
       for (std::int64_t k = 0; k < nb; ++k) {
         Mat H = dense_block(blocks_.idx + blocks_.ptr[k], blocks_.ptr[k + 1] - blocks_.ptr[k]);
         chol_[k].compute(H);
@@ -413,6 +510,26 @@ class QuadraticBCD {
     const std::int64_t* idx = blocks_.idx + blocks_.ptr[k];
     const std::int64_t m = blocks_.ptr[k + 1] - blocks_.ptr[k];
     double s = 0.0;
+    if (opt_.rule == Rule::gsd) {  // twice the decrease of the diagonal (proximal) model, sum_i g_i^2 / D_{b,i} without L1
+      for (std::int64_t q = 0; q < m; ++q) s += 2.0 * coord_decrease(idx[q], double(dfix_[idx[q]]));
+      return s;
+    }
+    if (opt_.rule == Rule::gsq && constrained_) {
+      // proximal GS-q: twice the decrease of the exact block model g_b^T d + 1/2 d^T A_bb d + r(x_b + d) - r(x_b)
+      if (m == 1) return 2.0 * coord_decrease(idx[0], double(diag_[idx[0]]));
+      std::vector<Scalar> d(m, Scalar(0));
+      if (!prox_block_step(k, idx, m, d)) return std::numeric_limits<double>::infinity();
+      const Mat& H = dense_[k];
+      double dec = 0.0;
+      for (std::int64_t a = 0; a < m; ++a) {
+        const std::int64_t i = idx[a];
+        double hd = 0.0;
+        for (std::int64_t c = 0; c < m; ++c) hd += double(H(a, c)) * double(d[c]);
+        const double z = double(x_[i]) + double(d[a]);
+        dec -= double(g_[i]) * double(d[a]) + 0.5 * double(d[a]) * hd + l1_ * (std::abs(z) - std::abs(double(x_[i])));
+      }
+      return 2.0 * std::max(dec, 0.0);
+    }
     for (std::int64_t q = 0; q < m; ++q) {
       const double v = mapping(idx[q], x_, g_);
       s += v * v;
@@ -460,19 +577,46 @@ class QuadraticBCD {
     for (std::int64_t i = 0; i < n_; ++i) {
       const double m = mapping(i, x_, g_);
       double s;
+      const bool var = opt_.kind == BlockKind::variable;
       switch (opt_.rule) {
         case Rule::gs: s = m * m; break;
-        case Rule::gsq: s = m * m / double(opt_.kind == BlockKind::variable ? absrow_[i] : diag_[i]); break;
+        case Rule::gsd:  // D_i = sum_j |A_ij| bounds A_bb's diagonal for any block
+          s = var && constrained_ ? 2.0 * coord_decrease(i, double(absrow_[i])) : m * m / double(absrow_[i]);
+          break;
+        case Rule::gsq:
+          if (!var) s = m * m / double(diag_[i]);
+          else if (constrained_) s = 2.0 * coord_decrease(i, double(diag_[i]));  // coordinate-wise proximal GS-q
+          else s = m * m / double(absrow_[i]);  // GSD: the start of the IHT below
+          break;
         default: s = m * m / double(diag_[i]); break;
       }
       scores_[i] = s;
       if (s > 0.0) order_.push_back(i);
     }
     if (opt_.kind == BlockKind::variable) {
-      const std::int64_t tau = std::min<std::int64_t>(opt_.block_size, static_cast<std::int64_t>(order_.size()));
+      const std::int64_t tau_max = opt_.block_size;
+      if (opt_.support_in_block && constrained_) {
+        // the free variables with every other violator, when all of them fit (else the rule alone: a block
+        // filled by free variables already optimal among themselves would never change again)
+        std::int64_t n_free = 0, n_viol = 0;
+        for (std::int64_t i = 0; i < n_; ++i) {
+          const bool f = is_free(i);
+          n_free += f;
+          n_viol += !f && scores_[i] > 0.0;
+        }
+        if (n_free + n_viol <= tau_max)
+          for (std::int64_t i = 0; i < n_; ++i)
+            if (is_free(i)) {
+              if (!(scores_[i] > 0.0)) order_.push_back(i);
+              scores_[i] = std::numeric_limits<double>::infinity();
+            }
+      }
+      const std::int64_t tau = std::min<std::int64_t>(tau_max, static_cast<std::int64_t>(order_.size()));
       auto cmp = [&](std::int64_t a, std::int64_t c) { return scores_[a] > scores_[c] || (scores_[a] == scores_[c] && a < c); };
       if (tau < static_cast<std::int64_t>(order_.size())) std::nth_element(order_.begin(), order_.begin() + tau, order_.end(), cmp);
       block.assign(order_.begin(), order_.begin() + tau);
+      if (opt_.rule == Rule::gsq && !constrained_ && opt_.iht_iters > 0 && tau < static_cast<std::int64_t>(order_.size()))
+        iht_block(block, tau);
       std::sort(block.begin(), block.end());
       return;
     }
@@ -490,6 +634,127 @@ class QuadraticBCD {
     sorted_.resize(order_.size());
     for (std::int64_t i : order_) sorted_[count[bucket(i)]++] = i;
     grow_greedy_forest(A_, sorted_.data(), static_cast<std::int64_t>(sorted_.size()), opt_.block_size, block, scratch_);
+  }
+
+  /// Not at the kink of the L1 term nor at its lower bound.
+  bool is_free(std::int64_t i) const {
+    const double x = double(x_[i]);
+    if (lower_ && !(x > lower_[i])) return false;
+    return !(l1_ > 0.0 && x == 0.0);
+  }
+
+  /// GSQ for variable blocks (the paper's approximation): iterative hard thresholding on
+  ///   min_{||d||_0 <= tau} g^T d + 1/2 d^T A d,
+  /// d <- H_tau(d - mu (g + A d)), from the GSD choice (d_i = -g_i / D_i on it), until d stops
+  /// changing or `iht_iters` steps; the block is the support of d. A d costs the rows of the support.
+  void iht_block(std::vector<std::int64_t>& block, std::int64_t tau) {
+    const double mu = iht_mu();
+    dvec_.assign(n_, 0.0);
+    uvec_.resize(n_);
+    for (std::int64_t i : block) dvec_[i] = -double(g_[i]) / double(absrow_[i]);
+    std::vector<std::int64_t> cand;
+    for (std::int64_t it = 0; it < opt_.iht_iters; ++it) {
+      for (std::int64_t i = 0; i < n_; ++i) uvec_[i] = dvec_[i] - mu * double(g_[i]);
+      for (std::int64_t i : block)
+        for (Index p = A_.indptr[i]; p < A_.indptr[i + 1]; ++p) uvec_[A_.indices[p]] -= mu * double(A_.data[p]) * dvec_[i];
+      cand.clear();
+      for (std::int64_t i = 0; i < n_; ++i)
+        if (uvec_[i] != 0.0) cand.push_back(i);
+      const std::int64_t t = std::min<std::int64_t>(tau, static_cast<std::int64_t>(cand.size()));
+      if (t == 0) break;
+      auto cmp = [&](std::int64_t a, std::int64_t c) {
+        const double ua = std::abs(uvec_[a]), uc = std::abs(uvec_[c]);
+        return ua > uc || (ua == uc && a < c);
+      };
+      if (t < static_cast<std::int64_t>(cand.size())) std::nth_element(cand.begin(), cand.begin() + t, cand.end(), cmp);
+      cand.resize(t);
+      // change ||d_new - d_old||^2 and the new iterate
+      double change = 0.0, size = 0.0;
+      for (std::int64_t i : block) change += dvec_[i] * dvec_[i];  // old entries, corrected below where kept
+      for (std::int64_t i : cand) {
+        change += (uvec_[i] - dvec_[i]) * (uvec_[i] - dvec_[i]) - dvec_[i] * dvec_[i];
+        size += uvec_[i] * uvec_[i];
+      }
+      for (std::int64_t i : block) dvec_[i] = 0.0;
+      for (std::int64_t i : cand) dvec_[i] = uvec_[i];
+      block = cand;
+      if (change <= 1e-20 * size) break;
+    }
+    for (std::int64_t i : block) dvec_[i] = 0.0;
+  }
+
+  /// Two-metric projection (Gafni & Bertsekas) on the block for x >= lower (and l1 ||x||_1, linear there):
+  /// with h = g + l1 and the epsilon-active set E = {i : x_i <= lower_i + eps, h_i > 0}
+  /// (eps = min(1e-3, ||x_b - P(x_b - h_b)||)), the direction is Newton on the others
+  /// (-A_FF^{-1} h_F) and diagonally scaled on E (-h_i / A_ii); the step is the largest of
+  /// 1, 1/2, ... along the projected path max(x_b + t d, lower_b) with the decrease
+  /// f(x) - f(x(t)) >= 1e-4 (t h_F^T (-d_F) + h_E^T (x_E - x_E(t))) (f is quadratic on the block: exact).
+  /// No step found: the diagonal-bound step (always a descent step).
+  bool tmp_step(std::int64_t fixed_k, const std::int64_t* idx, std::int64_t m, std::vector<Scalar>& d) {
+    Mat local;
+    if (fixed_k < 0) local = dense_block(idx, m);
+    const Mat& H = fixed_k >= 0 ? dense_[fixed_k] : local;
+    Eigen::VectorXd h(m), x(m), lo(m), dir(m);
+    double w = 0.0;
+    for (std::int64_t q = 0; q < m; ++q) {
+      const std::int64_t i = idx[q];
+      h[q] = double(g_[i]) + l1_;
+      x[q] = double(x_[i]);
+      lo[q] = lower_[i];
+      const double pg = x[q] - std::max(x[q] - h[q], lo[q]);
+      w += pg * pg;
+    }
+    const double eps = std::min(1e-3, std::sqrt(w));
+    std::vector<std::int64_t> F, E;
+    for (std::int64_t q = 0; q < m; ++q) {
+      if (std::isfinite(lo[q]) && x[q] <= lo[q] + eps && h[q] > 0.0) E.push_back(q);
+      else F.push_back(q);
+    }
+    dir.setZero();
+    for (std::int64_t q : E) dir[q] = -h[q] / double(H(q, q));
+    if (!F.empty()) {
+      const std::int64_t f = static_cast<std::int64_t>(F.size());
+      Eigen::MatrixXd HF(f, f);
+      Eigen::VectorXd hF(f);
+      for (std::int64_t a = 0; a < f; ++a) {
+        hF[a] = h[F[a]];
+        for (std::int64_t c = 0; c < f; ++c) HF(a, c) = double(H(F[a], F[c]));
+      }
+      Eigen::LDLT<Eigen::MatrixXd> ldlt(HF);
+      if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) return false;
+      const Eigen::VectorXd dF = -ldlt.solve(hF);
+      for (std::int64_t a = 0; a < f; ++a) dir[F[a]] = dF[a];
+    }
+    Eigen::MatrixXd Hd = H.template cast<double>();
+    double slopeF = 0.0;
+    for (std::int64_t q : F) slopeF += h[q] * dir[q];
+    for (double t = 1.0; t > 1e-12; t *= 0.5) {
+      Eigen::VectorXd delta(m);
+      double lin = 0.0, rhs = t * slopeF;
+      for (std::int64_t q = 0; q < m; ++q) {
+        delta[q] = std::max(x[q] + t * dir[q], lo[q]) - x[q];
+        lin += h[q] * delta[q];
+      }
+      for (std::int64_t q : E) rhs += h[q] * delta[q];
+      const double df = lin + 0.5 * delta.dot(Hd * delta);
+      if (df <= 1e-4 * rhs && (df < 0.0 || delta.squaredNorm() == 0.0)) {
+        for (std::int64_t q = 0; q < m; ++q) d[q] = Scalar(delta[q]);
+        return true;
+      }
+    }
+    diagonal_step(fixed_k, idx, m, d);
+    return true;
+  }
+
+  /// x_b <- prox(x_b - D_b^{-1} g_b) with GSD's diagonal bound D_b (fixed blocks: sum_{j in b} |A_ij|;
+  /// variable blocks: sum_j |A_ij|), coordinate-wise and exact for L1 / bounds.
+  void diagonal_step(std::int64_t fixed_k, const std::int64_t* idx, std::int64_t m, std::vector<Scalar>& d) {
+    for (std::int64_t q = 0; q < m; ++q) {
+      const std::int64_t i = idx[q];
+      double step = 0.0;
+      coord_decrease(i, double(fixed_k >= 0 ? dfix_[i] : absrow_[i]), &step);
+      d[q] = Scalar(step);
+    }
   }
 
   /// Proximal matrix step with L1 / bounds: d minimises the block model
@@ -537,6 +802,8 @@ class QuadraticBCD {
         }
         return true;
       }
+      case Update::diagonal: diagonal_step(fixed_k, idx, m, d); return true;
+      case Update::tmp: return tmp_step(fixed_k, idx, m, d);
       case Update::matrix:
       case Update::newton: {
         if (constrained_) return prox_block_step(fixed_k, idx, m, d);
@@ -604,8 +871,9 @@ class QuadraticBCD {
   std::int64_t max_block_ = 0;
   double avg_block_ = 1.0;
   double bnorm_ = 1.0;
-  std::vector<Scalar> diag_, absrow_, block_L_, gvec_, rhs_, work_, sol_;
-  std::vector<double> cumL_, scores_;
+  std::vector<Scalar> diag_, absrow_, dfix_, block_L_, gvec_, rhs_, work_, sol_;
+  std::vector<double> cumL_, scores_, dvec_, uvec_;
+  double mu_ = 0.0;  ///< the IHT step, once estimated
   std::vector<std::int64_t> order_, sorted_;
   std::vector<ForestBlock<Scalar>> forests_;
   std::vector<std::vector<Scalar>> fpiv_, fell_;  ///< per fixed forest block: inverse pivots, multipliers

@@ -15,12 +15,15 @@ enum class Rule : int {
   lipschitz = 2,  ///< sampling with probability proportional to L_b
   gs = 3,         ///< Gauss-Southwell: largest ||grad_b||
   gsl = 4,        ///< largest ||grad_b|| / sqrt(L_b)
-  gsq = 5,        ///< largest grad_b^T H_bb^{-1} grad_b (GSD, a diagonal bound, for variable blocks)
+  gsq = 5,        ///< largest grad_b^T H_bb^{-1} grad_b (variable blocks: iterative hard thresholding)
   gs_r = 6,       ///< the lasso's coordinate rule: the largest proximal step (Gauss-Southwell-r)
+  gsd = 7,        ///< largest sum_i grad_i^2 / D_{b,i}, D_b a diagonal bound of H_bb (Gauss-Southwell-diagonal)
 };
 
-/// True for the rules that pick the block with the largest score (gs, gsl, gsq).
-constexpr bool greedy_rule(Rule r) noexcept { return r == Rule::gs || r == Rule::gsl || r == Rule::gsq; }
+/// True for the rules that pick the block with the largest score (gs, gsl, gsq, gsd).
+constexpr bool greedy_rule(Rule r) noexcept {
+  return r == Rule::gs || r == Rule::gsl || r == Rule::gsq || r == Rule::gsd;
+}
 
 /// How a chosen block is updated.
 enum class Update : int {
@@ -28,6 +31,8 @@ enum class Update : int {
   matrix = 1,           ///< x_b -= H_bb^{-1} grad_b with H_bb the block Hessian (bound)
   newton = 2,           ///< Newton direction on the block with backtracking
   message_passing = 3,  ///< exact solve of a forest block in O(|b|)
+  diagonal = 4,         ///< x_b -= D_b^{-1} grad_b, D_b the diagonal bound of GSD (proximal for L1 / bounds)
+  tmp = 5,              ///< two-metric projection (Gafni & Bertsekas) for lower bounds: Newton on the free set
 };
 
 /// How blocks are formed.

@@ -65,7 +65,7 @@ enum class SmoothLoss : int {
 /// only ones: the Python layer reads them from the bound struct.
 struct SmoothOptions {
   Rule rule = Rule::gsl;             ///< block selection (not gs_r: that is the lasso's)
-  Update update = Update::gradient;  ///< gradient, matrix (Hessian bound) or newton (logistic: exact block Hessian)
+  Update update = Update::gradient;  ///< gradient, diagonal (GSD's bound), matrix (Hessian bound) or newton (logistic)
   double tol = 1e-8;                 ///< on the relative duality gap (L1, K = 1), else max |(proximal) gradient mapping|
   std::int64_t maxiter = 1000;       ///< block updates
   std::int64_t check_every = 0;      ///< block updates between optimality checks; 0: one sweep (1 with history)
@@ -81,12 +81,20 @@ struct SmoothOptions {
   /// after each update instead of recomputing the full gradient per pick;
   /// false forces the full-gradient path (for tests and benchmarks).
   bool incremental_greedy = true;
+  /// Fixed feature blocks (the partition given), or variable: the `block_size` best features under the
+  /// (greedy) rule each iteration; the partition given must then be the singletons in order.
+  BlockKind kind = BlockKind::fixed;
+  std::int64_t block_size = 1;  ///< tau for variable blocks
+  std::int64_t iht_iters = 10;  ///< gsq on variable blocks (no L1): iterative-hard-thresholding steps (0: GSD)
 
   /// Throws std::invalid_argument naming the first invalid field.
   void check() const {
     if (rule == Rule::gs_r)
-      throw std::invalid_argument("rule must be 'cyclic', 'random', 'lipschitz', 'gs', 'gsl' or 'gsq' "
+      throw std::invalid_argument("rule must be 'cyclic', 'random', 'lipschitz', 'gs', 'gsl', 'gsq' or 'gsd' "
                                   "('gs-r' is the lasso's)");
+    if (update == Update::tmp)
+      throw std::invalid_argument("update must not be 'tmp' here: two-metric projection is for a Quadratic with "
+                                  "lower bounds");
     if (update == Update::message_passing)
       throw std::invalid_argument("update must not be 'message-passing' here: it needs a Quadratic problem "
                                   "(forest blocks of a sparse Hessian)");
@@ -95,6 +103,13 @@ struct SmoothOptions {
     if (check_every < 0) throw std::invalid_argument("check_every must be >= 0");
     if (inner_passes < 1) throw std::invalid_argument("inner_passes must be >= 1");
     if (max_active < 0) throw std::invalid_argument("max_active must be >= 0");
+    if (kind == BlockKind::greedy_forest)
+      throw std::invalid_argument("blocks: greedy forests need a Quadratic problem");
+    if (kind == BlockKind::variable && !greedy_rule(rule))
+      throw std::invalid_argument("rule must be 'gs', 'gsl', 'gsq' or 'gsd' for blocks chosen greedily "
+                                  "(variable blocks)");
+    if (block_size < 1) throw std::invalid_argument("block_size must be >= 1");
+    if (iht_iters < 0) throw std::invalid_argument("iht_iters must be >= 0");
   }
 };
 
@@ -158,7 +173,14 @@ class SmoothBCD {
     }
     const std::int64_t nb = blocks.n_blocks;
     check_partition(blocks, p_);
-    if (opt_.check_every == 0) opt_.check_every = opt.history ? 1 : nb;  // one sweep between checks
+    variable_ = opt.kind == BlockKind::variable;
+    if (variable_) {
+      bool singletons = nb == p_;
+      for (std::int64_t k = 0; singletons && k < nb; ++k) singletons = blocks.idx[k] == k && blocks.ptr[k] == k;
+      if (!singletons) throw std::invalid_argument("blocks: variable blocks need the singleton partition in order");
+    }
+    const std::int64_t sweep = variable_ ? (p_ + opt.block_size - 1) / opt.block_size : nb;
+    if (opt_.check_every == 0) opt_.check_every = opt.history ? 1 : sweep;  // one sweep between checks
     // curvature bound of the loss: 1/4 (logistic), 1/2 (softmax: diag(p) - p p^T <= I/2), 1 (squares, exact)
     curv_ = loss_ == SmoothLoss::logistic ? 0.25 : (softmax ? 0.5 : 1.0);
     gap_mode_ = l1_ > 0.0 && !softmax;
@@ -169,7 +191,9 @@ class SmoothBCD {
     const bool need_chol = (opt_.update == Update::matrix && !prox_matrix) || opt.rule == Rule::gsq;
     if (need_chol) chol_.resize(nb);
     if (opt.rule == Rule::gsq) Minv_.resize(nb);
-    if (prox_matrix) Mb_.resize(nb);
+    const bool prox_gsq = opt.rule == Rule::gsq && l1_ > 0.0;  // the proximal GS-q score solves block models
+    if (prox_matrix || prox_gsq) Mb_.resize(nb);
+    Dd_.assign(p_, 0.0);
     const double c = curv_ / double(n_);
     for (std::int64_t k = 0; k < nb; ++k) {
       const std::int64_t m = bsize(k);
@@ -184,10 +208,21 @@ class SmoothBCD {
       }
       if (need_chol) chol_[k].compute(M);
       if (opt.rule == Rule::gsq && m <= kSmallBlock) Minv_[k] = chol_[k].solve(Mat::Identity(m, m));
-      if (prox_matrix) Mb_[k] = M;
+      if (prox_matrix || prox_gsq) Mb_[k] = M;
+      // GSD's diagonal bound D_{b,i} = sum_{j in b} |M_ij| >= M (diagonal dominance), per feature
+      for (std::int64_t q = 0; q < m; ++q) Dd_[blocks_.idx[blocks_.ptr[k] + q]] = std::max(M.row(q).cwiseAbs().sum(), 1e-300);
     }
-    const bool greedy = opt.rule == Rule::gs || opt.rule == Rule::gsl || opt.rule == Rule::gsq;
-    incr_ = greedy && opt.incremental_greedy && !is_dense_columns(static_cast<const Cols*>(nullptr));
+    const bool greedy = greedy_rule(opt.rule);
+    incr_ = greedy && !variable_ && opt.incremental_greedy && !is_dense_columns(static_cast<const Cols*>(nullptr));
+    if (variable_ && (opt.rule == Rule::gsd || opt.rule == Rule::gsq || opt.update == Update::diagonal)) {
+      // the whole Hessian bound c X^T X / n + l2 I: GSD's D_j = sum_i |M_ji| (a bound for any block), IHT's M d
+      std::vector<std::int64_t> all(p_);
+      for (std::int64_t j = 0; j < p_; ++j) all[j] = j;
+      Mfull_ = weighted_gram(all.data(), p_, [c](std::int64_t) { return c; });
+      Mfull_.diagonal().array() += l2_;
+      Dfull_.resize(p_);
+      for (std::int64_t j = 0; j < p_; ++j) Dfull_[j] = std::max(Mfull_.row(j).cwiseAbs().sum(), 1e-300);
+    }
     if (incr_) build_rows();
     if (opt.rule == Rule::lipschitz) {
       double s = 0.0;
@@ -243,7 +278,11 @@ class SmoothBCD {
           break;
         }
         default:
-          if (incr_) {
+          if (variable_) {
+            full_gradient(W);
+            choose_features(W, vblock_);
+            k = -1;
+          } else if (incr_) {
             if (heap_stale_) rebuild_heap(W);
             k = heap_.top();
           } else {
@@ -252,8 +291,23 @@ class SmoothBCD {
           }
           break;
       }
-      const std::int64_t m = bsize(k);
-      const std::int64_t* idx = blocks_.idx + blocks_.ptr[k];
+      const std::int64_t m = k >= 0 ? bsize(k) : static_cast<std::int64_t>(vblock_.size());
+      const std::int64_t* idx = k >= 0 ? blocks_.idx + blocks_.ptr[k] : vblock_.data();
+      // the block's Lipschitz constant, Hessian bound and its factor: precomputed (fixed) or formed now (variable)
+      double Lblk = 0.0;
+      const Mat* Mblk = nullptr;
+      const Eigen::LLT<Mat>* Cblk = nullptr;
+      if (k >= 0) {
+        Lblk = L_[k];
+        if (!Mb_.empty()) Mblk = &Mb_[k];
+        if (!chol_.empty()) Cblk = &chol_[k];
+      } else {
+        form_variable_block(idx, m);
+        Lblk = vL_;
+        Mblk = &vM_;
+        Cblk = &vchol_;
+      }
+      const std::vector<double>& Ddiag = k >= 0 ? Dd_ : Dfull_;
       collect_rows(idx, m);
       const bool check_now = (it + 1) % opt_.check_every == 0 || it + 1 == opt_.maxiter;
       if (incr_ && !check_now) save_rows_R();
@@ -261,15 +315,17 @@ class SmoothBCD {
       for (std::int64_t q = 0; q < m; ++q)
         for (std::int64_t c = 0; c < K_; ++c) Gb(q, c) = block_grad(idx[q], c, W);
       Mat D(m, K_);
-      if (opt_.update == Update::gradient) {
-        for (std::int64_t q = 0; q < m; ++q)
+      if (opt_.update == Update::gradient || opt_.update == Update::diagonal) {
+        for (std::int64_t q = 0; q < m; ++q) {
+          const double Lq = opt_.update == Update::gradient ? Lblk : Ddiag[idx[q]];
           for (std::int64_t c = 0; c < K_; ++c) {
             const double w = W[idx[q] * K_ + c];
-            D(q, c) = soft(w - Gb(q, c) / L_[k], l1_ / L_[k]) - w;
+            D(q, c) = soft(w - Gb(q, c) / Lq, l1_ / Lq) - w;
           }
+        }
       } else if (opt_.update == Update::matrix) {
-        if (l1_ > 0.0) D = prox_subproblem(Mb_[k], Gb, W, idx);
-        else D = -chol_[k].solve(Gb);
+        if (l1_ > 0.0) D = prox_subproblem(*Mblk, Gb, W, idx);
+        else D = -Cblk->solve(Gb);
       } else {  // Newton on the block (logistic), then backtracking below
         const double inv = 1.0 / double(n_);
         auto hrow = [&](std::int64_t i) {
@@ -604,6 +660,125 @@ class SmoothBCD {
     return L * (w - soft(w - g / L, l1_ / L));
   }
 
+  /// Variable blocks: the block's Hessian bound M (from the whole bound when formed, else c X_b^T X_b / n
+  /// + l2 I), its largest eigenvalue and (for matrix updates without L1) its Cholesky factor.
+  void form_variable_block(const std::int64_t* idx, std::int64_t m) {
+    if (Mfull_.size() > 0) {
+      vM_.resize(m, m);
+      for (std::int64_t a = 0; a < m; ++a)
+        for (std::int64_t b = 0; b < m; ++b) vM_(a, b) = Mfull_(idx[a], idx[b]);
+    } else {
+      const double c = curv_ / double(n_);
+      vM_ = weighted_gram(idx, m, [c](std::int64_t) { return c; });
+      vM_.diagonal().array() += l2_;
+    }
+    if (m == 1) {
+      vL_ = std::max(vM_(0, 0), 1e-300);
+    } else {
+      Eigen::SelfAdjointEigenSolver<Mat> es(vM_, Eigen::EigenvaluesOnly);
+      vL_ = std::max(es.eigenvalues()(m - 1), 1e-300);
+    }
+    if (opt_.update == Update::matrix && l1_ <= 0.0) vchol_.compute(vM_);
+  }
+
+  /// Variable blocks: the `block_size` features with the largest scores (summed over the K classes) from G:
+  /// gs ||g_j||^2, gsl ||g_j||^2 / M_jj, gsd (twice the diagonal proximal decrease with D_j = sum_i |M_ji|),
+  /// gsq: with L1 the coordinate-wise proximal GS-q (M_jj), else IHT from the GSD choice.
+  void choose_features(const double* W, std::vector<std::int64_t>& out) {
+    fscore_.assign(p_, 0.0);
+    cand_.clear();
+    const bool iht = opt_.rule == Rule::gsq && l1_ <= 0.0 && opt_.iht_iters > 0;
+    for (std::int64_t j = 0; j < p_; ++j) {
+      double s = 0.0;
+      for (std::int64_t c = 0; c < K_; ++c) {
+        const double v = mapping(j, c, W, L_[j]);
+        switch (opt_.rule) {
+          case Rule::gs: s += v * v; break;
+          case Rule::gsd: s += 2.0 * coord_decrease(j, c, W, Dfull_[j]); break;
+          case Rule::gsq:
+            s += l1_ > 0.0 ? 2.0 * coord_decrease(j, c, W, L_[j]) : v * v / (iht ? Dfull_[j] : L_[j]);
+            break;
+          default: s += v * v / L_[j]; break;  // gsl
+        }
+      }
+      fscore_[j] = s;
+      if (s > 0.0) cand_.push_back(j);
+    }
+    if (cand_.empty()) cand_.push_back(0);
+    const std::int64_t tau = std::min<std::int64_t>(opt_.block_size, static_cast<std::int64_t>(cand_.size()));
+    auto cmp = [&](std::int64_t a, std::int64_t b) { return fscore_[a] > fscore_[b] || (fscore_[a] == fscore_[b] && a < b); };
+    if (tau < static_cast<std::int64_t>(cand_.size())) std::nth_element(cand_.begin(), cand_.begin() + tau, cand_.end(), cmp);
+    out.assign(cand_.begin(), cand_.begin() + tau);
+    if (iht && tau < p_) iht_features(out, tau);
+    std::sort(out.begin(), out.end());
+  }
+
+  /// IHT on min_{d with <= tau non-zero features} <G, d> + 1/2 <d, M d> (M the whole bound, the same for
+  /// every class), d <- H_tau(d - mu (G + M d)) from the GSD choice; the block is the support of d.
+  void iht_features(std::vector<std::int64_t>& block, std::int64_t tau) {
+    if (!(mu_ > 0.0)) {  // 1 / lambda_max(M) by power iteration (1% margin)
+      Vec v = Vec::LinSpaced(p_, 1.0, 2.0), w;
+      double lam = 0.0;
+      for (int it = 0; it < 100; ++it) {
+        w = Mfull_ * v;
+        lam = v.dot(w) / v.squaredNorm();
+        if (!(w.norm() > 0.0)) break;
+        v = w / w.norm();
+      }
+      mu_ = lam > 0.0 ? 1.0 / (1.01 * lam) : 1.0;
+    }
+    dI_.assign(p_ * K_, 0.0);
+    uI_.resize(p_ * K_);
+    for (std::int64_t j : block)
+      for (std::int64_t c = 0; c < K_; ++c) dI_[j * K_ + c] = -G_[j * K_ + c] / Dfull_[j];
+    std::vector<std::int64_t> cand;
+    for (std::int64_t it = 0; it < opt_.iht_iters; ++it) {
+      for (std::int64_t t = 0; t < p_ * K_; ++t) uI_[t] = dI_[t] - mu_ * G_[t];
+      for (std::int64_t i : block)
+        for (std::int64_t j = 0; j < p_; ++j) {
+          const double mji = Mfull_(j, i);
+          if (mji == 0.0) continue;
+          for (std::int64_t c = 0; c < K_; ++c) uI_[j * K_ + c] -= mu_ * mji * dI_[i * K_ + c];
+        }
+      cand.clear();
+      fscore_.assign(p_, 0.0);
+      for (std::int64_t j = 0; j < p_; ++j) {
+        double s = 0.0;
+        for (std::int64_t c = 0; c < K_; ++c) s += uI_[j * K_ + c] * uI_[j * K_ + c];
+        fscore_[j] = s;
+        if (s > 0.0) cand.push_back(j);
+      }
+      const std::int64_t t = std::min<std::int64_t>(tau, static_cast<std::int64_t>(cand.size()));
+      if (t == 0) break;
+      auto cmp = [&](std::int64_t a, std::int64_t b) { return fscore_[a] > fscore_[b] || (fscore_[a] == fscore_[b] && a < b); };
+      if (t < static_cast<std::int64_t>(cand.size())) std::nth_element(cand.begin(), cand.begin() + t, cand.end(), cmp);
+      cand.resize(t);
+      double change = 0.0, size = 0.0;
+      for (std::int64_t j : block)
+        for (std::int64_t c = 0; c < K_; ++c) change += dI_[j * K_ + c] * dI_[j * K_ + c];
+      for (std::int64_t j : cand)
+        for (std::int64_t c = 0; c < K_; ++c) {
+          const double u = uI_[j * K_ + c], d = dI_[j * K_ + c];
+          change += (u - d) * (u - d) - d * d;
+          size += u * u;
+        }
+      for (std::int64_t j : block)
+        for (std::int64_t c = 0; c < K_; ++c) dI_[j * K_ + c] = 0.0;
+      for (std::int64_t j : cand)
+        for (std::int64_t c = 0; c < K_; ++c) dI_[j * K_ + c] = uI_[j * K_ + c];
+      block = cand;
+      if (change <= 1e-20 * size) break;
+    }
+  }
+
+  /// The decrease of weight (j, c)'s proximal model with curvature D: g^2 / (2 D) without L1.
+  double coord_decrease(std::int64_t j, std::int64_t c, const double* W, double D) const {
+    const double g = G_[j * K_ + c];
+    if (l1_ <= 0.0) return 0.5 * g * g / D;
+    const double w = W[j * K_ + c], z = soft(w - g / D, l1_ / D), d = z - w;
+    return std::max(0.0, -(g * d + 0.5 * D * d * d + l1_ * (std::abs(z) - std::abs(w))));
+  }
+
   static double xlogx(double a) { return a > 0.0 ? a * std::log(a) : 0.0; }
 
   /// Duality gap at W (G and the rows current). The dual point is the loss
@@ -676,6 +851,21 @@ class SmoothBCD {
     const std::int64_t m = bsize(k);
     const std::int64_t* idx = blocks_.idx + blocks_.ptr[k];
     double s = 0.0;
+    if (opt_.rule == Rule::gsd) {  // twice the decrease of the diagonal (proximal) model: sum g^2 / D without L1
+      for (std::int64_t q = 0; q < m; ++q)
+        for (std::int64_t c = 0; c < K_; ++c) s += 2.0 * coord_decrease(idx[q], c, W, Dd_[idx[q]]);
+      return s;
+    }
+    if (opt_.rule == Rule::gsq && l1_ > 0.0) {
+      // proximal GS-q (K = 1): twice the decrease of the block model g^T d + 1/2 d^T M d + l1 (|w + d| - |w|)
+      if (m == 1) return 2.0 * coord_decrease(idx[0], 0, W, Mb_[k](0, 0));
+      Mat g(m, 1);
+      for (std::int64_t q = 0; q < m; ++q) g(q, 0) = G_[idx[q]];
+      const Mat d = prox_subproblem(Mb_[k], g, W, idx);
+      double dec = -(g.array() * d.array()).sum() - 0.5 * (d.transpose() * Mb_[k] * d)(0, 0);
+      for (std::int64_t q = 0; q < m; ++q) dec -= l1_ * (std::abs(W[idx[q]] + d(q, 0)) - std::abs(W[idx[q]]));
+      return 2.0 * std::max(dec, 0.0);
+    }
     if (opt_.rule == Rule::gsq && m <= kSmallBlock) {
       // small blocks: g^T M^{-1} g with the inverse bound formed once (no solver call per score)
       sv_.resize(m * K_);
@@ -845,6 +1035,14 @@ class SmoothBCD {
   std::vector<std::int64_t> rows_;
   std::vector<Eigen::LLT<Mat>> chol_;
   std::vector<Mat> Mb_;
+  std::vector<double> Dd_;  ///< GSD's diagonal bound per feature (its fixed block's absolute row sum of the bound)
+  // variable blocks
+  bool variable_ = false;
+  Mat Mfull_, vM_;           ///< the whole Hessian bound (when GSD / IHT need it); the current block's
+  std::vector<double> Dfull_, fscore_, dI_, uI_;
+  std::vector<std::int64_t> vblock_, cand_;
+  double vL_ = 0.0, mu_ = 0.0;
+  Eigen::LLT<Mat> vchol_;
   // incremental greedy path (sparse X): row-major X, feature -> block, heap of block scores
   bool incr_ = false, heap_stale_ = true;
   std::vector<std::int64_t> rptr_, fblock_, tblocks_;
