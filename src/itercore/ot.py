@@ -19,8 +19,12 @@ potentials ``(f, g)``. Two iterations are available:
 - ``"auto"`` (default) picks ``"sinkhorn"`` when ``reg`` is at least 0.5% of
   the cost range and ``"sns"`` below.
 
-The argument order follows POT (``a, b, M, reg``); ``sinkhorn`` and
-``sinkhorn2`` are drop-ins for ``ot.sinkhorn`` and ``ot.sinkhorn2``.
+The argument order follows POT's ``ot.sinkhorn`` (``a, b, M, reg``); ``sinkhorn``
+and ``sinkhorn2`` are drop-ins for ``ot.sinkhorn`` and ``ot.sinkhorn2``. The
+solver itself is :func:`entropic` (and :func:`entropic_batch`), not ``solve``:
+POT's ``ot.solve(M, a, b, reg)`` and ``ot.solve_batch(M, reg, a, b)`` take
+another argument order and return another result, so itercore does not reuse
+those names (``itercore.ot.solve`` raises an ``AttributeError`` that says so).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from scipy.optimize import OptimizeResult
 from . import _core, _pipeline
 from ._validation import as_float_array, check_callback, check_choice, check_n_threads, check_scalar, result_dtype
 
-__all__ = ["solve", "sinkhorn", "sinkhorn2", "solve_batch"]
+__all__ = ["entropic", "sinkhorn", "sinkhorn2", "entropic_batch"]
 
 _METHODS = ("auto", "sinkhorn", "sns", "sinkhorn_log")
 #: ``reg`` below this fraction of the cost range makes ``method="auto"`` use SNS.
@@ -109,7 +113,7 @@ def _options(meth, tol, maxiter, max_newton, n_threads, history, options, dtype)
         n_threads=check_n_threads(n_threads), history=history), options)
 
 
-def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton, f0=None,
+def entropic(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton, f0=None,
           g0=None, callback=None, n_threads=None, history=False, options=None):
     """Entropic optimal transport between histograms ``a`` and ``b``.
 
@@ -197,7 +201,7 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newt
     >>> x = np.linspace(0, 1, 50)
     >>> M = (x[:, None] - x[None, :]) ** 2
     >>> a = np.full(50, 1 / 50)
-    >>> res = ot.solve(a, a, M, reg=1e-3)
+    >>> res = ot.entropic(a, a, M, reg=1e-3)
     >>> bool(res.success), res.marginal_error <= 1e-9
     (True, True)
     """
@@ -214,7 +218,7 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newt
         info, history=history, plan=plan, f=f, g=g, cost=info["cost"], value=info["value"],
         marginal_error=info["marginal_error"], nit_sinkhorn=info["nit_sinkhorn"], nit_newton=info["nit_newton"],
         nit_cg=info["nit_cg"], nit_direct=info["nit_direct"], method=meth)
-    _pipeline.warn_not_converged(f"itercore.ot.solve ({meth})", res.status, res.marginal_error, opts.tol,
+    _pipeline.warn_not_converged(f"itercore.ot.entropic ({meth})", res.status, res.marginal_error, opts.tol,
                                  "marginal error")
     return res
 
@@ -222,7 +226,7 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newt
 def sinkhorn(a, b, M, reg, **kwargs):
     """The optimal plan, like ``ot.sinkhorn(a, b, M, reg)`` (POT).
 
-    Keyword arguments are those of :func:`solve`. Returns the (n, m) plan.
+    Keyword arguments are those of :func:`entropic`. Returns the (n, m) plan.
 
     Examples
     --------
@@ -234,13 +238,13 @@ def sinkhorn(a, b, M, reg, **kwargs):
     array([[0.5, 0. ],
            [0. , 0.5]])
     """
-    return solve(a, b, M, reg, **kwargs).plan
+    return entropic(a, b, M, reg, **kwargs).plan
 
 
 def sinkhorn2(a, b, M, reg, **kwargs):
     """The transport cost ``<P, M>`` of the optimal plan, like ``ot.sinkhorn2`` (POT).
 
-    Keyword arguments are those of :func:`solve`.
+    Keyword arguments are those of :func:`entropic`.
 
     Examples
     --------
@@ -250,10 +254,10 @@ def sinkhorn2(a, b, M, reg, **kwargs):
     >>> round(ot.sinkhorn2([0.5, 0.5], [0.5, 0.5], M, 0.1), 6)
     4.5e-05
     """
-    return solve(a, b, M, reg, **kwargs).cost
+    return entropic(a, b, M, reg, **kwargs).cost
 
 
-def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton,
+def entropic_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton,
                 n_threads=None, options=None):
     """Many independent problems of the same size, solved in parallel.
 
@@ -268,7 +272,7 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     reg : float
         Entropic regularization (shared), > 0.
     method, tol, maxiter, max_newton, options
-        As in :func:`solve` (``"auto"`` decides once, from the whole ``M``).
+        As in :func:`entropic` (``"auto"`` decides once, from the whole ``M``).
     n_threads : int, optional
         Problems solved at once (each on one thread).
 
@@ -288,7 +292,7 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     >>> rng = np.random.default_rng(0)
     >>> A = rng.random((4, 20)); A /= A.sum(1, keepdims=True)
     >>> B = np.full((4, 20), 1 / 20)
-    >>> res = ot.solve_batch(A, B, M, 1e-2)
+    >>> res = ot.entropic_batch(A, B, M, 1e-2)
     >>> res.plan.shape, bool(res.success)
     ((4, 20, 20), True)
     """
@@ -337,7 +341,23 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     res.message = "all problems converged" if res.success else f"{failed} of {B} problems did not converge"
     if not res.success:
         worst = int(np.argmax(np.where(res.converged, -np.inf, res.marginal_error)))
-        _pipeline.warn_not_converged(f"itercore.ot.solve_batch ({meth}, {res.message}; worst problem {worst})",
+        _pipeline.warn_not_converged(f"itercore.ot.entropic_batch ({meth}, {res.message}; worst problem {worst})",
                                      status[worst], res.marginal_error[worst], opts.tol, "marginal error",
                                      stacklevel=2)
     return res
+
+
+#: POT names that itercore deliberately does not define, and what to call instead.
+_NOT_POT = {
+    "solve": "POT's ot.solve(M, a, b, reg) has another argument order and result; "
+             "itercore's entropic OT solver is itercore.ot.entropic(a, b, M, reg) (an OptimizeResult), "
+             "and itercore.ot.sinkhorn / sinkhorn2 are POT's drop-ins (see docs/coming_from.md)",
+    "solve_batch": "POT's ot.solve_batch(M, reg, a, b) has another argument order and result; "
+                   "itercore's batch solver is itercore.ot.entropic_batch(a, b, M, reg) (see docs/coming_from.md)",
+}
+
+
+def __getattr__(name):
+    if name in _NOT_POT:
+        raise AttributeError(f"module 'itercore.ot' has no attribute {name!r}: {_NOT_POT[name]}")
+    raise AttributeError(f"module 'itercore.ot' has no attribute {name!r}")
