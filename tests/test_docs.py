@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["itercore.linalg", "itercore._tuners", "itercore._sketch", "itercore.optimize", "itercore.ot",
-           "itercore.completion", "itercore.bcd"]
+           "itercore.completion", "itercore.bcd", "itercore.sklearn"]
 
 
 @pytest.mark.parametrize("name", MODULES)
