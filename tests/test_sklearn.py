@@ -137,6 +137,21 @@ def test_label_propagation_multiclass_and_any_integer_labels():
     assert np.mean(model.predict(X + 0.01) == names[y_true]) >= 0.97
 
 
+def test_errors_name_the_scikit_learn_argument():
+    X, y = _regression()
+    with pytest.raises(ValueError, match="max_iter"):
+        Lasso(max_iter=-1).fit(X, y)
+    with pytest.raises(ValueError, match="alpha"):
+        Lasso(alpha=-1.0).fit(X, y)
+    Xm, ym, _ = _two_moons()
+    with pytest.raises(ValueError, match="max_iter"):
+        LabelPropagation(max_iter=-1).fit(Xm, ym)
+    with pytest.raises(ValueError, match="gamma"):
+        LabelPropagation(gamma=0.0).fit(Xm, ym)
+    with pytest.raises(ValueError, match="weight"):
+        LabelPropagation(weight=0.0).fit(Xm, ym)
+
+
 def test_label_propagation_errors():
     X, y, _ = _two_moons()
     with pytest.raises(ValueError, match="kernel"):

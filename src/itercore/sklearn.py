@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
     raise ImportError("itercore.sklearn needs scikit-learn (pip install scikit-learn, or itercore[sklearn])") from exc
 
 from . import bcd
+from ._validation import check_int, check_scalar
 from .bcd import _lasso
 
 __all__ = ["Lasso", "LabelPropagation"]
@@ -117,6 +118,7 @@ class Lasso(RegressorMixin, BaseEstimator):
         """Fit the model to ``X`` (n_samples, n_features), dense or sparse, and ``y`` (n_samples,)."""
         X, y = validate_data(self, X, y, accept_sparse=("csc", "csr"), dtype=(np.float64, np.float32),
                              y_numeric=True, order="F")
+        max_iter = check_int(self.max_iter, "max_iter", lower=0)  # named as the user spelt it (bcd: maxiter)
         y = np.asarray(y, dtype=np.float64)
         if self.fit_intercept:
             if sp.issparse(X):
@@ -131,7 +133,7 @@ class Lasso(RegressorMixin, BaseEstimator):
         x0 = None
         if self.warm_start and getattr(self, "coef_", None) is not None and self.coef_.shape == (X.shape[1],):
             x0 = self.coef_
-        res = bcd.lasso(Xc, yc, self.alpha, x0=x0, tol=self.tol, maxiter=self.max_iter, rule=self.rule,
+        res = bcd.lasso(Xc, yc, self.alpha, x0=x0, tol=self.tol, maxiter=max_iter, rule=self.rule,
                         n_threads=self.n_threads)
         self.coef_ = np.asarray(res.x, dtype=np.float64)
         self.intercept_ = y_mean - float(x_mean @ self.coef_) if self.fit_intercept else 0.0
@@ -232,6 +234,8 @@ class LabelPropagation(ClassifierMixin, BaseEstimator):
             raise ValueError(f"kernel must be 'rbf' or 'knn', got {self.kernel!r}")
         if not isinstance(self.n_neighbors, numbers.Integral) or self.n_neighbors < 1:
             raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
+        check_scalar(self.gamma, "gamma", lower=0.0, lower_inclusive=False)
+        max_iter = check_int(self.max_iter, "max_iter", lower=0, allow_none=True)
         from sklearn.utils.multiclass import check_classification_targets
 
         check_classification_targets(y)
@@ -257,7 +261,7 @@ class LabelPropagation(ClassifierMixin, BaseEstimator):
             self.label_distributions_ = np.ones((X.shape[0], 1))
             self.n_iter_ = 0
             return self
-        res = bcd.label_propagation(W, idx, weight=self.weight, reg=self.reg, tol=self.tol, maxiter=self.max_iter)
+        res = bcd.label_propagation(W, idx, weight=self.weight, reg=self.reg, tol=self.tol, maxiter=max_iter)
         self.transduction_ = self.classes_[res.labels]
         p = np.clip((np.asarray(res.x) + 1.0) / 2.0, 0.0, 1.0)
         if k == 2:
