@@ -476,7 +476,7 @@ def _pot_method(method):
     return key
 
 
-def _pot_weights(w, size, name, dtype):
+def _pot_weights(w, size, dtype):
     """POT's convention: ``[]`` (or ``None``) means uniform weights."""
     if w is None or (not hasattr(w, "shape") and len(w) == 0) or (hasattr(w, "shape") and w.size == 0):
         return np.full(size, 1.0 / size, dtype=dtype)
@@ -508,8 +508,8 @@ def _pot_solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, wa
         raise ValueError(f"M must be 2-D (dim_a, dim_b), got shape {M.shape}")
     n, m = M.shape
     dtype = result_dtype(getattr(M, "dtype", np.float64))
-    a = _pot_weights(a, n, "a", dtype)
-    b = _pot_weights(b, m, "b", dtype)
+    a = _pot_weights(a, n, dtype)
+    b = _pot_weights(b, m, dtype)
     b_shape = np.shape(b)
     many = len(b_shape) == 2
     k = b_shape[1] if many else None
@@ -565,7 +565,7 @@ def _pot_solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, wa
         entries = {"err": errors, "niter": nits, "n_iter": nits, "u": np.exp(f / reg), "v": np.exp(g / reg),
                    "log_u": f / reg, "log_v": g / reg, "logu": f / reg, "logv": g / reg, "alpha": f, "beta": g,
                    "warmstart": (f, g)}
-    return plans, costs, {name: entries[name] for name in _POT_LOG_KEYS[key]}
+    return plans, costs, {k: entries[k] for k in _POT_LOG_KEYS[key]}
 
 
 def _print_pot_table(errors, res):
