@@ -116,17 +116,19 @@ class Lasso(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Fit the model to ``X`` (n_samples, n_features), dense or sparse, and ``y`` (n_samples,)."""
+        # X's finiteness is checked once, by bcd.lasso (its ValueError names X and says NaN or inf)
         X, y = validate_data(self, X, y, accept_sparse=("csc", "csr"), dtype=(np.float64, np.float32),
-                             y_numeric=True, order="F")
+                             y_numeric=True, order="F", ensure_all_finite=False)
         max_iter = check_int(self.max_iter, "max_iter", lower=0)  # named as the user spelt it (bcd: maxiter)
         y = np.asarray(y, dtype=np.float64)
         if self.fit_intercept:
             if sp.issparse(X):
                 raise ValueError("fit_intercept=True needs a dense X: itercore's lasso does not centre sparse input "
                                  "implicitly; pass fit_intercept=False or a dense (centred) X")
-            x_mean = X.mean(axis=0, dtype=np.float64)
+            with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf in X: bcd.lasso raises on Xc
+                x_mean = X.mean(axis=0, dtype=np.float64)
+                Xc = np.asfortranarray(X - x_mean.astype(X.dtype))
             y_mean = float(y.mean())
-            Xc = np.asfortranarray(X - x_mean.astype(X.dtype))
             yc = y - y_mean
         else:
             x_mean, y_mean, Xc, yc = None, 0.0, X, y
