@@ -8,6 +8,7 @@ installed, is the reference the plans are compared with.
 from __future__ import annotations
 
 import inspect
+import threading
 import warnings
 
 import numpy as np
@@ -162,6 +163,28 @@ def test_numItermax_and_pots_warning():
         ot.sinkhorn(a, b, M, 1e-3, numItermax=5)
     with pytest.warns(itercore.ConvergenceWarning, match="did not converge"):  # entropic still warns afterwards
         ot.entropic(a, b, M, 1e-3, method="sinkhorn", maxiter=5)
+
+
+def test_silencing_is_per_thread():
+    """A drop-in silences entropic's own warning in its thread only: entropic in another thread still warns."""
+    a, b, M = _problem()
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            ot.sinkhorn(a, b, M, 1e-3, numItermax=50, warn=False)
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(20):
+                ot.entropic(a, b, M, 1e-3, method="sinkhorn", maxiter=50)
+    finally:
+        stop.set()
+        worker.join()
+    assert sum(issubclass(w.category, itercore.ConvergenceWarning) for w in caught) == 20
 
 
 def test_stopThr_bounds_the_marginal_error():
