@@ -257,6 +257,10 @@ def test_errors_name_pots_arguments():
         ot.sinkhorn(a, b, M, -1.0)
     with pytest.raises(ValueError, match="same total mass"):
         ot.sinkhorn(a, 2 * b, M, 0.1)
+    with pytest.raises(ValueError, match="M must not be empty"):
+        ot.sinkhorn([], [], np.zeros((0, 0)), 0.1)
+    with pytest.raises(ValueError, match="M must be 2-D"):
+        ot.sinkhorn([], [], np.zeros(3), 0.1)
     with pytest.raises(TypeError, match="'numitermax'"):  # a misspelt keyword is not swallowed
         ot.sinkhorn(a, b, M, 0.1, numitermax=10)
     ot.sinkhorn(a, b, M, 0.1, tau=1e3, print_period=5)  # POT's method-specific knobs: accepted, no effect

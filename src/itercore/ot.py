@@ -507,6 +507,8 @@ def _pot_solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, wa
     if len(M.shape) != 2:
         raise ValueError(f"M must be 2-D (dim_a, dim_b), got shape {M.shape}")
     n, m = M.shape
+    if n == 0 or m == 0:
+        raise ValueError(f"M must not be empty, got shape {M.shape}")
     dtype = result_dtype(getattr(M, "dtype", np.float64))
     a = _pot_weights(a, n, dtype)
     b = _pot_weights(b, m, dtype)
