@@ -126,7 +126,7 @@ def _itercore(method, options=None):
             if time.perf_counter() > deadline:
                 raise StopIteration
 
-        r = iot.solve(a, b, M, reg, method=method, tol=stop, maxiter=maxiter, options=options,
+        r = iot.entropic(a, b, M, reg, method=method, tol=stop, maxiter=maxiter, options=options,
                       callback=cb if math.isfinite(RUN_CAP[0]) else None)
         return r.plan, r.nit
     return _quiet(run)
@@ -342,7 +342,7 @@ def convergence_plot(path, problem="points", n=1000, reg=1e-3, cap=20.0):
             if label == "itercore sns":
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    r = iot.solve(a, b, M, reg, method="sns", tol=TARGET / 10, max_newton=k, maxiter=10000)
+                    r = iot.entropic(a, b, M, reg, method="sns", tol=TARGET / 10, max_newton=k, maxiter=10000)
                 P = r.plan
             else:
                 P, _ = run(a, b, M, reg, 0.0 if "POT" in label or "RegOT" in label else TARGET / 10, k)

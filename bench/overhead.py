@@ -38,15 +38,15 @@ def main(label):
     xt = np.linspace(0, 1, 10)
     Mt, at = (xt[:, None] - xt[None]) ** 2, np.full(10, 0.1)
     rows = {
-        "ot sinkhorn 1000^2, 300 it (ms)": (lambda: ot.solve(a, a, M, 1e-2, method="sinkhorn", tol=0.0, maxiter=300),
+        "ot sinkhorn 1000^2, 300 it (ms)": (lambda: ot.entropic(a, a, M, 1e-2, method="sinkhorn", tol=0.0, maxiter=300),
                                             5, 1, 1e3),
-        "ot sns 1000^2 reg 1e-3 to 1e-9 (ms)": (lambda: ot.solve(a, a, M, 1e-3, method="sns"), 5, 1, 1e3),
+        "ot sns 1000^2 reg 1e-3 to 1e-9 (ms)": (lambda: ot.entropic(a, a, M, 1e-3, method="sns"), 5, 1, 1e3),
         "sor_sweep natural 250k, 5 sweeps (ms)": (lambda: linalg.sor_sweep(A, x0.copy(), b, omega=1.5, iterations=5),
                                                   7, 1, 1e3),
         "sor n=100 to 1e-8 (us)": (lambda: linalg.sor(As, bs, omega=1.5, rtol=1e-8), 7, 300, 1e6),
         "ssor_pcg n=100 (us)": (lambda: linalg.ssor_pcg(As, bs, omega=1.5), 7, 300, 1e6),
-        "ot.solve 10x10 sinkhorn (us)": (lambda: ot.solve(at, at, Mt, 0.1, method="sinkhorn"), 7, 300, 1e6),
-        "ot.solve 10x10 sns (us)": (lambda: ot.solve(at, at, Mt, 1e-3, method="sns"), 7, 300, 1e6),
+        "ot.entropic 10x10 sinkhorn (us)": (lambda: ot.entropic(at, at, Mt, 0.1, method="sinkhorn"), 7, 300, 1e6),
+        "ot.entropic 10x10 sns (us)": (lambda: ot.entropic(at, at, Mt, 1e-3, method="sns"), 7, 300, 1e6),
     }
     for name, (f, reps, inner, scale) in rows.items():
         print(f"{label}\t{name}\t{median_time(f, reps, inner) * scale:.1f}", flush=True)

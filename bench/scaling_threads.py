@@ -70,7 +70,7 @@ def kernels(quick):
         def fn(t):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return ot.solve(a, a, M, reg, method=method, tol=1e-300, maxiter=iters, n_threads=t)
+                return ot.entropic(a, a, M, reg, method=method, tol=1e-300, maxiter=iters, n_threads=t)
 
         return fn
 
@@ -78,7 +78,7 @@ def kernels(quick):
     out.append(("ot sinkhorn_log", f"n={n}, reg=1e-3, 20 iterations", sink("sinkhorn_log", 1e-3, 20)))
 
     def sns(t):
-        return ot.solve(a, a, M, 1e-3, method="sns", tol=1e-8, n_threads=t)
+        return ot.entropic(a, a, M, 1e-3, method="sns", tol=1e-8, n_threads=t)
 
     out.append(("ot sns (to tol 1e-8)", f"n={n}, reg=1e-3", sns))
 
@@ -91,9 +91,9 @@ def kernels(quick):
     bb = np.full((B, nb), 1.0 / nb)
 
     def batch(t):
-        return ot.solve_batch(ab, bb, Mb, 1e-2, tol=1e-8, n_threads=t)
+        return ot.entropic_batch(ab, bb, Mb, 1e-2, tol=1e-8, n_threads=t)
 
-    out.append(("ot solve_batch", f"{B} problems n={nb}, reg=1e-2, to tol 1e-8", batch))
+    out.append(("ot entropic_batch", f"{B} problems n={nb}, reg=1e-2, to tol 1e-8", batch))
 
     # completion: alternating minimisation sweeps.
     m = 5000 if quick else 20000

@@ -28,7 +28,7 @@ def problem():
 def test_itercore(benchmark, problem, method, reg):
     a, b, M = problem
     benchmark.group = f"ot points n=500 reg={reg:g}"
-    P = benchmark(lambda: ot.solve(a, b, M, reg, method=method, tol=TARGET).plan)
+    P = benchmark(lambda: ot.entropic(a, b, M, reg, method=method, tol=TARGET).plan)
     assert _err(P, a, b) <= TARGET
 
 
@@ -62,5 +62,5 @@ def test_itercore_batch(benchmark):
     A /= A.sum(1, keepdims=True)
     Bw = np.full((16, 100), 1 / 100)
     M = ot_points(100)[2]
-    res = benchmark(lambda: ot.solve_batch(A, Bw, M, 1e-2, tol=TARGET))
+    res = benchmark(lambda: ot.entropic_batch(A, Bw, M, 1e-2, tol=TARGET))
     assert res.success and np.all(res.marginal_error <= TARGET)

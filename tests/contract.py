@@ -195,13 +195,13 @@ def _ot_cases():
     from itercore import ot
 
     cases = [
-        Case(f"ot.solve[{m}]", ot.solve, _ot_make(m), "result", ("a", "b", "M", "reg"),
+        Case(f"ot.entropic[{m}]", ot.entropic, _ot_make(m), "result", ("a", "b", "M", "reg"),
              lambda r: r.plan, finite=("a", "b", "M"), truncate=("a", "b"),
              empty=lambda: (([], [], np.zeros((0, 0)), 0.1), {}),
              maxiter=dict(maxiter=0, max_newton=0))
         for m in ("sinkhorn", "sinkhorn_log", "sns")
     ]
-    cases.append(Case("ot.solve_batch", ot.solve_batch, _ot_batch_make, "result", ("a", "b", "M", "reg"),
+    cases.append(Case("ot.entropic_batch", ot.entropic_batch, _ot_batch_make, "result", ("a", "b", "M", "reg"),
                       lambda r: r.plan, finite=("a", "b", "M"), truncate=("a", "b"), callback=False,
                       empty=lambda: ((np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((3, 3)), 0.1), {})))
     return cases

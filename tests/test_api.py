@@ -29,6 +29,11 @@ DATA_WITH_DEFAULT = {
     ("linalg", "sor_sweep"): {"b"},  # pyamg's relaxation(A, x, b) order; b=None means zeros
 }
 
+#: POT drop-ins: POT's own signature (positional-or-keyword options, POT's spellings), documented in
+#: docs/coming_from.md. Only the parameters listed are exempt; itercore's extras stay keyword-only.
+_POT = {"method", "numItermax", "stopThr", "verbose", "log", "warn", "warmstart"}
+DATA_WITH_DEFAULT.update({("ot", "sinkhorn"): _POT, ("ot", "sinkhorn2"): _POT})
+
 #: Functions that return ``(x, info)`` like scipy.sparse.linalg: rtol/atol, not tol.
 LINEAR = {("linalg", "sor"), ("linalg", "ssor_pcg"), ("linalg", "sketch_solve")}
 

@@ -190,7 +190,7 @@ def _wait_until(cond, timeout=30.0):
         time.sleep(0.05)
 
 
-def test_ot_solve_batch_on_dask_arrays(client):
+def test_ot_entropic_batch_on_dask_arrays(client):
     rng = np.random.default_rng(0)
     B, n = 6, 30
     x = np.linspace(0, 1, n)
@@ -198,18 +198,18 @@ def test_ot_solve_batch_on_dask_arrays(client):
     a = rng.random((B, n)) + 0.1
     a /= a.sum(1, keepdims=True)
     b = np.full((B, n), 1 / n)
-    ref = ot.solve_batch(a, b, M, 1e-2)
-    res = ot.solve_batch(da.from_array(a, chunks=(2, n)), da.from_array(b, chunks=(3, n)), M, 1e-2)
+    ref = ot.entropic_batch(a, b, M, 1e-2)
+    res = ot.entropic_batch(da.from_array(a, chunks=(2, n)), da.from_array(b, chunks=(3, n)), M, 1e-2)
     assert isinstance(res.plan, da.Array) and res.plan.chunks[0] == (2, 2, 2)
     plan, conv, nit = client.compute([res.plan, res.converged, res.nit], sync=True)
     np.testing.assert_allclose(plan, ref.plan, rtol=1e-12, atol=1e-15)
     assert conv.all() and np.array_equal(nit, ref.nit)
     Ms = np.stack([M * (1 + i) for i in range(B)])
-    ref3 = ot.solve_batch(a, b, Ms, 1e-1)
-    res3 = ot.solve_batch(da.from_array(a, chunks=(4, n)), b, da.from_array(Ms, chunks=(4, n, n)), 1e-1)
+    ref3 = ot.entropic_batch(a, b, Ms, 1e-1)
+    res3 = ot.entropic_batch(da.from_array(a, chunks=(4, n)), b, da.from_array(Ms, chunks=(4, n, n)), 1e-1)
     np.testing.assert_allclose(res3.f.compute(), ref3.f, rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="b must have one row per problem"):
-        ot.solve_batch(da.from_array(a, chunks=(2, n)), b[:3], M, 1e-2)
+        ot.entropic_batch(da.from_array(a, chunks=(2, n)), b[:3], M, 1e-2)
 
 
 def test_solve_many_same_and_many_matrices(client):

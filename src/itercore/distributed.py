@@ -14,7 +14,7 @@ laptop, a ``dask-jobqueue`` cluster on an HPC scheduler or a cloud cluster.
   released, ``n_threads`` per task), and only the new factor blocks and a
   scalar residual come back. With the same seed the factors are those of the
   single-machine solve.
-- :func:`itercore.ot.solve_batch` given Dask arrays (chunked along the batch
+- :func:`itercore.ot.entropic_batch` given Dask arrays (chunked along the batch
   axis) runs here, one task per chunk, and returns Dask arrays.
 - :func:`solve_many`: one linear solver of :mod:`itercore.linalg` over many
   right-hand sides (a Dask array chunked along the batch axis) with the same
@@ -525,12 +525,12 @@ def _ot_chunk(a, b, M, reg, kwargs):
 
     with warnings.catch_warnings():  # a chunk's non-convergence is reported by its `converged` entries
         warnings.simplefilter("ignore", ConvergenceWarning)
-        r = ot.solve_batch(a, b, M, reg, **kwargs)
+        r = ot.entropic_batch(a, b, M, reg, **kwargs)
     return (r.plan, r.f, r.g, r.cost, r.value, r.marginal_error, r.nit, r.status)
 
 
-def ot_solve_batch(a, b, M, reg, **kwargs):
-    """:func:`itercore.ot.solve_batch` over Dask arrays (called by it when
+def ot_entropic_batch(a, b, M, reg, **kwargs):
+    """:func:`itercore.ot.entropic_batch` over Dask arrays (called by it when
     ``a``, ``b`` or ``M`` is one): one task per chunk of problems; the result
     holds Dask arrays (``plan``, ``f``, ``g``, ``cost``, ``value``,
     ``marginal_error``, ``nit``, ``status``, ``converged``), and ``success``

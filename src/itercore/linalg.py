@@ -31,6 +31,7 @@ __all__ = [
     "ssor_preconditioner",
     "sor_sweep",
     "SORSmoother",
+    "pyamg_smoothers",
     "multicolor_ordering",
     "MulticolorOrdering",
     "OmegaTuner",
@@ -514,3 +515,85 @@ class SORSmoother:
         _core.linalg.sor_sweep(*system.args, bi, xi, self._options, iterations)
         if system.plan is not None:
             system.to_external(xi, x)
+
+
+#: The post-smoothing sweep that makes a V-cycle symmetric with a given pre-smoothing sweep.
+_POST_SWEEP = {"forward": "backward", "backward": "forward", "symmetric": "symmetric"}
+
+
+def pyamg_smoothers(ml, *, omega=_SOR.omega, sweep="symmetric", iterations=1, ordering="natural", n_threads=None):
+    """Install :class:`SORSmoother` as the pre- and post-smoother on every level of a PyAMG hierarchy.
+
+    One call replaces PyAMG's smoothers (``pyamg.relaxation``) on every level
+    but the coarsest (which PyAMG solves directly) of a
+    ``pyamg.MultilevelSolver``, in place: each level's matrix is validated
+    and prepared once, and each smoothing step is one call into itercore's
+    C++ sweep. The cycle stays symmetric (pre ``sweep``, post the reverse
+    sweep: ``"symmetric"`` both, or ``"forward"`` then ``"backward"``), so
+    ``ml.aspreconditioner()`` may be used with CG. PyAMG is not imported
+    here (it stays optional): ``ml`` is used through its ``levels``.
+
+    With ``omega=1``, ``sweep="symmetric"`` and the natural ordering the
+    sweep is PyAMG's ``("gauss_seidel", {"sweep": "symmetric"})`` (the
+    iterates agree to rounding). With ``omega != 1`` it is the textbook
+    SOR/SSOR on every level, which PyAMG 5.4's ``"sor"`` is only on CSR
+    levels with a forward or backward sweep (its symmetric sweep and its
+    sweeps of BSR levels, e.g. smoothed aggregation's coarse ones, ignore
+    ``omega``). ``ordering="multicolor"`` sweeps colour by
+    colour in parallel (a different smoother: more V-cycles, each faster on
+    many threads; see ``docs/coming_from.md``).
+
+    Parameters
+    ----------
+    ml : pyamg.MultilevelSolver
+        Changed in place (its levels' ``presmoother`` and ``postsmoother``).
+    omega : float
+        Relaxation weight in (0, 2); default 1 (Gauss-Seidel).
+    sweep : {"symmetric", "forward", "backward"}
+        Pre-smoothing sweep; post-smoothing uses the reverse one.
+    iterations : int
+        Sweeps per smoothing step (PyAMG's ``iterations``).
+    ordering : {"natural", "multicolor"}
+        Sweep order on every level.
+    n_threads : int, optional
+        Threads of the multicolour sweeps.
+
+    Returns
+    -------
+    ml : pyamg.MultilevelSolver
+        The same object, for chaining.
+
+    Examples
+    --------
+    >>> import numpy as np, pyamg
+    >>> from itercore.linalg import pyamg_smoothers
+    >>> A = pyamg.gallery.poisson((200, 200), format="csr")
+    >>> ml = pyamg_smoothers(pyamg.smoothed_aggregation_solver(A))
+    >>> b = np.ones(A.shape[0])
+    >>> x = ml.solve(b, tol=1e-8, accel="cg")
+    >>> bool(np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b))
+    True
+    """
+    levels = getattr(ml, "levels", None)
+    if not isinstance(levels, (list, tuple)) or not levels or not all(hasattr(lvl, "A") for lvl in levels):
+        raise TypeError(f"ml must be a pyamg.MultilevelSolver (with levels holding A), got {type(ml).__name__}")
+    sweep = check_choice(sweep, "sweep", tuple(_POST_SWEEP))
+    iterations = check_int(iterations, "iterations", lower=1)
+    for lvl in levels[:-1]:
+        pre = SORSmoother(lvl.A, omega=omega, sweep=sweep, ordering=ordering, n_threads=n_threads)
+        post = pre if _POST_SWEEP[sweep] == sweep else SORSmoother(
+            lvl.A, omega=omega, sweep=_POST_SWEEP[sweep], ordering=ordering, n_threads=n_threads)
+        lvl.presmoother = _pyamg_step(pre, iterations)
+        lvl.postsmoother = _pyamg_step(post, iterations)
+    ml.symmetric_smoothing = True
+    return ml
+
+
+def _pyamg_step(smoother, iterations):
+    """A PyAMG smoothing function ``f(A, x, b)`` (``x`` updated in place) over a prepared smoother."""
+
+    def step(A, x, b):
+        smoother(x, b, iterations=iterations)
+
+    step.smoother = smoother
+    return step

@@ -19,20 +19,29 @@ potentials ``(f, g)``. Two iterations are available:
 - ``"auto"`` (default) picks ``"sinkhorn"`` when ``reg`` is at least 0.5% of
   the cost range and ``"sns"`` below.
 
-The argument order follows POT (``a, b, M, reg``); ``sinkhorn`` and
-``sinkhorn2`` are drop-ins for ``ot.sinkhorn`` and ``ot.sinkhorn2``.
+The argument order follows POT's ``ot.sinkhorn`` (``a, b, M, reg``); ``sinkhorn``
+and ``sinkhorn2`` are drop-ins for ``ot.sinkhorn`` and ``ot.sinkhorn2``. The
+solver itself is :func:`entropic` (and :func:`entropic_batch`), not ``solve``:
+POT's ``ot.solve(M, a, b, reg)`` and ``ot.solve_batch(M, reg, a, b)`` take
+another argument order and return another result, so itercore does not reuse
+those names (``itercore.ot.solve`` raises an ``AttributeError`` that says so).
 """
 
 from __future__ import annotations
+
+import threading
+import warnings
 
 import numpy as np
 from scipy.optimize import OptimizeResult
 
 from . import _core, _pipeline
 from .distributed import is_dask_collection
-from ._validation import as_float_array, check_callback, check_choice, check_n_threads, check_scalar, result_dtype
+from ._validation import (as_float_array, check_callback, check_choice, check_int, check_n_threads, check_scalar,
+                          result_dtype)
+from ._warnings import ConvergenceWarning
 
-__all__ = ["solve", "sinkhorn", "sinkhorn2", "solve_batch"]
+__all__ = ["entropic", "sinkhorn", "sinkhorn2", "entropic_batch", "SinkhornConvergenceWarning"]
 
 _METHODS = ("auto", "sinkhorn", "sns", "sinkhorn_log")
 #: ``reg`` below this fraction of the cost range makes ``method="auto"`` use SNS.
@@ -110,7 +119,7 @@ def _options(meth, tol, maxiter, max_newton, n_threads, history, options, dtype)
         n_threads=check_n_threads(n_threads), history=history), options)
 
 
-def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton, f0=None,
+def entropic(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton, f0=None,
           g0=None, callback=None, n_threads=None, history=False, options=None):
     """Entropic optimal transport between histograms ``a`` and ``b``.
 
@@ -198,7 +207,7 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newt
     >>> x = np.linspace(0, 1, 50)
     >>> M = (x[:, None] - x[None, :]) ** 2
     >>> a = np.full(50, 1 / 50)
-    >>> res = ot.solve(a, a, M, reg=1e-3)
+    >>> res = ot.entropic(a, a, M, reg=1e-3)
     >>> bool(res.success), res.marginal_error <= 1e-9
     (True, True)
     """
@@ -215,46 +224,119 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newt
         info, history=history, plan=plan, f=f, g=g, cost=info["cost"], value=info["value"],
         marginal_error=info["marginal_error"], nit_sinkhorn=info["nit_sinkhorn"], nit_newton=info["nit_newton"],
         nit_cg=info["nit_cg"], nit_direct=info["nit_direct"], method=meth)
-    _pipeline.warn_not_converged(f"itercore.ot.solve ({meth})", res.status, res.marginal_error, opts.tol,
-                                 "marginal error")
+    if not getattr(_quiet, "on", False):  # the POT drop-ins warn in POT's way instead
+        _pipeline.warn_not_converged(f"itercore.ot.entropic ({meth})", res.status, res.marginal_error, opts.tol,
+                                     "marginal error")
     return res
 
 
-def sinkhorn(a, b, M, reg, **kwargs):
-    """The optimal plan, like ``ot.sinkhorn(a, b, M, reg)`` (POT).
+def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False, log=False, warn=True,
+             warmstart=None, *, n_threads=None, options=None, **kwargs):
+    """The optimal plan: a drop-in for POT's ``ot.sinkhorn`` (same signature, results and warnings).
 
-    Keyword arguments are those of :func:`solve`. Returns the (n, m) plan.
+    Runs :func:`entropic` (or :func:`entropic_batch` for several targets)
+    with POT's names translated; see ``docs/coming_from.md`` for the whole
+    mapping.
+
+    Parameters
+    ----------
+    a : (dim_a,) array_like
+        Source weights; ``[]`` means uniform.
+    b : (dim_b,) or (dim_b, n_hists) array_like
+        Target weights; ``[]`` means uniform. A matrix holds ``n_hists``
+        targets, solved together (:func:`entropic_batch`); then the result is
+        their ``n_hists`` losses ``<P_k, M>``, as in POT.
+    M : (dim_a, dim_b) array_like
+        Cost matrix.
+    reg : float
+        Entropic regularization (> 0).
+    method : str
+        POT's method name, case-insensitive, mapped to the nearest itercore
+        iteration (all converge to the same plan): ``"sinkhorn"``,
+        ``"sinkhorn_stabilized"``, ``"greenkhorn"`` -> ``"sinkhorn"``;
+        ``"sinkhorn_log"`` -> ``"sinkhorn_log"``; ``"sinkhorn_epsilon_scaling"``
+        -> ``"auto"`` (SNS when ``reg`` is small); itercore's ``"sns"`` and
+        ``"auto"`` are accepted too. Another name raises POT's
+        ``ValueError("Unknown method ...")``.
+    numItermax : int
+        Iteration limit (``maxiter``).
+    stopThr : float
+        Tolerance on the L1 marginal error (``tol``; stricter than POT's test,
+        the 2-norm of the column error).
+    verbose : bool
+        Print POT's ``It. | Err`` table (after the solve, every 10 iterations).
+    log : bool
+        Also return POT's log dictionary, with the keys POT returns for
+        ``method`` (``err`` every 10 iterations, ``niter``/``n_iter``, and the
+        scalings ``u``, ``v`` / log-scalings ``log_u``, ``log_v`` / potentials
+        ``alpha``, ``beta`` in POT's convention: ``P = diag(u) K diag(v)``,
+        ``K = exp(-M / reg)``; ``P = exp((alpha_i + beta_j - M_ij) / reg)``).
+    warn : bool
+        Warn :class:`SinkhornConvergenceWarning` (a ``UserWarning`` whose
+        message starts ``"Sinkhorn did not converge"``, as POT's, and an
+        ``itercore.ConvergenceWarning``) when ``stopThr`` was not reached.
+    warmstart : tuple of two arrays, optional
+        POT's starting log-scalings ``(log_u, log_v)`` (shapes ``(dim_a,)``,
+        ``(dim_b,)``, or ``(dim_a, n_hists)``, ``(dim_b, n_hists)``); for
+        ``"sinkhorn_stabilized"`` and ``"sinkhorn_epsilon_scaling"`` the
+        potentials ``(alpha, beta)``, as POT reads them.
+    n_threads, options
+        itercore's, as in :func:`entropic`.
+    **kwargs
+        POT's method-specific ``tau``, ``epsilon0``, ``numInnerItermax``,
+        ``print_period``, ``stopInnerThr``: accepted, no effect (they tune
+        POT's own stabilization). Any other keyword is a ``TypeError``.
+
+    Returns
+    -------
+    gamma : (dim_a, dim_b) ndarray
+        The plan (``(n_hists,)`` losses when ``b`` is a matrix).
+    log : dict
+        Only with ``log=True``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from itercore import ot
-    >>> M = np.array([[0.0, 1.0], [1.0, 0.0]])
-    >>> P = ot.sinkhorn([0.5, 0.5], [0.5, 0.5], M, 0.1)
-    >>> np.round(P, 4)
-    array([[0.5, 0. ],
-           [0. , 0.5]])
+    >>> ot.sinkhorn([0.5, 0.5], [0.5, 0.5], [[0.0, 1.0], [1.0, 0.0]], 1)  # POT's own example
+    array([[0.36552929, 0.13447071],
+           [0.13447071, 0.36552929]])
+    >>> P, log = ot.sinkhorn([], [], [[0.0, 1.0], [1.0, 0.0]], 0.1, log=True)  # [] is uniform
+    >>> np.round(P, 4), sorted(log)
+    (array([[0.5, 0. ],
+           [0. , 0.5]]), ['err', 'niter', 'u', 'v'])
     """
-    return solve(a, b, M, reg, **kwargs).plan
+    plans, costs, info = _pot_solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart,
+                                    n_threads, options, kwargs, "sinkhorn")
+    out = costs if plans is None else plans
+    return (out, info) if log else out
 
 
-def sinkhorn2(a, b, M, reg, **kwargs):
-    """The transport cost ``<P, M>`` of the optimal plan, like ``ot.sinkhorn2`` (POT).
+def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False, log=False, warn=False,
+              warmstart=None, *, n_threads=None, options=None, **kwargs):
+    """The loss ``<P, M>`` of the optimal plan: a drop-in for POT's ``ot.sinkhorn2``.
 
-    Keyword arguments are those of :func:`solve`.
+    The same parameters as :func:`sinkhorn` (``warn`` defaults to False, as
+    in POT). Returns the loss, a NumPy scalar of the input's dtype, or the
+    ``(n_hists,)`` losses when ``b`` is a ``(dim_b, n_hists)`` matrix; with
+    ``log=True`` also POT's log dictionary.
 
     Examples
     --------
     >>> import numpy as np
     >>> from itercore import ot
     >>> M = np.array([[0.0, 1.0], [1.0, 0.0]])
-    >>> round(ot.sinkhorn2([0.5, 0.5], [0.5, 0.5], M, 0.1), 6)
+    >>> round(float(ot.sinkhorn2([0.5, 0.5], [0.5, 0.5], M, 0.1)), 6)
     4.5e-05
+    >>> ot.sinkhorn2([0.5, 0.5], np.array([[0.5, 1.0], [0.5, 0.0]]), M, 0.1).round(6)  # two targets
+    array([4.5e-05, 5.0e-01])
     """
-    return solve(a, b, M, reg, **kwargs).cost
+    _, costs, info = _pot_solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart,
+                                n_threads, options, kwargs, "sinkhorn2")
+    return (costs, info) if log else costs
 
 
-def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton,
+def entropic_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton,
                 n_threads=None, options=None):
     """Many independent problems of the same size, solved in parallel.
 
@@ -269,7 +351,7 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     reg : float
         Entropic regularization (shared), > 0.
     method, tol, maxiter, max_newton, options
-        As in :func:`solve` (``"auto"`` decides once, from the whole ``M``).
+        As in :func:`entropic` (``"auto"`` decides once, from the whole ``M``).
     n_threads : int, optional
         Problems solved at once (each on one thread).
 
@@ -298,14 +380,14 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     >>> rng = np.random.default_rng(0)
     >>> A = rng.random((4, 20)); A /= A.sum(1, keepdims=True)
     >>> B = np.full((4, 20), 1 / 20)
-    >>> res = ot.solve_batch(A, B, M, 1e-2)
+    >>> res = ot.entropic_batch(A, B, M, 1e-2)
     >>> res.plan.shape, bool(res.success)
     ((4, 20, 20), True)
     """
     if any(is_dask_collection(x) for x in (a, b, M)):  # chunks of problems on a Dask cluster
-        from .distributed import ot_solve_batch
+        from .distributed import ot_entropic_batch
 
-        return ot_solve_batch(a, b, M, reg, method=method, tol=tol, maxiter=maxiter, max_newton=max_newton,
+        return ot_entropic_batch(a, b, M, reg, method=method, tol=tol, maxiter=maxiter, max_newton=max_newton,
                               n_threads=n_threads, options=options)
     dts = [getattr(x, "dtype", np.asarray(x).dtype) for x in (a, b, M)]
     dtype = result_dtype(*dts)
@@ -350,9 +432,177 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     res.success = bool(res.converged.all())
     failed = int((~res.converged).sum())
     res.message = "all problems converged" if res.success else f"{failed} of {B} problems did not converge"
-    if not res.success:
+    if not res.success and not getattr(_quiet, "on", False):
         worst = int(np.argmax(np.where(res.converged, -np.inf, res.marginal_error)))
-        _pipeline.warn_not_converged(f"itercore.ot.solve_batch ({meth}, {res.message}; worst problem {worst})",
+        _pipeline.warn_not_converged(f"itercore.ot.entropic_batch ({meth}, {res.message}; worst problem {worst})",
                                      status[worst], res.marginal_error[worst], opts.tol, "marginal error",
                                      stacklevel=2)
     return res
+
+
+# ---------------------------------------------------------------------------------------------
+# POT drop-ins: ot.sinkhorn / ot.sinkhorn2 with POT's signature, results, log and warnings.
+
+class SinkhornConvergenceWarning(ConvergenceWarning, UserWarning):
+    """The non-convergence warning of the POT drop-ins :func:`sinkhorn` and :func:`sinkhorn2`.
+
+    Both an :class:`itercore.ConvergenceWarning` (so itercore's filters see
+    it) and a ``UserWarning`` whose message starts as POT's does
+    (``"Sinkhorn did not converge"``), so a POT user's
+    ``warnings.filterwarnings(...)`` keeps working. The message goes on with
+    the achieved marginal error and ``stopThr``.
+    """
+
+
+#: POT's ``method=`` names (matched case-insensitively, as POT does) and the itercore method each runs.
+#: Every one converges to the same plan; they differ in how they get there.
+POT_METHODS = {
+    "sinkhorn": "sinkhorn",  # POT: Sinkhorn-Knopp scalings; itercore: the same, stabilized, log-domain fallback
+    "sinkhorn_log": "sinkhorn_log",  # the log-domain iteration in both
+    "sinkhorn_stabilized": "sinkhorn",  # POT absorbs large scalings into potentials, as itercore's "sinkhorn" does
+    "sinkhorn_epsilon_scaling": "auto",  # POT's small-reg accelerator; itercore's is SNS, chosen by "auto"
+    "greenkhorn": "sinkhorn",  # greedy one-row/column Sinkhorn: same fixed point, itercore runs full sweeps
+    "auto": "auto",  # itercore's own names are accepted too
+    "sns": "sns",
+}
+#: The ``log`` keys POT returns for each method (itercore's ``"auto"``/``"sns"`` return those of sinkhorn_log).
+_POT_LOG_KEYS = {
+    "sinkhorn": ("err", "niter", "u", "v"),
+    "sinkhorn_log": ("err", "niter", "log_u", "log_v", "u", "v"),
+    "sinkhorn_stabilized": ("err", "n_iter", "logu", "logv", "alpha", "beta", "warmstart"),
+    "sinkhorn_epsilon_scaling": ("err", "alpha", "beta", "warmstart", "niter"),
+    "greenkhorn": ("u", "v", "n_iter"),
+    "auto": ("err", "niter", "log_u", "log_v", "u", "v"),
+    "sns": ("err", "niter", "log_u", "log_v", "u", "v"),
+}
+#: Methods whose ``warmstart`` POT reads as potentials (alpha, beta); the others read log-scalings (log u, log v).
+_WARMSTART_POTENTIALS = ("sinkhorn_stabilized", "sinkhorn_epsilon_scaling")
+#: POT's method-specific keywords (``**kwargs`` of ``ot.sinkhorn``) that tune POT's own stabilization
+#: and have no counterpart here: accepted and ignored.
+_POT_IGNORED = ("tau", "epsilon0", "numInnerItermax", "print_period", "stopInnerThr")
+_quiet = threading.local()  # set while a drop-in runs entropic/entropic_batch: the drop-in warns in POT's way
+
+
+def _pot_method(method):
+    key = method.lower() if isinstance(method, str) else None
+    if key not in POT_METHODS:
+        raise ValueError(f"Unknown method {method!r}. method must be one of {', '.join(map(repr, POT_METHODS))} "
+                         f"(POT's names, and itercore's 'auto' and 'sns')")
+    return key
+
+
+def _pot_weights(w, size, dtype):
+    """POT's convention: ``[]`` (or ``None``) means uniform weights."""
+    if w is None or (not hasattr(w, "shape") and len(w) == 0) or (hasattr(w, "shape") and w.size == 0):
+        return np.full(size, 1.0 / size, dtype=dtype)
+    return w
+
+
+def _run_quietly(fn, *args, **kwargs):
+    _quiet.on = True
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _quiet.on = False
+
+
+def _pot_solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart, n_threads, options,
+               kwargs, name):
+    """The shared body of :func:`sinkhorn` and :func:`sinkhorn2`: (plans or None, costs, log dict or None)."""
+    for key in kwargs:
+        if key not in _POT_IGNORED:
+            raise TypeError(f"{name}() got an unexpected keyword argument {key!r} (POT's method-specific "
+                            f"{', '.join(_POT_IGNORED)} are accepted and ignored)")
+    key = _pot_method(method)
+    numItermax = check_int(numItermax, "numItermax", lower=0)
+    stopThr = check_scalar(stopThr, "stopThr", lower=0.0)
+    if M is None:
+        raise TypeError("M must be an array, got None")
+    M = np.asarray(M) if not hasattr(M, "shape") else M
+    if len(M.shape) != 2:
+        raise ValueError(f"M must be 2-D (dim_a, dim_b), got shape {M.shape}")
+    n, m = M.shape
+    if n == 0 or m == 0:
+        raise ValueError(f"M must not be empty, got shape {M.shape}")
+    dtype = result_dtype(getattr(M, "dtype", np.float64))
+    a = _pot_weights(a, n, dtype)
+    b = _pot_weights(b, m, dtype)
+    b_shape = np.shape(b)
+    many = len(b_shape) == 2
+    k = b_shape[1] if many else None
+    f0 = g0 = None
+    if warmstart is not None:
+        if not isinstance(warmstart, (tuple, list)) or len(warmstart) != 2:
+            raise TypeError("warmstart must be a pair (log_u, log_v) of arrays")
+        shape_u, shape_v = ((n, k), (m, k)) if many else ((n,), (m,))
+        wu = as_float_array(warmstart[0], "warmstart[0]", shape=shape_u, dtype=np.float64, finite=False)
+        wv = as_float_array(warmstart[1], "warmstart[1]", shape=shape_v, dtype=np.float64, finite=False)
+        scale = 1.0 if key in _WARMSTART_POTENTIALS else check_scalar(reg, "reg", lower=0.0, lower_inclusive=False)
+        f0, g0 = wu * scale, wv * scale
+    meth = POT_METHODS[key]
+    record = bool(log or verbose)
+    common = dict(method=meth, tol=stopThr, maxiter=numItermax, n_threads=n_threads, options=options)
+    if not many:
+        res = _run_quietly(entropic, a, b, M, reg, f0=f0, g0=g0, history=record, **common)
+        plans, costs, f, g, nits = res.plan, res.plan.dtype.type(res.cost), res.f, res.g, res.nit
+        errors = list(res.history[::10]) if record else []
+        status, error = res.status, res.marginal_error
+    else:
+        b2 = as_float_array(b, "b", ndim=2, dtype=None)
+        if b2.shape[0] != m:
+            raise ValueError(f"b must have shape (dim_b, n_hists) = ({m}, n_hists), got {b2.shape}")
+        if f0 is None:
+            a1 = as_float_array(a, "a", ndim=1, shape=(n,))
+            res = _run_quietly(entropic_batch, np.broadcast_to(a1, (k, n)), b2.T, M, reg, **common)
+            rows = [(res.f[j], res.g[j], res.nit[j], res.status[j], res.marginal_error[j]) for j in range(k)]
+        else:  # entropic_batch has no warm start: one solve per target
+            one = [_run_quietly(entropic, a, b2[:, j], M, reg, f0=f0[:, j], g0=g0[:, j], **common) for j in range(k)]
+            rows = [(r.f, r.g, r.nit, r.status, r.marginal_error) for r in one]
+            res = OptimizeResult(cost=np.array([r.cost for r in one]), plan=np.stack([r.plan for r in one]))
+        plans = None
+        costs = np.asarray(res.cost, dtype=res.plan.dtype)
+        f = np.stack([r[0] for r in rows], axis=1)
+        g = np.stack([r[1] for r in rows], axis=1)
+        nits = int(max(r[2] for r in rows))
+        worst = max(range(k), key=lambda j: (rows[j][3] != _pipeline.CONVERGED, rows[j][4]))
+        status, error = rows[worst][3], rows[worst][4]
+        errors = [max(r[4] for r in rows)]
+    if verbose:
+        _print_pot_table(errors, res)
+    if warn and int(status) not in (_pipeline.CONVERGED, _pipeline.CALLBACK_STOP):
+        warnings.warn(
+            "Sinkhorn did not converge. You might want to increase the number of iterations `numItermax` or the "
+            f"regularization parameter `reg`. (itercore.ot.{name}, method {key!r}: {_pipeline.STATUS[int(status)][0]}, "
+            f"marginal error {error:.3e} > stopThr {stopThr:.1e} after {nits} iterations)",
+            SinkhornConvergenceWarning, stacklevel=3)
+    if not log:
+        return plans, costs, None
+    reg = float(reg)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        entries = {"err": errors, "niter": nits, "n_iter": nits, "u": np.exp(f / reg), "v": np.exp(g / reg),
+                   "log_u": f / reg, "log_v": g / reg, "logu": f / reg, "logv": g / reg, "alpha": f, "beta": g,
+                   "warmstart": (f, g)}
+    return plans, costs, {k: entries[k] for k in _POT_LOG_KEYS[key]}
+
+
+def _print_pot_table(errors, res):
+    """POT's ``verbose=True`` table (iteration | error, every 10 iterations), printed after the solve."""
+    print("{:5s}|{:12s}".format("It.", "Err") + "\n" + "-" * 19)
+    for i, err in enumerate(errors):
+        print("{:5d}|{:8e}|".format(10 * i, err))
+
+
+#: POT names that itercore deliberately does not define, and what to call instead.
+_NOT_POT = {
+    "solve": "POT's ot.solve(M, a, b, reg) has another argument order and result; "
+             "itercore's entropic OT solver is itercore.ot.entropic(a, b, M, reg) (an OptimizeResult), "
+             "and itercore.ot.sinkhorn / sinkhorn2 are POT's drop-ins (see docs/coming_from.md)",
+    "solve_batch": "POT's ot.solve_batch(M, reg, a, b) has another argument order and result; "
+                   "itercore's batch solver is itercore.ot.entropic_batch(a, b, M, reg) (see docs/coming_from.md)",
+}
+
+
+def __getattr__(name):
+    if name in _NOT_POT:
+        raise AttributeError(f"module 'itercore.ot' has no attribute {name!r}: {_NOT_POT[name]}")
+    raise AttributeError(f"module 'itercore.ot' has no attribute {name!r}")

@@ -8,9 +8,9 @@ run to a sequence of tolerances; for each tolerance we plot the time the
 run took (the best of two) against the L1 marginal error of the plan it returned (recomputed here, the
 same measure for every solver):
 
-- :func:`itercore.ot.solve` with ``method="sns"`` (Sinkhorn-Newton-Sparse:
+- :func:`itercore.ot.entropic` with ``method="sns"`` (Sinkhorn-Newton-Sparse:
   a Sinkhorn warm-up, then Newton steps with a sparsified Hessian),
-- :func:`itercore.ot.solve` with ``method="sinkhorn"`` (log-domain Sinkhorn
+- :func:`itercore.ot.entropic` with ``method="sinkhorn"`` (log-domain Sinkhorn
   with a scaling fast path),
 - POT's :func:`ot.sinkhorn` (scaling Sinkhorn), when POT is installed.
 """
@@ -51,8 +51,8 @@ def curve(solve, tols, repeat=2):
 
 tols = np.logspace(-2, -10, 9)
 solvers = {
-    "itercore SNS": lambda tol: iot.solve(a, b, M, reg, method="sns", tol=tol).plan,
-    "itercore Sinkhorn": lambda tol: iot.solve(a, b, M, reg, method="sinkhorn", tol=tol,
+    "itercore SNS": lambda tol: iot.entropic(a, b, M, reg, method="sns", tol=tol).plan,
+    "itercore Sinkhorn": lambda tol: iot.entropic(a, b, M, reg, method="sinkhorn", tol=tol,
                                                maxiter=100_000).plan,
 }
 try:

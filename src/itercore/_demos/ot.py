@@ -31,12 +31,12 @@ def ot_demo():
     n = 200
     a, b, M = ot_points(n)
     size = f"{n}x{n}"
-    res, sec = timed(ot.solve, a, b, M, 1e-2, method="sinkhorn", tol=1e-11)
+    res, sec = timed(ot.entropic, a, b, M, 1e-2, method="sinkhorn", tol=1e-11)
     ref = _numpy_log_sinkhorn(a, b, M, 1e-2)
     rows.append(dict(family="ot", problem="points, reg=1e-2 (vs NumPy plan)", size=size, method="sinkhorn",
                      iterations=res.nit, seconds=sec, error=float(np.abs(res.plan - ref).max())))
     for method in ("sinkhorn", "sns"):
-        res, sec = timed(ot.solve, a, b, M, 1e-3, method=method, tol=1e-9)
+        res, sec = timed(ot.entropic, a, b, M, 1e-3, method=method, tol=1e-9)
         err = np.abs(res.plan.sum(1) - a).sum() + np.abs(res.plan.sum(0) - b).sum()
         rows.append(dict(family="ot", problem="points, reg=1e-3 (L1 marginals)", size=size, method=method,
                          iterations=res.nit, seconds=sec, error=float(err)))
