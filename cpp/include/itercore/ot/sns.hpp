@@ -18,8 +18,10 @@
 /// Method::sns_paper runs Tang et al.'s Algorithm 1 as written instead: exactly
 /// `warmup_iter` (N1) Sinkhorn steps, then only Newton steps, each with the plan
 /// block sparsified globally to `density * max(n, m)` entries (fixed), CG, and a
-/// backtracking line search; no Sinkhorn steps between Newton steps, no fallback,
-/// no step cap, no direct solver. A line search that fails ends the solve
+/// backtracking line search (its first trial capped like the hybrid's, by
+/// `max_step`: uncapped, the first Newton step on L1 costs overflows and the
+/// search fails); no Sinkhorn steps between Newton steps, no fallback, no
+/// adaptive density, no direct solver. A line search that fails ends the solve
 /// (Status::breakdown).
 
 #include <algorithm>
@@ -562,7 +564,7 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
     // many reg would only be cut back by the line search, one exp pass a try.
     double dmax = 0.0;
     for (std::int64_t k = 0; k < N; ++k) dmax = std::max(dmax, std::abs(d[k]));
-    double alpha = !paper && dmax * opt.max_step > 0 && dmax > opt.max_step * p.reg ? opt.max_step * p.reg / dmax : 1.0;
+    double alpha = dmax * opt.max_step > 0 && dmax > opt.max_step * p.reg ? opt.max_step * p.reg / dmax : 1.0;
     detail::PlanStats trial;
     const std::int64_t tries = paper ? opt.paper_line_search : 8;
     for (std::int64_t ls = 0; ls < tries; ++ls, alpha *= 0.5) {
