@@ -667,7 +667,6 @@ def _small_sequence(T=30):
     lambda: OmegaTuner(method="ssor_pcg", seed=3),
     lambda: ContextualOmegaTuner(context_range=(0, 1), seed=3),
     lambda: ContextualOmegaTuner(context_range=(0, 1), policy="binned-tsallis", seed=3),
-    lambda: ContextualOmegaTuner(context_range=(0, 1), policy="chebcb-ridge", seed=3),
     lambda: OmegaTuner(loss="running-mean", seed=3),
 ])
 def test_tuner_state_roundtrip_and_pickle(make):

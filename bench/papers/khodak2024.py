@@ -104,8 +104,6 @@ def run_trial(case, T, seed, counter):
         "Tsallis-INF (loss='paper', default)": OmegaTuner(seed=seed),
         "Tsallis-INF (loss='running-mean')": OmegaTuner(loss="running-mean", seed=seed),
         "ChebCB (policy='chebcb', default)": ContextualOmegaTuner(context_range=(-0.15, 0.65), seed=seed),
-        "ChebCB (policy='chebcb-ridge', degree=4)": ContextualOmegaTuner(
-            context_range=(-0.15, 0.65), policy="chebcb-ridge", degree=4, seed=seed),
         "Tsallis-INF-CB (policy='binned-tsallis')": ContextualOmegaTuner(
             context_range=(-0.15, 0.65), policy="binned-tsallis", seed=seed),
     }

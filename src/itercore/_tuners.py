@@ -290,9 +290,7 @@ class ContextualOmegaTuner(_TunerBase):
     squared error of the past predictions). Costs are scaled by ``max cost *
     N``, ``N = 2 + 4 (hi - lo) L / max cost * (1 + log(degree + 1))`` with
     ``L`` the observed cost range over the context range.
-    ``policy="chebcb-ridge"`` is itercore's earlier variant (ridge
-    regressions of the cost over its running mean, ``eta_t = gamma sqrt(K
-    t)``). ``policy="binned-tsallis"`` runs an independent Tsallis-INF
+    ``policy="binned-tsallis"`` runs an independent Tsallis-INF
     (losses as :class:`OmegaTuner`'s ``loss="paper"``) per context bin, the
     authors' Tsallis-INF-CB baseline.
 
@@ -304,15 +302,11 @@ class ContextualOmegaTuner(_TunerBase):
         Range the contexts come from (mapped to [-1, 1]; values outside are clipped).
     method : {"sor", "ssor_pcg"}
         The solver whose omega is tuned.
-    policy : {"chebcb", "chebcb-ridge", "binned-tsallis"}
+    policy : {"chebcb", "binned-tsallis"}
     degree : int
         Chebyshev degree for ChebCB (the authors': 5, i.e. 6 features).
     n_bins : int
         Bins for "binned-tsallis" (the authors': 5).
-    gamma : float
-        Exploration scale of "chebcb-ridge".
-    ridge : float
-        Ridge regulariser of "chebcb-ridge".
     seed : None, int or numpy.random.Generator
 
     Examples
@@ -333,23 +327,19 @@ class ContextualOmegaTuner(_TunerBase):
     _kind = "ContextualOmegaTuner"
 
     def __init__(self, *, omegas=None, context_range=(0.0, 1.0), method="sor", policy="chebcb", degree=5,
-                 n_bins=5, gamma=1.0, ridge=1.0, seed=None):
+                 n_bins=5, seed=None):
         super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, method, seed)
-        self.policy = check_choice(policy, "policy", ("chebcb", "chebcb-ridge", "binned-tsallis"))
+        self.policy = check_choice(policy, "policy", ("chebcb", "binned-tsallis"))
         lo_hi = as_float_array(context_range, "context_range", shape=(2,), dtype=np.float64)
         if not lo_hi[0] < lo_hi[1]:
             raise ValueError(f"context_range must be (lo, hi) with lo < hi, got {tuple(lo_hi)}")
         self.context_range = (float(lo_hi[0]), float(lo_hi[1]))
         self.degree = check_int(degree, "degree", lower=0, upper=20)
         self.n_bins = check_int(n_bins, "n_bins", lower=1)
-        self.gamma = check_scalar(gamma, "gamma", lower=0.0, lower_inclusive=False)
-        self.ridge = check_scalar(ridge, "ridge", lower=0.0, lower_inclusive=False)
         self._init_models()
 
     def _init_models(self):
         d = self.degree + 1
-        self._gram = np.repeat(self.ridge * np.eye(d)[None], self.n_arms, axis=0)
-        self._rhs = np.zeros((self.n_arms, d))
         self._bin_loss = np.zeros((self.n_bins, self.n_arms))
         self._bin_t = np.zeros(self.n_bins, dtype=np.int64)
         self._bin_cost = np.zeros(self.n_bins)
@@ -373,11 +363,7 @@ class ContextualOmegaTuner(_TunerBase):
     def predicted_costs(self, context):
         """Per-omega predicted scaled cost at ``context`` (ChebCB's model)."""
         context = check_scalar(context, "context")
-        phi = chebyshev_features(self._unit(context), self.degree)
-        if self.policy == "chebcb":
-            return self._theta @ phi
-        coef = np.linalg.solve(self._gram, self._rhs[:, :, None])[:, :, 0]
-        return coef @ phi
+        return self._theta @ chebyshev_features(self._unit(context), self.degree)
 
     def probabilities(self, context):
         """The distribution over omegas the next solve at ``context`` samples from."""
@@ -389,12 +375,7 @@ class ContextualOmegaTuner(_TunerBase):
                                        2.0 / math.sqrt(self._bin_t[k] + 1))
         yhat = self.predicted_costs(context)
         best = int(np.argmin(yhat))
-        K = self.n_arms
-        if self.policy == "chebcb":
-            gamma_t = self._eta
-        else:
-            gamma_t = self.gamma * math.sqrt(K * (self._t + 1))
-        p = 1.0 / (K + gamma_t * (yhat - yhat[best]))
+        p = 1.0 / (self.n_arms + self._eta * (yhat - yhat[best]))
         p[best] = 0.0
         p[best] = 1.0 - p.sum()
         return p
@@ -422,13 +403,8 @@ class ContextualOmegaTuner(_TunerBase):
             self._bin_loss[k, arm] += (float(cost) - 1.0) / p[arm]  # as OmegaTuner(loss="paper")
             self._bin_cost[k] += float(cost)
             self._bin_t[k] += 1
-        elif self.policy == "chebcb":
-            self._chebcb_update(arm, float(cost), chebyshev_features(self._unit(context), self.degree))
         else:
-            loss = self._scale.normalise(cost)
-            phi = chebyshev_features(self._unit(context), self.degree)
-            self._gram[arm] += np.outer(phi, phi)
-            self._rhs[arm] += loss * phi
+            self._chebcb_update(arm, float(cost), chebyshev_features(self._unit(context), self.degree))
         self._t += 1
         self._record(arm, cost, context)
 
@@ -489,8 +465,7 @@ class ContextualOmegaTuner(_TunerBase):
     def _extra_state(self):
         return {
             "policy": self.policy, "context_range": list(self.context_range), "degree": self.degree,
-            "n_bins": self.n_bins, "gamma": self.gamma, "ridge": self.ridge, "t": self._t,
-            "gram": self._gram.tolist(), "rhs": self._rhs.tolist(),
+            "n_bins": self.n_bins, "t": self._t,
             "bin_loss": self._bin_loss.tolist(), "bin_t": self._bin_t.tolist(), "bin_cost": self._bin_cost.tolist(),
             "theta": self._theta.tolist(), "eta_t": self._eta, "cost_scale": self._cscale,
             "arms": self._arms.tolist(), "pred": self._pred.tolist(),
@@ -500,11 +475,8 @@ class ContextualOmegaTuner(_TunerBase):
         self.policy = state["policy"]
         self.context_range = tuple(float(c) for c in state["context_range"])
         self.degree, self.n_bins = int(state["degree"]), int(state["n_bins"])
-        self.gamma, self.ridge = float(state["gamma"]), float(state["ridge"])
         self._init_models()
         self._t = int(state["t"])
-        self._gram = np.asarray(state["gram"], dtype=np.float64)
-        self._rhs = np.asarray(state["rhs"], dtype=np.float64)
         self._bin_loss = np.asarray(state["bin_loss"], dtype=np.float64)
         self._bin_t = np.asarray(state["bin_t"], dtype=np.int64)
         self._bin_cost = np.asarray(state["bin_cost"], dtype=np.float64)
