@@ -191,7 +191,7 @@ class OmegaTuner(_TunerBase):
     >>> for t in range(200):
     ...     x, info = tuner.solve(L, rng.standard_normal(100))
     >>> round(tuner.best_omega_, 2)
-    1.55
+    1.5
     """
 
     _kind = "OmegaTuner"
