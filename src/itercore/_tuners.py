@@ -283,7 +283,8 @@ class ContextualOmegaTuner(_TunerBase):
     it: per candidate omega, a least-squares fit of the scaled cost on the
     Chebyshev polynomials ``T_0..T_degree`` of the context (mapped to [-1, 1]),
     its coefficients boxed as the paper's Lipschitz bounds require (the
-    minimum-norm fit, or a box-constrained one when that leaves the box), and
+    minimum-norm fit, from the arm's normal equations, or a box-constrained
+    one when that leaves the box), and
     sampling by inverse-gap weighting: arm ``a`` gets probability
     ``1 / (K + eta_t (yhat_a - yhat_best))`` with ``eta_t`` growing about
     linearly in ``t`` (``2 t sqrt(K t / (R_t + 2 alpha^2 t))``, ``R_t`` the
@@ -348,10 +349,14 @@ class ContextualOmegaTuner(_TunerBase):
         self._theta = np.zeros((self.n_arms, d))
         self._eta = 0.0
         self._cscale = 0.0
-        self._phi = np.zeros((0, d))
-        self._arms = np.zeros(0, dtype=np.int64)
-        self._costs = np.zeros(0)
-        self._pred = np.zeros(0)
+        self._set_data(np.zeros((0, d)), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+        self._arm_gram = np.zeros((self.n_arms, d, d))  # per arm: sum phi phi^T and sum phi (cost - 1)
+        self._arm_rhs = np.zeros((self.n_arms, d))
+
+    def _set_data(self, phi, arms, costs, pred):
+        """ChebCB's past rounds (views of growable buffers)."""
+        self._buf_phi, self._buf_arms, self._buf_costs, self._buf_pred = phi, arms, costs, pred
+        self._phi, self._arms, self._costs, self._pred = phi, arms, costs, pred
 
     def _unit(self, context):
         lo, hi = self.context_range
@@ -412,11 +417,21 @@ class ContextualOmegaTuner(_TunerBase):
         """One round of the authors' ChebCB update (learners/ChebCB.m)."""
         from scipy.optimize import lsq_linear  # late: only ChebCB needs it
 
-        self._pred = np.append(self._pred, self._theta[arm] @ phi)
-        self._phi = np.vstack([self._phi, phi])
-        self._arms = np.append(self._arms, arm)
-        self._costs = np.append(self._costs, cost)
-        t = len(self._costs)
+        t = len(self._costs) + 1
+        if t > len(self._buf_costs):  # amortised growth: no O(t) copy per round
+            cap = max(64, 2 * t)
+            self._buf_pred = np.resize(self._buf_pred, cap)
+            self._buf_phi = np.resize(self._buf_phi, (cap, phi.size))
+            self._buf_arms = np.resize(self._buf_arms, cap)
+            self._buf_costs = np.resize(self._buf_costs, cap)
+        self._buf_pred[t - 1] = self._theta[arm] @ phi
+        self._buf_phi[t - 1] = phi
+        self._buf_arms[t - 1] = arm
+        self._buf_costs[t - 1] = cost
+        self._pred, self._phi = self._buf_pred[:t], self._buf_phi[:t]
+        self._arms, self._costs = self._buf_arms[:t], self._buf_costs[:t]
+        self._arm_gram[arm] += np.outer(phi, phi)
+        self._arm_rhs[arm] += (cost - 1.0) * phi
         m = self.degree + 1
         width = self.context_range[1] - self.context_range[0]
         K = float(self._costs.max())
@@ -430,12 +445,14 @@ class ContextualOmegaTuner(_TunerBase):
         ub = np.maximum(ub, 1e-12)  # a box of zero width (no spread seen yet) is a tiny one
         resnorm = 0.0
         for a in (range(self.n_arms) if refit_all else (arm,)):
-            rows = self._arms == a
-            if not rows.any():
+            if not self._arm_gram[a, 0, 0] > 0:  # (T_0 = 1: the arm's number of rounds)
                 continue
-            X, y = self._phi[rows], (self._costs[rows] - 1.0) / scale
-            theta = np.linalg.lstsq(X, y, rcond=None)[0]
+            # the minimum-norm least-squares fit, from the arm's normal equations
+            # (m x m; numpy's lstsq on the raw rows cost ~100x more here)
+            theta = np.linalg.pinv(self._arm_gram[a], rcond=1e-12, hermitian=True) @ self._arm_rhs[a] / scale
             if np.any(np.abs(theta) > ub):
+                rows = self._arms == a
+                X, y = self._phi[rows], (self._costs[rows] - 1.0) / scale
                 fit = lsq_linear(X, y, bounds=(-ub, ub), method="bvls")
                 theta, resnorm = fit.x, 2.0 * float(fit.cost)
             self._theta[a] = theta
@@ -482,9 +499,13 @@ class ContextualOmegaTuner(_TunerBase):
         self._bin_cost = np.asarray(state["bin_cost"], dtype=np.float64)
         self._theta = np.asarray(state["theta"], dtype=np.float64).reshape(self.n_arms, self.degree + 1)
         self._eta, self._cscale = float(state["eta_t"]), float(state["cost_scale"])
-        self._arms = np.asarray(state["arms"], dtype=np.int64)
-        self._pred = np.asarray(state["pred"], dtype=np.float64)
         if self.policy == "chebcb":  # the data the fits use, from the history
-            self._costs = np.array([h["iterations"] for h in self.history], dtype=np.float64)
-            self._phi = np.array([chebyshev_features(self._unit(h["context"]), self.degree) for h in self.history])
-            self._phi = self._phi.reshape(len(self.history), self.degree + 1)
+            costs = np.array([h["iterations"] for h in self.history], dtype=np.float64)
+            phi = np.array([chebyshev_features(self._unit(h["context"]), self.degree) for h in self.history])
+            self._set_data(phi.reshape(len(self.history), self.degree + 1),
+                           np.asarray(state["arms"], dtype=np.int64), costs,
+                           np.asarray(state["pred"], dtype=np.float64))
+            for k in range(len(costs)):
+                a = self._arms[k]
+                self._arm_gram[a] += np.outer(self._phi[k], self._phi[k])
+                self._arm_rhs[a] += (costs[k] - 1.0) * self._phi[k]
