@@ -166,7 +166,9 @@ def main(argv=None):
         for n in names:
             curve = np.mean([np.cumsum(r[n]) for r in runs], axis=0)
             style = "--" if n.startswith("omega") else "-"
-            ax.plot(curve, T - np.arange(1, T + 1), style, lw=2 if style == "-" else 1.2, label=n)
+            extra = {"instance-optimal omega": dict(color="black", ls=":"),
+                     "best fixed omega in hindsight": dict(color="gray", ls="-.")}.get(n, {"ls": style})
+            ax.plot(curve, T - np.arange(1, T + 1), lw=2 if style == "-" else 1.2, label=n, **extra)
         ax.set_xlabel("total iterations (mean over trials)")
         ax.set_ylabel("instances remaining")
         ax.set_title(f"Khodak et al. setting, {case}-variance offsets (T = {T}, {trials} trials)")
