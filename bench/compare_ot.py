@@ -155,6 +155,10 @@ def solver_table(full):
         # SNS with its Newton systems always by Jacobi-PCG (the solver before the direct path)
         ("itercore sns (cg)", _itercore("sns", {"linear_solver": "cg"}), lambda n: TARGET, 10000),
         ("itercore sinkhorn_log", _itercore("sinkhorn_log"), lambda n: TARGET, 10000),
+        # Tang et al.'s Algorithm 1 as written (N1 = 20), at the density that converged in
+        # bench/papers/tang2024.py (the paper's 2 stalls there)
+        ("itercore sns_paper", _itercore("sns_paper", {"warmup_iter": 20, "density": 15.0}), lambda n: TARGET,
+         10000),
     ]
     if pot is not None:
         s += [

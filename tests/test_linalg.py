@@ -25,6 +25,7 @@ from itercore.linalg import (
     ssor_preconditioner,
 )
 from itercore.linalg import _System
+from itercore._tuners import tsallis_inf_weights
 from conftest import poisson2d
 from contract import raises_naming
 
@@ -666,6 +667,7 @@ def _small_sequence(T=30):
     lambda: OmegaTuner(method="ssor_pcg", seed=3),
     lambda: ContextualOmegaTuner(context_range=(0, 1), seed=3),
     lambda: ContextualOmegaTuner(context_range=(0, 1), policy="binned-tsallis", seed=3),
+    lambda: OmegaTuner(loss="running-mean", seed=3),
 ])
 def test_tuner_state_roundtrip_and_pickle(make):
     systems, B = _small_sequence()
@@ -752,3 +754,61 @@ def test_tuner_errors():
         ContextualOmegaTuner().solve(poisson2d(3), np.ones(9), context=float("nan"))
     with pytest.raises(ValueError, match="OmegaTuner state_dict"):
         OmegaTuner.from_state_dict({"kind": "ContextualOmegaTuner"})
+
+
+def test_tsallis_inf_paper_loss_is_the_authors_normalisation():
+    # the authors' TsallisINF.m: k[arm] += (cost - 1) / p; sampling from k / (mean(cost) - 1)
+    t = OmegaTuner(seed=5)
+    k = np.zeros(t.n_arms)
+    costs = []
+    rng = np.random.default_rng(0)
+    for step in range(40):
+        arm, p = t._choose()
+        cost = int(rng.integers(50, 400))
+        expect = tsallis_inf_weights(k / (np.mean(costs) - 1.0) if costs else k, 2.0 / np.sqrt(step + 1))
+        np.testing.assert_allclose(p, expect, rtol=1e-12, atol=1e-15)
+        t._learn(arm, p, cost)
+        k[arm] += (cost - 1.0) / p[arm]
+        costs.append(cost)
+    np.testing.assert_allclose(t._cum_loss, k, rtol=1e-13)
+
+
+def _chebcb_costs(c, arm):
+    """A synthetic cost: the best arm moves from 2 (c = 0) to 15 (c = 1)."""
+    best = 2 + 13 * c
+    return 100.0 + 40.0 * (arm - best) ** 2 / 13.0
+
+
+def test_chebcb_fit_is_boxed_and_learns_the_context_dependence():
+    from itercore._tuners import chebyshev_features
+
+    t = ContextualOmegaTuner(context_range=(0.0, 1.0), seed=1)
+    rng = np.random.default_rng(1)
+    etas = []
+    for step in range(600):
+        c = float(rng.uniform())
+        arm, p = t._choose(c)
+        assert np.isclose(p.sum(), 1.0) and np.all(p >= 0)
+        t._learn(arm, p, _chebcb_costs(c, arm), c)
+        etas.append(t._eta)
+        if step in (50, 599):
+            K = t._costs.max()
+            L = K - t._costs.min()
+            N = 2 + 4 * L / K * (1 + np.log(6))
+            ub = np.concatenate([[1 / N], 2 * L / (K * N) / np.arange(1, 6)])
+            assert np.all(np.abs(t._theta) <= ub * (1 + 1e-9) + 1e-12)
+            # an arm's unboxed least-squares fit is kept when it lies in the box (the fits
+            # agree; coefficients of near-collinear features only to the conditioning)
+            for a in range(t.n_arms):
+                rows = t._arms == a
+                if rows.sum() >= 30:
+                    X = t._phi[rows]
+                    free = np.linalg.lstsq(X, (t._costs[rows] - 1) / (K * N), rcond=None)[0]
+                    if np.all(np.abs(free) <= ub * 0.99):
+                        np.testing.assert_allclose(X @ t._theta[a], X @ free, rtol=1e-5)
+    # exploration grows about linearly in t (the authors' rate), not like sqrt(t)
+    assert etas[599] / etas[299] > 1.6
+    for c in (0.1, 0.5, 0.9):
+        assert abs(t.best_omega(c) - t.omegas[int(round(2 + 13 * c))]) <= 0.1001
+    phi = chebyshev_features(0.0, 5)
+    assert np.allclose(t.predicted_costs(0.5), t._theta @ phi)

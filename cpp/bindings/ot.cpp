@@ -113,7 +113,11 @@ void register_ot(py::module_& parent) {
   py::enum_<ot::Method>(m, "Method", "Which iteration runs.")
       .value("sinkhorn", ot::Method::sinkhorn)
       .value("sinkhorn_log", ot::Method::sinkhorn_log)
-      .value("sns", ot::Method::sns);
+      .value("sns", ot::Method::sns)
+      .value("sns_paper", ot::Method::sns_paper);
+  py::enum_<ot::Sparsify>(m, "Sparsify", "How SNS sparsifies its Newton matrix.")
+      .value("rows", ot::Sparsify::rows)
+      .value("global", ot::Sparsify::global);
   py::enum_<ot::LinearSolver>(m, "LinearSolver", "How SNS solves its Newton systems.")
       .value("auto", ot::LinearSolver::automatic)
       .value("cg", ot::LinearSolver::cg)
@@ -140,7 +144,13 @@ void register_ot(py::module_& parent) {
       .field("linear_solver", &ot::Options::linear_solver, "how Newton systems are solved")
       .field("direct_after", &ot::Options::direct_after,
              "auto: try the direct solve once a CG solve needed more iterations than this")
-      .field("direct_max_size", &ot::Options::direct_max_size, "auto: direct only when min(n, m) is at most this");
+      .field("direct_max_size", &ot::Options::direct_max_size, "auto: direct only when min(n, m) is at most this")
+      .field("sparsify", &ot::Options::sparsify,
+             "sns: per-row mass share ('rows') or the largest entries globally ('global'); sns_paper: always global")
+      .field("density", &ot::Options::density,
+             "global sparsification keeps density * max(n, m) plan entries (Tang et al.: 2; 15 for L1 costs)")
+      .field("paper_line_search", &ot::Options::paper_line_search,
+             "sns_paper: backtracking halvings before the step counts as failed");
   bind_ot<double>(m);
   bind_ot<float>(m);
 

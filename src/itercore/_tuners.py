@@ -67,6 +67,19 @@ class _CostScale:
         return float(cost) / mean if mean > 0 else 0.0
 
 
+#: How OmegaTuner turns iteration counts into losses.
+_LOSSES = ("paper", "running-mean")
+
+
+def _paper_scale(scale):
+    """Khodak et al.'s loss scale: the mean of (cost - 1) over the solves so far
+    (1 before the first; an iteration count is at least 1)."""
+    if not scale.count:
+        return 1.0
+    mean = scale.total / scale.count - 1.0
+    return mean if mean > 0 else 1.0
+
+
 class _TunerBase:
     """Shared solving, history and (de)serialisation of the tuners."""
 
@@ -134,11 +147,17 @@ class OmegaTuner(_TunerBase):
     """Learn a fixed SOR relaxation parameter across a sequence of systems.
 
     Each :meth:`solve` samples omega from a Tsallis-INF distribution over the
-    grid ``omegas``, solves, and feeds the iteration count back as a
-    reduced-variance importance-weighted loss (the cost divided by the running
-    mean cost, minus 1/2, over the probability of the played omega). Over a
-    sequence its total cost approaches that of the best fixed omega of the
-    grid in hindsight.
+    grid ``omegas``, solves, and feeds the iteration count back as an
+    importance-weighted loss. Over a sequence its total cost approaches that
+    of the best fixed omega of the grid in hindsight.
+
+    ``loss="paper"`` (default) normalises as Khodak et al.'s code does: the
+    played arm's cumulative loss grows by ``(cost - 1) / p`` (an iteration
+    count is at least 1), and the whole vector is divided, when the next
+    distribution is computed, by the current mean of ``cost - 1`` over all
+    solves so far. ``loss="running-mean"`` (itercore's earlier choice) adds
+    ``(cost / mean cost so far - 1/2) / p``, each loss normalised once, when
+    it is seen (Zimmert and Seldin's reduced-variance estimate).
 
     Parameters
     ----------
@@ -149,7 +168,9 @@ class OmegaTuner(_TunerBase):
     policy : {"tsallis-inf"}
         The bandit algorithm.
     eta : float
-        Learning-rate scale: ``eta_t = eta / sqrt(t)``.
+        Learning-rate scale: ``eta_t = eta / sqrt(t)`` (the authors': 2).
+    loss : {"paper", "running-mean"}
+        How iteration counts become losses (above).
     seed : None, int or numpy.random.Generator
 
     Attributes
@@ -170,21 +191,44 @@ class OmegaTuner(_TunerBase):
     >>> for t in range(200):
     ...     x, info = tuner.solve(L, rng.standard_normal(100))
     >>> round(tuner.best_omega_, 2)
-    1.55
+    1.5
     """
 
     _kind = "OmegaTuner"
 
-    def __init__(self, *, omegas=None, method="sor", policy="tsallis-inf", eta=2.0, seed=None):
+    def __init__(self, *, omegas=None, method="sor", policy="tsallis-inf", eta=2.0, loss="paper", seed=None):
         super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, method, seed)
         self.policy = check_choice(policy, "policy", ("tsallis-inf",))
         self.eta = check_scalar(eta, "eta", lower=0.0, lower_inclusive=False)
+        self.loss = check_choice(loss, "loss", _LOSSES)
         self._cum_loss = np.zeros(self.n_arms)
         self._t = 0
 
     def probabilities(self):
         """The distribution the next solve samples omega from."""
-        return tsallis_inf_weights(self._cum_loss, self.eta / math.sqrt(self._t + 1))
+        return tsallis_inf_weights(self._scaled_loss(), self.eta / math.sqrt(self._t + 1))
+
+    def _scaled_loss(self):
+        if self.loss == "paper":  # the raw sums over the mean of (cost - 1) so far
+            return self._cum_loss / _paper_scale(self._scale)
+        return self._cum_loss
+
+    def _choose(self, context=None):
+        """(arm, probabilities) for the next solve."""
+        p = self.probabilities()
+        return int(self._rng.choice(self.n_arms, p=p)), p
+
+    def _learn(self, arm, p, cost, context=None):
+        """Feed back the cost of a solve with ``arm`` drawn from ``p``."""
+        self._scale.update(cost)
+        if self.loss == "paper":
+            self._cum_loss[arm] += (float(cost) - 1.0) / p[arm]
+        else:
+            # Zimmert and Seldin's reduced-variance estimate: (loss - 1/2) / p for the
+            # played arm. Losses are costs over their running mean, so most are near 1.
+            self._cum_loss[arm] += (self._scale.normalise(cost) - 0.5) / p[arm]
+        self._t += 1
+        self._record(arm, cost, None)
 
     def solve(self, A, b, *, x0=None, **solver_kwargs):
         """Pick omega, solve ``A x = b`` with it, learn from the iteration count.
@@ -202,15 +246,9 @@ class OmegaTuner(_TunerBase):
         x, info
             As the solver returns them.
         """
-        p = self.probabilities()
-        arm = int(self._rng.choice(self.n_arms, p=p))
+        arm, p = self._choose()
         x, info, cost = self._solve_with(arm, A, b, x0, solver_kwargs)
-        self._scale.update(cost)
-        # Zimmert and Seldin's reduced-variance estimate: (loss - 1/2) / p for the
-        # played arm. Losses are costs over their running mean, so most are near 1.
-        self._cum_loss[arm] += (self._scale.normalise(cost) - 0.5) / p[arm]
-        self._t += 1
-        self._record(arm, cost, None)
+        self._learn(arm, p, cost)
         return x, info
 
     @property
@@ -218,10 +256,11 @@ class OmegaTuner(_TunerBase):
         return float(self.omegas[int(np.argmin(self._cum_loss))])
 
     def _extra_state(self):
-        return {"policy": self.policy, "eta": self.eta, "cum_loss": self._cum_loss.tolist(), "t": self._t}
+        return {"policy": self.policy, "eta": self.eta, "loss": self.loss, "cum_loss": self._cum_loss.tolist(),
+                "t": self._t}
 
     def _load_extra_state(self, state):
-        self.policy, self.eta = state["policy"], float(state["eta"])
+        self.policy, self.eta, self.loss = state["policy"], float(state["eta"]), state["loss"]
         self._cum_loss = np.asarray(state["cum_loss"], dtype=np.float64)
         self._t = int(state["t"])
 
@@ -240,12 +279,21 @@ def chebyshev_features(u, degree):
 class ContextualOmegaTuner(_TunerBase):
     """Learn omega as a function of a scalar context (e.g. a diagonal shift).
 
-    ``policy="chebcb"`` (default) fits, per candidate omega, a ridge
-    regression of the normalised cost on Chebyshev polynomial features of the
-    context, and samples by inverse-gap weighting: arm ``a`` gets probability
-    ``1 / (K + gamma_t (yhat_a - yhat_best))`` with ``gamma_t`` growing like
-    ``sqrt(K t)``. ``policy="binned-tsallis"`` runs an independent
-    Tsallis-INF per context bin (the simple baseline).
+    ``policy="chebcb"`` (default) is Khodak et al.'s ChebCB as their code runs
+    it: per candidate omega, a least-squares fit of the scaled cost on the
+    Chebyshev polynomials ``T_0..T_degree`` of the context (mapped to [-1, 1]),
+    its coefficients boxed as the paper's Lipschitz bounds require (the
+    minimum-norm fit, from the arm's normal equations, or a box-constrained
+    one when that leaves the box), and
+    sampling by inverse-gap weighting: arm ``a`` gets probability
+    ``1 / (K + eta_t (yhat_a - yhat_best))`` with ``eta_t`` growing about
+    linearly in ``t`` (``2 t sqrt(K t / (R_t + 2 alpha^2 t))``, ``R_t`` the
+    squared error of the past predictions). Costs are scaled by ``max cost *
+    N``, ``N = 2 + 4 (hi - lo) L / max cost * (1 + log(degree + 1))`` with
+    ``L`` the observed cost range over the context range.
+    ``policy="binned-tsallis"`` runs an independent Tsallis-INF
+    (losses as :class:`OmegaTuner`'s ``loss="paper"``) per context bin, the
+    authors' Tsallis-INF-CB baseline.
 
     Parameters
     ----------
@@ -257,13 +305,9 @@ class ContextualOmegaTuner(_TunerBase):
         The solver whose omega is tuned.
     policy : {"chebcb", "binned-tsallis"}
     degree : int
-        Chebyshev degree for ChebCB.
+        Chebyshev degree for ChebCB (the authors': 5, i.e. 6 features).
     n_bins : int
-        Bins for "binned-tsallis".
-    gamma : float
-        Exploration scale of inverse-gap weighting.
-    ridge : float
-        Ridge regulariser of the per-arm regressions.
+        Bins for "binned-tsallis" (the authors': 5).
     seed : None, int or numpy.random.Generator
 
     Examples
@@ -283,8 +327,8 @@ class ContextualOmegaTuner(_TunerBase):
 
     _kind = "ContextualOmegaTuner"
 
-    def __init__(self, *, omegas=None, context_range=(0.0, 1.0), method="sor", policy="chebcb", degree=4,
-                 n_bins=10, gamma=1.0, ridge=1.0, seed=None):
+    def __init__(self, *, omegas=None, context_range=(0.0, 1.0), method="sor", policy="chebcb", degree=5,
+                 n_bins=5, seed=None):
         super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, method, seed)
         self.policy = check_choice(policy, "policy", ("chebcb", "binned-tsallis"))
         lo_hi = as_float_array(context_range, "context_range", shape=(2,), dtype=np.float64)
@@ -293,17 +337,26 @@ class ContextualOmegaTuner(_TunerBase):
         self.context_range = (float(lo_hi[0]), float(lo_hi[1]))
         self.degree = check_int(degree, "degree", lower=0, upper=20)
         self.n_bins = check_int(n_bins, "n_bins", lower=1)
-        self.gamma = check_scalar(gamma, "gamma", lower=0.0, lower_inclusive=False)
-        self.ridge = check_scalar(ridge, "ridge", lower=0.0, lower_inclusive=False)
         self._init_models()
 
     def _init_models(self):
         d = self.degree + 1
-        self._gram = np.repeat(self.ridge * np.eye(d)[None], self.n_arms, axis=0)
-        self._rhs = np.zeros((self.n_arms, d))
         self._bin_loss = np.zeros((self.n_bins, self.n_arms))
         self._bin_t = np.zeros(self.n_bins, dtype=np.int64)
+        self._bin_cost = np.zeros(self.n_bins)
         self._t = 0
+        # ChebCB (the authors'): coefficients, exploration, cost scale, past data
+        self._theta = np.zeros((self.n_arms, d))
+        self._eta = 0.0
+        self._cscale = 0.0
+        self._set_data(np.zeros((0, d)), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+        self._arm_gram = np.zeros((self.n_arms, d, d))  # per arm: sum phi phi^T and sum phi (cost - 1)
+        self._arm_rhs = np.zeros((self.n_arms, d))
+
+    def _set_data(self, phi, arms, costs, pred):
+        """ChebCB's past rounds (views of growable buffers)."""
+        self._buf_phi, self._buf_arms, self._buf_costs, self._buf_pred = phi, arms, costs, pred
+        self._phi, self._arms, self._costs, self._pred = phi, arms, costs, pred
 
     def _unit(self, context):
         lo, hi = self.context_range
@@ -313,23 +366,21 @@ class ContextualOmegaTuner(_TunerBase):
         return min(int((self._unit(context) + 1.0) / 2.0 * self.n_bins), self.n_bins - 1)
 
     def predicted_costs(self, context):
-        """Per-omega predicted normalised cost at ``context`` (ChebCB's model)."""
+        """Per-omega predicted scaled cost at ``context`` (ChebCB's model)."""
         context = check_scalar(context, "context")
-        phi = chebyshev_features(self._unit(context), self.degree)
-        coef = np.linalg.solve(self._gram, self._rhs[:, :, None])[:, :, 0]
-        return coef @ phi
+        return self._theta @ chebyshev_features(self._unit(context), self.degree)
 
     def probabilities(self, context):
         """The distribution over omegas the next solve at ``context`` samples from."""
         context = check_scalar(context, "context")
         if self.policy == "binned-tsallis":
             k = self._bin(context)
-            return tsallis_inf_weights(self._bin_loss[k], 2.0 / math.sqrt(self._bin_t[k] + 1))
+            mean = self._bin_cost[k] / self._bin_t[k] - 1.0 if self._bin_t[k] else 1.0
+            return tsallis_inf_weights(self._bin_loss[k] / (mean if mean > 0 else 1.0),
+                                       2.0 / math.sqrt(self._bin_t[k] + 1))
         yhat = self.predicted_costs(context)
         best = int(np.argmin(yhat))
-        K = self.n_arms
-        gamma_t = self.gamma * math.sqrt(K * (self._t + 1))
-        p = 1.0 / (K + gamma_t * (yhat - yhat[best]))
+        p = 1.0 / (self.n_arms + self._eta * (yhat - yhat[best]))
         p[best] = 0.0
         p[best] = 1.0 - p.sum()
         return p
@@ -346,6 +397,70 @@ class ContextualOmegaTuner(_TunerBase):
         """The best omega at the middle of ``context_range``."""
         return self.best_omega(0.5 * (self.context_range[0] + self.context_range[1]))
 
+    def _choose(self, context):
+        p = self.probabilities(context)
+        return int(self._rng.choice(self.n_arms, p=p)), p
+
+    def _learn(self, arm, p, cost, context):
+        self._scale.update(cost)
+        if self.policy == "binned-tsallis":
+            k = self._bin(context)
+            self._bin_loss[k, arm] += (float(cost) - 1.0) / p[arm]  # as OmegaTuner(loss="paper")
+            self._bin_cost[k] += float(cost)
+            self._bin_t[k] += 1
+        else:
+            self._chebcb_update(arm, float(cost), chebyshev_features(self._unit(context), self.degree))
+        self._t += 1
+        self._record(arm, cost, context)
+
+    def _chebcb_update(self, arm, cost, phi):
+        """One round of the authors' ChebCB update (learners/ChebCB.m)."""
+        from scipy.optimize import lsq_linear  # late: only ChebCB needs it
+
+        t = len(self._costs) + 1
+        if t > len(self._buf_costs):  # amortised growth: no O(t) copy per round
+            cap = max(64, 2 * t)
+            self._buf_pred = np.resize(self._buf_pred, cap)
+            self._buf_phi = np.resize(self._buf_phi, (cap, phi.size))
+            self._buf_arms = np.resize(self._buf_arms, cap)
+            self._buf_costs = np.resize(self._buf_costs, cap)
+        self._buf_pred[t - 1] = self._theta[arm] @ phi
+        self._buf_phi[t - 1] = phi
+        self._buf_arms[t - 1] = arm
+        self._buf_costs[t - 1] = cost
+        self._pred, self._phi = self._buf_pred[:t], self._buf_phi[:t]
+        self._arms, self._costs = self._buf_arms[:t], self._buf_costs[:t]
+        self._arm_gram[arm] += np.outer(phi, phi)
+        self._arm_rhs[arm] += (cost - 1.0) * phi
+        m = self.degree + 1
+        width = self.context_range[1] - self.context_range[0]
+        K = float(self._costs.max())
+        if not K > 0:
+            return
+        L = (K - float(self._costs.min())) / width  # the cost's observed range per unit of context
+        N = 2.0 + 4.0 * width * L / K * (1.0 + math.log(m))
+        refit_all = self._cscale != K * N
+        self._cscale = scale = K * N
+        ub = np.concatenate([[1.0 / N], 2.0 * width * L / scale / np.arange(1, m)])
+        ub = np.maximum(ub, 1e-12)  # a box of zero width (no spread seen yet) is a tiny one
+        resnorm = 0.0
+        for a in (range(self.n_arms) if refit_all else (arm,)):
+            if not self._arm_gram[a, 0, 0] > 0:  # (T_0 = 1: the arm's number of rounds)
+                continue
+            # the minimum-norm least-squares fit, from the arm's normal equations
+            # (m x m; numpy's lstsq on the raw rows cost ~100x more here)
+            theta = np.linalg.pinv(self._arm_gram[a], rcond=1e-12, hermitian=True) @ self._arm_rhs[a] / scale
+            if np.any(np.abs(theta) > ub):
+                rows = self._arms == a
+                X, y = self._phi[rows], (self._costs[rows] - 1.0) / scale
+                fit = lsq_linear(X, y, bounds=(-ub, ub), method="bvls")
+                theta, resnorm = fit.x, 2.0 * float(fit.cost)
+            self._theta[a] = theta
+        alpha = (math.pi + 2.0 / math.pi * math.log(2.0 * m + 1.0)) / (2.0 * scale * (m + 1)) * width * L
+        R = float(np.sum((self._pred - self._costs / scale) ** 2))
+        denom = R - resnorm + 2.0 * alpha ** 2 * t
+        self._eta = 2.0 * t * math.sqrt(self.n_arms * t / denom) if denom > 0 else 0.0
+
     def solve(self, A, b, *, context, x0=None, **solver_kwargs):
         """Pick omega for ``context``, solve, and learn from the iteration count.
 
@@ -359,39 +474,38 @@ class ContextualOmegaTuner(_TunerBase):
             Keywords of the solver (not ``omega``), as for :meth:`OmegaTuner.solve`.
         """
         context = check_scalar(context, "context")
-        p = self.probabilities(context)
-        arm = int(self._rng.choice(self.n_arms, p=p))
+        arm, p = self._choose(context)
         x, info, cost = self._solve_with(arm, A, b, x0, solver_kwargs)
-        self._scale.update(cost)
-        loss = self._scale.normalise(cost)
-        if self.policy == "binned-tsallis":
-            k = self._bin(context)
-            self._bin_loss[k, arm] += (loss - 0.5) / p[arm]  # as OmegaTuner
-            self._bin_t[k] += 1
-        else:
-            phi = chebyshev_features(self._unit(context), self.degree)
-            self._gram[arm] += np.outer(phi, phi)
-            self._rhs[arm] += loss * phi
-        self._t += 1
-        self._record(arm, cost, context)
+        self._learn(arm, p, cost, context)
         return x, info
 
     def _extra_state(self):
         return {
             "policy": self.policy, "context_range": list(self.context_range), "degree": self.degree,
-            "n_bins": self.n_bins, "gamma": self.gamma, "ridge": self.ridge, "t": self._t,
-            "gram": self._gram.tolist(), "rhs": self._rhs.tolist(),
-            "bin_loss": self._bin_loss.tolist(), "bin_t": self._bin_t.tolist(),
+            "n_bins": self.n_bins, "t": self._t,
+            "bin_loss": self._bin_loss.tolist(), "bin_t": self._bin_t.tolist(), "bin_cost": self._bin_cost.tolist(),
+            "theta": self._theta.tolist(), "eta_t": self._eta, "cost_scale": self._cscale,
+            "arms": self._arms.tolist(), "pred": self._pred.tolist(),
         }
 
     def _load_extra_state(self, state):
         self.policy = state["policy"]
         self.context_range = tuple(float(c) for c in state["context_range"])
         self.degree, self.n_bins = int(state["degree"]), int(state["n_bins"])
-        self.gamma, self.ridge = float(state["gamma"]), float(state["ridge"])
         self._init_models()
         self._t = int(state["t"])
-        self._gram = np.asarray(state["gram"], dtype=np.float64)
-        self._rhs = np.asarray(state["rhs"], dtype=np.float64)
         self._bin_loss = np.asarray(state["bin_loss"], dtype=np.float64)
         self._bin_t = np.asarray(state["bin_t"], dtype=np.int64)
+        self._bin_cost = np.asarray(state["bin_cost"], dtype=np.float64)
+        self._theta = np.asarray(state["theta"], dtype=np.float64).reshape(self.n_arms, self.degree + 1)
+        self._eta, self._cscale = float(state["eta_t"]), float(state["cost_scale"])
+        if self.policy == "chebcb":  # the data the fits use, from the history
+            costs = np.array([h["iterations"] for h in self.history], dtype=np.float64)
+            phi = np.array([chebyshev_features(self._unit(h["context"]), self.degree) for h in self.history])
+            self._set_data(phi.reshape(len(self.history), self.degree + 1),
+                           np.asarray(state["arms"], dtype=np.int64), costs,
+                           np.asarray(state["pred"], dtype=np.float64))
+            for k in range(len(costs)):
+                a = self._arms[k]
+                self._arm_gram[a] += np.outer(self._phi[k], self._phi[k])
+                self._arm_rhs[a] += (costs[k] - 1.0) * self._phi[k]

@@ -16,6 +16,9 @@ potentials ``(f, g)``. Two iterations are available:
   by a sparse Cholesky of its Schur complement), Armijo backtracking, and a
   fall back to Sinkhorn when a Newton step fails. Far fewer iterations when
   ``reg`` is small;
+- ``"sns_paper"``: Tang et al.'s Algorithm 1 as written: ``warmup_iter``
+  Sinkhorn steps, then pure Newton steps with the plan sparsified globally to
+  ``density * max(n, m)`` entries, CG and a backtracking line search;
 - ``"auto"`` (default) picks ``"sinkhorn"`` when ``reg`` is at least 0.5% of
   the cost range and ``"sns"`` below.
 
@@ -43,7 +46,7 @@ from ._warnings import ConvergenceWarning
 
 __all__ = ["entropic", "sinkhorn", "sinkhorn2", "entropic_batch", "SinkhornConvergenceWarning"]
 
-_METHODS = ("auto", "sinkhorn", "sns", "sinkhorn_log")
+_METHODS = ("auto", "sinkhorn", "sns", "sinkhorn_log", "sns_paper")
 #: ``reg`` below this fraction of the cost range makes ``method="auto"`` use SNS.
 AUTO_SNS_BELOW = 5e-3
 #: The C++ defaults (``itercore/ot/sinkhorn.hpp``), read from the bound struct.
@@ -137,10 +140,14 @@ def entropic(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_n
         float64.
     reg : float
         Entropic regularization, > 0.
-    method : {"auto", "sinkhorn", "sns", "sinkhorn_log"}
+    method : {"auto", "sinkhorn", "sns", "sinkhorn_log", "sns_paper"}
         ``"sinkhorn"``: log-domain Sinkhorn with the scaling fast path;
         ``"sinkhorn_log"``: the same iteration in the log domain only;
-        ``"sns"``: Sinkhorn-Newton-Sparse; ``"auto"``: ``"sns"`` when ``reg``
+        ``"sns"``: Sinkhorn-Newton-Sparse (itercore's hybrid of Newton and
+        Sinkhorn steps); ``"sns_paper"``: Tang et al.'s Algorithm 1 as
+        written (``warmup_iter`` Sinkhorn steps, then Newton steps only, the
+        plan sparsified globally, CG, line search; a failed line search ends
+        the solve with status 2); ``"auto"``: ``"sns"`` when ``reg``
         is below 0.5% of ``M.max() - M.min()``, else ``"sinkhorn"``.
     tol : float, optional
         Stop when the L1 marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1``
@@ -180,7 +187,13 @@ def entropic(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_n
         ``"auto"``, the default: CG, and direct once a CG solve needed more
         than ``direct_after`` (200) iterations, ``min(n, m) <=
         direct_max_size`` (5000) and the factorization costs fewer flops than
-        that CG solve did).
+        that CG solve did), ``sparsify`` (``"rows"``, the default, keeps per
+        row the entries holding all but ``drop_share`` of its mass;
+        ``"global"``, Tang et al.'s, the ``density * max(n, m)`` largest
+        entries of the whole plan; ``"sns_paper"`` always uses ``"global"``),
+        ``density`` (2.0, the paper's for squared costs; it uses 15 for L1
+        costs), ``paper_line_search`` (``"sns_paper"``: halvings before a
+        step counts as failed, 30).
 
     Returns
     -------
@@ -189,10 +202,11 @@ def entropic(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_n
         exp((f[:, None] + g[None, :] - M) / reg)``; ``-inf`` for zero
         weights), ``cost`` (``<plan, M>``), ``value`` (the entropic
         objective), ``marginal_error`` (recomputed from ``plan``), ``nit``
-        (total), ``nit_sinkhorn``, ``nit_newton``, ``nit_cg``, ``nit_direct``
+        (total), ``nit_sinkhorn``, ``nit_newton`` (for every method: 0 Newton
+        steps for Sinkhorn), ``nit_cg``, ``nit_direct``
         (Newton systems solved directly), ``method``,
-        ``status`` (0 converged, 1 iteration limit, 3 non-finite,
-        5 callback stop), ``success``, ``message``, ``history``.
+        ``status`` (0 converged, 1 iteration limit, 2 breakdown: a failed
+        ``"sns_paper"`` line search, 3 non-finite, 5 callback stop), ``success``, ``message``, ``history``.
 
     Warns
     -----
@@ -359,8 +373,8 @@ def entropic_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter,
     -------
     result : scipy.optimize.OptimizeResult
         ``plan`` (B, n, m), ``f`` (B, n), ``g`` (B, m), and per-problem
-        arrays ``cost``, ``value``, ``marginal_error``, ``nit``, ``status``,
-        ``converged``; ``success`` is true when every problem converged.
+        arrays ``cost``, ``value``, ``marginal_error``, ``nit``,
+        ``nit_sinkhorn``, ``nit_newton``, ``status``, ``converged``; ``success`` is true when every problem converged.
 
     Notes
     -----
@@ -427,6 +441,8 @@ def entropic_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter,
         cost=np.array([d["cost"] for d in infos]), value=np.array([d["value"] for d in infos]),
         marginal_error=np.array([d["marginal_error"] for d in infos]),
         nit=np.array([d["nit"] for d in infos], dtype=np.int64),
+        nit_sinkhorn=np.array([d["nit_sinkhorn"] for d in infos], dtype=np.int64),
+        nit_newton=np.array([d["nit_newton"] for d in infos], dtype=np.int64),
         status=status, converged=status == _pipeline.CONVERGED, method=meth,
     )
     res.success = bool(res.converged.all())

@@ -34,6 +34,7 @@ Outcome solve(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* plan, Opti
       out.it = sinkhorn(p, f, g, plan, opt, control, monitor);
       break;
     case Method::sns:
+    case Method::sns_paper:
       out.it = sns(p, f, g, plan, opt, control, monitor);
       break;
     default:

@@ -62,7 +62,14 @@ struct Problem {
 enum class Method : int {
   sinkhorn = 0,      ///< Sinkhorn, scaling fast path where safe, log domain otherwise
   sinkhorn_log = 1,  ///< Sinkhorn in the log domain only
-  sns = 2,           ///< Sinkhorn warm-up, then sparse Newton
+  sns = 2,           ///< Sinkhorn warm-up, then sparse Newton (itercore's hybrid)
+  sns_paper = 3,     ///< Tang et al.'s Algorithm 1 as written: N1 Sinkhorn steps, then pure sparse Newton
+};
+
+/// How SNS sparsifies the plan block of its Newton matrix (the diagonals stay exact).
+enum class Sparsify : int {
+  rows = 0,    ///< per row, the largest entries holding all but `drop_share` of its mass (at most `max_keep`)
+  global = 1,  ///< the `density * max(n, m)` largest entries of the whole plan (Tang et al.)
 };
 
 /// How SNS solves its Newton systems.
@@ -94,6 +101,9 @@ struct Options {
   LinearSolver linear_solver = LinearSolver::automatic;  ///< how Newton systems are solved
   std::int64_t direct_after = 200; ///< automatic: try the direct solve once a CG solve needed more iterations than this
   std::int64_t direct_max_size = 5000; ///< automatic: direct only when min(n, m) is at most this
+  Sparsify sparsify = Sparsify::rows;  ///< sns: how the Hessian is sparsified (sns_paper always global)
+  double density = 2.0;  ///< global sparsification keeps density * max(n, m) entries (Tang et al.: 2; 15 for L1 costs)
+  std::int64_t paper_line_search = 30;  ///< sns_paper: backtracking halvings before the step counts as failed
 
   /// Throws std::invalid_argument naming the first invalid field.
   void check() const {
@@ -111,6 +121,8 @@ struct Options {
     if (stall_sinkhorn < 0) throw std::invalid_argument("stall_sinkhorn must be >= 0");
     if (direct_after < 0) throw std::invalid_argument("direct_after must be >= 0");
     if (direct_max_size < 1) throw std::invalid_argument("direct_max_size must be >= 1");
+    if (!(density > 0) || !std::isfinite(density)) throw std::invalid_argument("density must be finite and > 0");
+    if (paper_line_search < 1) throw std::invalid_argument("paper_line_search must be >= 1");
   }
 };
 

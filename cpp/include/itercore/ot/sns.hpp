@@ -14,6 +14,15 @@
 /// Steps are damped by Armijo backtracking on L; a step that fails falls back to
 /// Sinkhorn iterations. Sparsity adapts: `drop` shrinks and `keep` grows whenever
 /// Newton progress stalls.
+///
+/// Method::sns_paper runs Tang et al.'s Algorithm 1 as written instead: exactly
+/// `warmup_iter` (N1) Sinkhorn steps, then only Newton steps, each with the plan
+/// block sparsified globally to `density * max(n, m)` entries (fixed), CG, and a
+/// backtracking line search (its first trial capped like the hybrid's, by
+/// `max_step`: uncapped, the first Newton step on L1 costs overflows and the
+/// search fails); no Sinkhorn steps between Newton steps, no fallback, no
+/// adaptive density, no direct solver. A line search that fails ends the solve
+/// (Status::breakdown).
 
 #include <algorithm>
 #include <cmath>
@@ -88,6 +97,60 @@ void sparsify(const Problem<Scalar>& p, const Scalar* P, const std::vector<doubl
       }
       S.count[static_cast<std::size_t>(i)] = k;
     }
+  }
+}
+
+/// Keeps the `keep_total` largest entries of the whole plan (rows and columns
+/// of zero weight excluded), Tang et al.'s sparsification: one threshold for
+/// all rows, so a row may keep many entries or none. Entries equal to the
+/// threshold are all kept (never a zero one). `vals` is scratch (n * m).
+template <class Scalar>
+void sparsify_global(const Problem<Scalar>& p, const Scalar* P, std::int64_t keep_total, int nt,
+                     std::vector<Scalar>& vals, SparseRows& S) {
+  const std::int64_t n = p.n, m = p.m;
+  vals.clear();
+  vals.reserve(static_cast<std::size_t>(n * m));
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!(p.a[i] > 0)) continue;
+    const Scalar* Pi = P + i * m;
+    for (std::int64_t j = 0; j < m; ++j)
+      if (p.b[j] > 0) vals.push_back(Pi[j]);
+  }
+  const auto total = static_cast<std::int64_t>(vals.size());
+  keep_total = std::max<std::int64_t>(1, std::min(keep_total, total));
+  Scalar thr = Scalar(0);
+  if (total > 0) {
+    auto kth = vals.begin() + (keep_total - 1);
+    std::nth_element(vals.begin(), kth, vals.end(), [](Scalar x, Scalar y) { return x > y; });
+    thr = *kth;
+  }
+  auto kept = [&](Scalar v) { return v >= thr && v > Scalar(0); };
+  S.n = n;
+  S.count.assign(static_cast<std::size_t>(n), 0);
+  std::int64_t width = 1;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!(p.a[i] > 0)) continue;
+    const Scalar* Pi = P + i * m;
+    std::int64_t k = 0;
+    for (std::int64_t j = 0; j < m; ++j) k += (p.b[j] > 0 && kept(Pi[j])) ? 1 : 0;
+    S.count[static_cast<std::size_t>(i)] = k;
+    width = std::max(width, k);
+  }
+  S.width = width;
+  S.col.resize(static_cast<std::size_t>(n * width));
+  S.val.resize(static_cast<std::size_t>(n * width));
+  const bool par = parallel_for(n * m, nt);
+#pragma omp parallel for num_threads(nt) if (par) schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (S.count[static_cast<std::size_t>(i)] == 0) continue;
+    const Scalar* Pi = P + i * m;
+    std::int64_t k = 0;
+    for (std::int64_t j = 0; j < m; ++j)
+      if (p.b[j] > 0 && kept(Pi[j])) {
+        S.col[static_cast<std::size_t>(i * width + k)] = j;
+        S.val[static_cast<std::size_t>(i * width + k)] = static_cast<double>(Pi[j]);
+        ++k;
+      }
   }
 }
 
@@ -392,7 +455,10 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
     return false;
   };
 
-  if (sinkhorn_phase(opt.switch_tol, opt.warmup_iter)) return finish();
+  const bool paper = opt.method == Method::sns_paper;
+  const bool global = paper || opt.sparsify == Sparsify::global;
+  // the paper: exactly N1 Sinkhorn steps (unless they converge)
+  if (sinkhorn_phase(paper ? 0.0 : opt.switch_tol, opt.warmup_iter)) return finish();
   if (opt.max_newton == 0) return finish();
 
   // Newton phase.
@@ -400,7 +466,8 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
   Scalar* P = work;
   Scalar* Ptrial = Pt.data();
   std::vector<double> r, c, rt, ct, rhs(N), d;
-  std::vector<Scalar> scratch, f_try(n), g_try(m);
+  std::vector<Scalar> scratch, f_try(n), g_try(m), global_vals;
+  const auto keep_total = static_cast<std::int64_t>(std::ceil(opt.density * static_cast<double>(std::max(n, m))));
   std::vector<char> fixed(static_cast<std::size_t>(N), 0);
   std::int64_t pin = -1;
   for (std::int64_t i = 0; i < n; ++i) fixed[i] = !(p.a[i] > 0);
@@ -441,7 +508,10 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
     double gd = 0.0;
     for (std::int64_t i = 0; i < n; ++i) rhs[i] = fixed[i] ? 0.0 : (p.a[i] - r[i]);
     for (std::int64_t j = 0; j < m; ++j) rhs[n + j] = fixed[n + j] ? 0.0 : (p.b[j] - c[j]);
-    detail::sparsify(p, P, r, drop, keep, nt, S);
+    if (global)
+      detail::sparsify_global(p, P, keep_total, nt, global_vals, S);
+    else
+      detail::sparsify(p, P, r, drop, keep, nt, S);
     for (auto& v : rhs) v *= p.reg;
     const double err_before = st.marginal_error;
     const double rtol = std::min(0.1, std::sqrt(st.marginal_error));
@@ -452,8 +522,9 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
     // else CG, stopped after `direct_after` iterations to try the direct solve,
     // and continued where it stopped when that costs too much.
     const double cg_flops_per_iter = 4.0 * static_cast<double>(S.nnz()) + 10.0 * static_cast<double>(N);
-    const bool auto_direct = opt.linear_solver == LinearSolver::automatic && std::min(n, m) <= opt.direct_max_size;
-    const double cap = opt.linear_solver == LinearSolver::direct
+    const LinearSolver lin = paper ? LinearSolver::cg : opt.linear_solver;  // the paper: CG
+    const bool auto_direct = lin == LinearSolver::automatic && std::min(n, m) <= opt.direct_max_size;
+    const double cap = lin == LinearSolver::direct
                            ? std::numeric_limits<double>::infinity()
                            : std::max(kDirectWorth, static_cast<double>(last_cg)) * cg_flops_per_iter;
     bool solved = false;
@@ -464,7 +535,7 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
       if (res == detail::NewtonDirect::Result::too_costly) direct_refused = direct.last_flops();
       prefer_direct = solved;
     };
-    const bool direct_first = opt.linear_solver == LinearSolver::direct || (auto_direct && (prefer_direct || last_cg > opt.direct_after) &&
+    const bool direct_first = lin == LinearSolver::direct || (auto_direct && (prefer_direct || last_cg > opt.direct_after) &&
                                                          direct_refused <= cap);
     if (direct_first) try_direct();
     if (!solved) {
@@ -495,7 +566,8 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
     for (std::int64_t k = 0; k < N; ++k) dmax = std::max(dmax, std::abs(d[k]));
     double alpha = dmax * opt.max_step > 0 && dmax > opt.max_step * p.reg ? opt.max_step * p.reg / dmax : 1.0;
     detail::PlanStats trial;
-    for (int ls = 0; ls < 8; ++ls, alpha *= 0.5) {
+    const std::int64_t tries = paper ? opt.paper_line_search : 8;
+    for (std::int64_t ls = 0; ls < tries; ++ls, alpha *= 0.5) {
       for (std::int64_t i = 0; i < n; ++i) f_try[i] = fixed[i] ? f[i] : static_cast<Scalar>(f[i] + alpha * d[i]);
       for (std::int64_t j = 0; j < m; ++j)
         g_try[j] = fixed[n + j] ? g[j] : static_cast<Scalar>(g[j] + alpha * d[n + j]);
@@ -515,7 +587,7 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
       std::swap(r, rt);
       std::swap(c, ct);
       st = trial;
-      if (ratio > 0.5 || alpha < 1.0) {  // stalling: a denser Hessian
+      if (!paper && (ratio > 0.5 || alpha < 1.0)) {  // stalling: a denser Hessian
         drop = std::max(drop * 0.1, 1e-12);
         keep = std::min(keep * 2, m);
       }
@@ -526,6 +598,7 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
         info.status = Status::callback_stop;
         break;
       }
+      if (paper) continue;  // Algorithm 1: Newton steps only
       if (opt.newton_sinkhorn > 0 && st.marginal_error > opt.tol && out.sinkhorn_iterations < opt.maxiter) {
         // A sparsified Newton step fixes the potentials' global shape but can
         // leave rows and columns off their marginals; a Sinkhorn iteration
@@ -549,6 +622,11 @@ OtInfo sns(const Problem<Scalar>& p, Scalar* f, Scalar* g, Scalar* work, const O
         Ptrial = Pt.data();
         st = detail::evaluate_plan(p, f, g, P, r, c, scratch, nt, false);
       }
+    } else if (paper) {
+      // Algorithm 1 has no fall-back: the solve ends here.
+      ++out.newton_iterations;
+      info.status = Status::breakdown;
+      break;
     } else {
       // Newton failed to make progress: tighten the sparsification, run Sinkhorn.
       drop = std::max(drop * 0.1, 1e-12);
