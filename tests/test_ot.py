@@ -571,7 +571,7 @@ def test_paper_variant_and_global_sparsify_match_references(method, options):
     a, b, M = random_weights_problem(40, 30, seed=41)
     reg = 2e-2
     P_ref, f_ref, g_ref = numpy_log_sinkhorn(a, b, M, reg)
-    res = ot.solve(a, b, M, reg, method=method, tol=1e-12, options=options)
+    res = ot.entropic(a, b, M, reg, method=method, tol=1e-12, options=options)
     assert res.success and res.method == method
     assert res.nit_newton > 0 and res.nit == res.nit_sinkhorn + res.nit_newton
     assert_matches_reference(res, P_ref, f_ref, g_ref, 1e-10, 1e-8)
@@ -585,10 +585,10 @@ def test_paper_variant_runs_algorithm_1_as_written():
     # exactly N1 Sinkhorn steps, then Newton steps only (no Sinkhorn between them)
     a, b, M = points_problem(120, seed=42)
     for n1 in (5, 20):
-        res = ot.solve(a, b, M, 1e-3, method="sns_paper", tol=1e-11, options={"warmup_iter": n1, "density": 10.0})
+        res = ot.entropic(a, b, M, 1e-3, method="sns_paper", tol=1e-11, options={"warmup_iter": n1, "density": 10.0})
         assert res.success
         assert res.nit_sinkhorn == n1 and res.nit_newton >= 1
-    hybrid = ot.solve(a, b, M, 1e-3, method="sns", tol=1e-11, options={"warmup_iter": 5, "switch_tol": 0.0})
+    hybrid = ot.entropic(a, b, M, 1e-3, method="sns", tol=1e-11, options={"warmup_iter": 5, "switch_tol": 0.0})
     assert hybrid.nit_sinkhorn > 5  # the hybrid runs Sinkhorn steps between Newton steps
     np.testing.assert_allclose(res.plan, hybrid.plan, rtol=0, atol=1e-9)
 
@@ -596,8 +596,8 @@ def test_paper_variant_runs_algorithm_1_as_written():
 def test_global_sparsify_keeping_everything_is_exact_newton():
     # density * max(n, m) >= n m keeps the whole plan: exact Newton, quadratic convergence
     a, b, M = random_weights_problem(30, 30, seed=43)
-    exact = ot.solve(a, b, M, 5e-2, method="sns_paper", tol=1e-13, options={"warmup_iter": 10, "density": 30.0})
-    sparse = ot.solve(a, b, M, 5e-2, method="sns_paper", tol=1e-13, options={"warmup_iter": 10, "density": 5.0})
+    exact = ot.entropic(a, b, M, 5e-2, method="sns_paper", tol=1e-13, options={"warmup_iter": 10, "density": 30.0})
+    sparse = ot.entropic(a, b, M, 5e-2, method="sns_paper", tol=1e-13, options={"warmup_iter": 10, "density": 5.0})
     assert exact.success and sparse.success
     assert exact.nit_newton <= 6 < sparse.nit_newton
     np.testing.assert_allclose(exact.plan, sparse.plan, rtol=0, atol=1e-12)
@@ -607,18 +607,18 @@ def test_iteration_counts_for_every_method():
     a, b, M = points_problem(60, seed=44)
     for method in ("sinkhorn", "sinkhorn_log", "sns", "sns_paper"):
         opts = {"density": 20.0} if method == "sns_paper" else None
-        res = ot.solve(a, b, M, 1e-2, method=method, tol=1e-10, options=opts)
+        res = ot.entropic(a, b, M, 1e-2, method=method, tol=1e-10, options=opts)
         assert res.success and res.nit == res.nit_sinkhorn + res.nit_newton
         assert (res.nit_newton == 0) == method.startswith("sinkhorn")
-        batch = ot.solve_batch(a[None], b[None], M, 1e-2, method=method, tol=1e-10, n_threads=1, options=opts)
+        batch = ot.entropic_batch(a[None], b[None], M, 1e-2, method=method, tol=1e-10, n_threads=1, options=opts)
         assert batch.nit_sinkhorn[0] == res.nit_sinkhorn and batch.nit_newton[0] == res.nit_newton
 
 
 def test_paper_options_are_validated():
     a, b, M = points_problem(20, seed=45)
     with raises_naming(ValueError, "options", match="density"):
-        ot.solve(a, b, M, 1e-3, method="sns", options={"density": 0.0})
+        ot.entropic(a, b, M, 1e-3, method="sns", options={"density": 0.0})
     with raises_naming(ValueError, "options", match="sparsify"):
-        ot.solve(a, b, M, 1e-3, method="sns", options={"sparsify": "row"})
+        ot.entropic(a, b, M, 1e-3, method="sns", options={"sparsify": "row"})
     with raises_naming(ValueError, "options", match="paper_line_search"):
-        ot.solve(a, b, M, 1e-3, method="sns_paper", options={"paper_line_search": 0})
+        ot.entropic(a, b, M, 1e-3, method="sns_paper", options={"paper_line_search": 0})

