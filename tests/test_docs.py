@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["itercore.linalg", "itercore._tuners", "itercore._sketch", "itercore.optimize", "itercore.ot",
+MODULES = ["itercore.linalg", "itercore._tuners", "itercore._sketch", "itercore.optimize", "itercore.ot", "itercore._embed",
            "itercore.completion", "itercore.bcd"]
 
 

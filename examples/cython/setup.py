@@ -6,16 +6,17 @@
 (itercore.get_include() holds the C++ headers; the Eigen headers come from
 the cmeel-eigen package that the [cpp] extra installs.)
 """
-import os
+import pathlib
 import sys
 
+import cmeel  # the cmeel-eigen package (itercore[cpp]) installs Eigen under cmeel.prefix
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 import itercore
 
-eigen = os.path.join(sys.prefix, "cmeel.prefix", "include", "eigen3")
+eigen = str(pathlib.Path(cmeel.__path__[0]).parent / "cmeel.prefix" / "include" / "eigen3")
 openmp = [] if sys.platform == "win32" else ["-fopenmp"]
 ext = Extension(
     "itercore_cython_example",
