@@ -9,6 +9,7 @@ Skipped only when no C++ compiler is present (the reason is printed).
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import importlib
 import os
 import pathlib
@@ -52,6 +53,16 @@ def _eigen_include():
         if os.path.isfile(os.path.join(cand, "Eigen", "Core")):
             return cand
     pytest.skip("no Eigen headers (pip install cmeel-eigen, part of the test extra)")
+
+
+def _build_dir(tmp_path_factory, name):
+    """A build folder kept between runs (build/tests/ of a source checkout), else a temporary one."""
+    keep = ROOT / "build"
+    if (ROOT / "pyproject.toml").is_file() and os.access(ROOT, os.W_OK):
+        path = keep / "tests" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp(name)
 
 
 def _run(cmd, **kw):
@@ -128,7 +139,7 @@ def cpp_example(tmp_path_factory):
     cmake = shutil.which("cmake")
     if cmake is None:
         pytest.skip("no cmake (pip install cmake, part of the test extra)")
-    build = tmp_path_factory.mktemp("cpp_example")
+    build = _build_dir(tmp_path_factory, "cpp_example")  # CMake/ninja rebuild only what changed
     configure = [cmake, "-S", str(EXAMPLES / "cpp"), "-B", str(build), f"-Ditercore_DIR={itercore.get_cmake_dir()}",
                  f"-DPython_EXECUTABLE={sys.executable}", "-DCMAKE_BUILD_TYPE=Release",
                  f"-DCMAKE_CXX_COMPILER={CXX}"]
@@ -187,11 +198,27 @@ def cy(tmp_path_factory):
     pytest.importorskip("Cython", reason="Cython is part of the test extra")
     pytest.importorskip("setuptools", reason="setuptools is part of the test extra")
     eigen = _eigen_include()
-    build = tmp_path_factory.mktemp("cython_example")
-    shutil.copy(EXAMPLES / "cython" / "itercore_cython_example.pyx", build)
     # The .pxd files are found next to the itercore package being tested
     # (in an editable install that is the source tree, not site-packages).
     pxd_root = str(pathlib.Path(itercore.__file__).resolve().parents[1])
+    # The compiled module is reused while the .pyx, the .pxd files, the
+    # installed headers, the compiler and Python are the same (the compile
+    # is ~30 s of CPU); any change rebuilds it.
+    digest = hashlib.sha256()
+    inputs = [EXAMPLES / "cython" / "itercore_cython_example.pyx",
+              *sorted(pathlib.Path(pxd_root, "itercore", "cpp").glob("*.pxd")),
+              *sorted(pathlib.Path(itercore.get_include(), "itercore").rglob("*.hpp"))]
+    for path in inputs:
+        digest.update(path.name.encode() + path.read_bytes())
+    digest.update(f"{CXX} {sys.version} {np.__version__}".encode())
+    build = _build_dir(tmp_path_factory, f"cython_example-{digest.hexdigest()[:16]}")
+    sys.path.insert(0, str(build))
+    try:
+        if list(build.glob("itercore_cython_example*.so")):
+            return importlib.import_module("itercore_cython_example")
+    finally:
+        sys.path.remove(str(build))
+    shutil.copy(EXAMPLES / "cython" / "itercore_cython_example.pyx", build)
     script = f"""
 import numpy
 from Cython.Build import cythonize
