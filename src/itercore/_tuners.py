@@ -12,11 +12,13 @@ diffusion coefficient. Khodak et al., "Learning to Relax", ICLR 2024.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from . import _pipeline
 from ._validation import as_float_array, check_choice, check_int, check_random_state, check_scalar
+from ._typing import ArrayLike, FloatArray, MatrixLike, SeedLike
 
 #: The solvers whose omega a tuner learns (``method=``).
 _METHODS = ("sor", "ssor_pcg")
@@ -175,18 +177,20 @@ class OmegaTuner(_TunerBase):
 
     _kind = "OmegaTuner"
 
-    def __init__(self, *, omegas=None, method="sor", policy="tsallis-inf", eta=2.0, seed=None):
+    def __init__(self, *, omegas: ArrayLike | None = None, method: str = "sor", policy: str = "tsallis-inf",
+                 eta: float = 2.0, seed: SeedLike = None) -> None:
         super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, method, seed)
         self.policy = check_choice(policy, "policy", ("tsallis-inf",))
         self.eta = check_scalar(eta, "eta", lower=0.0, lower_inclusive=False)
         self._cum_loss = np.zeros(self.n_arms)
         self._t = 0
 
-    def probabilities(self):
+    def probabilities(self) -> FloatArray:
         """The distribution the next solve samples omega from."""
         return tsallis_inf_weights(self._cum_loss, self.eta / math.sqrt(self._t + 1))
 
-    def solve(self, A, b, *, x0=None, **solver_kwargs):
+    def solve(self, A: MatrixLike, b: ArrayLike, *, x0: ArrayLike | None = None, **solver_kwargs: Any
+              ) -> tuple[FloatArray, int]:
         """Pick omega, solve ``A x = b`` with it, learn from the iteration count.
 
         Parameters
@@ -214,7 +218,7 @@ class OmegaTuner(_TunerBase):
         return x, info
 
     @property
-    def best_omega_(self):
+    def best_omega_(self) -> float:
         return float(self.omegas[int(np.argmin(self._cum_loss))])
 
     def _extra_state(self):
@@ -283,8 +287,9 @@ class ContextualOmegaTuner(_TunerBase):
 
     _kind = "ContextualOmegaTuner"
 
-    def __init__(self, *, omegas=None, context_range=(0.0, 1.0), method="sor", policy="chebcb", degree=4,
-                 n_bins=10, gamma=1.0, ridge=1.0, seed=None):
+    def __init__(self, *, omegas: ArrayLike | None = None, context_range: tuple[float, float] = (0.0, 1.0),
+                 method: str = "sor", policy: str = "chebcb", degree: int = 4, n_bins: int = 10, gamma: float = 1.0,
+                 ridge: float = 1.0, seed: SeedLike = None) -> None:
         super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, method, seed)
         self.policy = check_choice(policy, "policy", ("chebcb", "binned-tsallis"))
         lo_hi = as_float_array(context_range, "context_range", shape=(2,), dtype=np.float64)
@@ -312,14 +317,14 @@ class ContextualOmegaTuner(_TunerBase):
     def _bin(self, context):
         return min(int((self._unit(context) + 1.0) / 2.0 * self.n_bins), self.n_bins - 1)
 
-    def predicted_costs(self, context):
+    def predicted_costs(self, context: float) -> FloatArray:
         """Per-omega predicted normalised cost at ``context`` (ChebCB's model)."""
         context = check_scalar(context, "context")
         phi = chebyshev_features(self._unit(context), self.degree)
         coef = np.linalg.solve(self._gram, self._rhs[:, :, None])[:, :, 0]
         return coef @ phi
 
-    def probabilities(self, context):
+    def probabilities(self, context: float) -> FloatArray:
         """The distribution over omegas the next solve at ``context`` samples from."""
         context = check_scalar(context, "context")
         if self.policy == "binned-tsallis":
@@ -334,7 +339,7 @@ class ContextualOmegaTuner(_TunerBase):
         p[best] = 1.0 - p.sum()
         return p
 
-    def best_omega(self, context):
+    def best_omega(self, context: float) -> float:
         """The omega the model currently expects to be cheapest at ``context``."""
         context = check_scalar(context, "context")
         if self.policy == "binned-tsallis":
@@ -342,11 +347,12 @@ class ContextualOmegaTuner(_TunerBase):
         return float(self.omegas[int(np.argmin(self.predicted_costs(context)))])
 
     @property
-    def best_omega_(self):
+    def best_omega_(self) -> float:
         """The best omega at the middle of ``context_range``."""
         return self.best_omega(0.5 * (self.context_range[0] + self.context_range[1]))
 
-    def solve(self, A, b, *, context, x0=None, **solver_kwargs):
+    def solve(self, A: MatrixLike, b: ArrayLike, *, context: float, x0: ArrayLike | None = None, **solver_kwargs: Any
+              ) -> tuple[FloatArray, int]:
         """Pick omega for ``context``, solve, and learn from the iteration count.
 
         Parameters

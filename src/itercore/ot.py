@@ -25,11 +25,14 @@ The argument order follows POT (``a, b, M, reg``); ``sinkhorn`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.optimize import OptimizeResult
 
 from . import _core, _pipeline
 from ._validation import as_float_array, check_callback, check_choice, check_n_threads, check_scalar, result_dtype
+from ._typing import ArrayLike, CallbackLike, FloatArray, OptionsLike
 
 __all__ = ["solve", "sinkhorn", "sinkhorn2", "solve_batch"]
 
@@ -109,8 +112,10 @@ def _options(meth, tol, maxiter, max_newton, n_threads, history, options, dtype)
         n_threads=check_n_threads(n_threads), history=history), options)
 
 
-def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton, f0=None,
-          g0=None, callback=None, n_threads=None, history=False, options=None):
+def solve(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float, *, method: str = "auto",
+          tol: float | None = None, maxiter: int = _D.maxiter, max_newton: int = _D.max_newton,
+          f0: ArrayLike | None = None, g0: ArrayLike | None = None, callback: CallbackLike = None,
+          n_threads: int | None = None, history: bool = False, options: OptionsLike = None) -> OptimizeResult:
     """Entropic optimal transport between histograms ``a`` and ``b``.
 
     Parameters
@@ -219,7 +224,7 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newt
     return res
 
 
-def sinkhorn(a, b, M, reg, **kwargs):
+def sinkhorn(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float, **kwargs: Any) -> FloatArray:
     """The optimal plan, like ``ot.sinkhorn(a, b, M, reg)`` (POT).
 
     Keyword arguments are those of :func:`solve`. Returns the (n, m) plan.
@@ -237,7 +242,7 @@ def sinkhorn(a, b, M, reg, **kwargs):
     return solve(a, b, M, reg, **kwargs).plan
 
 
-def sinkhorn2(a, b, M, reg, **kwargs):
+def sinkhorn2(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float, **kwargs: Any) -> float:
     """The transport cost ``<P, M>`` of the optimal plan, like ``ot.sinkhorn2`` (POT).
 
     Keyword arguments are those of :func:`solve`.
@@ -253,8 +258,9 @@ def sinkhorn2(a, b, M, reg, **kwargs):
     return solve(a, b, M, reg, **kwargs).cost
 
 
-def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton,
-                n_threads=None, options=None):
+def solve_batch(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float, *, method: str = "auto",
+                tol: float | None = None, maxiter: int = _D.maxiter, max_newton: int = _D.max_newton,
+                n_threads: int | None = None, options: OptionsLike = None) -> OptimizeResult:
     """Many independent problems of the same size, solved in parallel.
 
     Parameters
