@@ -17,15 +17,18 @@ Families (each a submodule):
 cluster (``pip install "itercore[distributed]"``).
 
 Use :func:`show_config` to see how the extension was built and how many
-threads it will use.
+threads it will use. :func:`get_include` and :func:`get_cmake_dir` locate the
+installed C++ headers and CMake package (docs/embedding.md).
 """
 
 from ._version import __version__
 from ._warnings import ConvergenceWarning
 from ._config import get_config, show_config
+from ._embed import get_cmake_dir, get_include
 from . import bcd, completion, distributed, linalg, optimize, ot
 
 __all__ = [
     "__version__", "ConvergenceWarning", "get_config", "show_config",
+    "get_include", "get_cmake_dir",
     "bcd", "completion", "distributed", "linalg", "optimize", "ot",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import Any, TextIO
 
 import numpy as np
 import scipy
@@ -12,7 +13,7 @@ from . import _core
 from ._version import __version__
 
 
-def get_config():
+def get_config() -> dict[str, Any]:
     """How itercore was built and what it will use at run time.
 
     Returns
@@ -34,7 +35,7 @@ def get_config():
     return info
 
 
-def show_config(file=None):
+def show_config(file: TextIO | None = None) -> None:
     """Print how itercore was built and the threads it will use.
 
     Parameters

@@ -12,6 +12,7 @@ from . import _core, _pipeline
 from ._kernels import csr_args
 from ._validation import (as_csr, as_float_array, check_callback, check_int, check_n_threads, result_dtype,
                           seed_to_uint64)
+from ._typing import ArrayLike, CallbackLike, FloatArray, MatrixLike, OptionsLike, SeedLike
 
 __all__ = ["sketch_solve"]
 
@@ -77,8 +78,10 @@ def _solve(A, b, *, x0=None, callback=None, options=None, history=False, stackle
     return x, res
 
 
-def sketch_solve(A, b, *, x0=None, method=_D.method.name, block_size=_D.block_size, rtol=_D.rtol, atol=_D.atol,
-                 maxiter=None, seed=None, callback=None, n_threads=None, options=None):
+def sketch_solve(A: MatrixLike, b: ArrayLike, *, x0: ArrayLike | None = None, method: str = _D.method.name,
+                 block_size: int | None = _D.block_size, rtol: float = _D.rtol, atol: float = _D.atol,
+                 maxiter: int | None = None, seed: SeedLike = None, callback: CallbackLike = None,
+                 n_threads: int | None = None, options: OptionsLike = None) -> tuple[FloatArray, int]:
     """Solve a consistent linear system ``A x = b`` by randomized sketch-and-project.
 
     Each iteration draws a random sketch ``S`` (``m x k``) and projects the

@@ -12,11 +12,13 @@ diffusion coefficient. Khodak et al., "Learning to Relax", ICLR 2024.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from . import _pipeline
 from ._validation import as_float_array, check_choice, check_int, check_random_state, check_scalar
+from ._typing import ArrayLike, FloatArray, MatrixLike, SeedLike
 
 #: The solvers whose omega a tuner learns (``method=``).
 _METHODS = ("sor", "ssor_pcg")
@@ -196,7 +198,8 @@ class OmegaTuner(_TunerBase):
 
     _kind = "OmegaTuner"
 
-    def __init__(self, *, omegas=None, method="sor", policy="tsallis-inf", eta=2.0, loss="paper", seed=None):
+    def __init__(self, *, omegas: ArrayLike | None = None, method: str = "sor", policy: str = "tsallis-inf",
+                 eta: float = 2.0, loss: str = "paper", seed: SeedLike = None) -> None:
         super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, method, seed)
         self.policy = check_choice(policy, "policy", ("tsallis-inf",))
         self.eta = check_scalar(eta, "eta", lower=0.0, lower_inclusive=False)
@@ -204,7 +207,7 @@ class OmegaTuner(_TunerBase):
         self._cum_loss = np.zeros(self.n_arms)
         self._t = 0
 
-    def probabilities(self):
+    def probabilities(self) -> FloatArray:
         """The distribution the next solve samples omega from."""
         return tsallis_inf_weights(self._scaled_loss(), self.eta / math.sqrt(self._t + 1))
 
@@ -230,7 +233,8 @@ class OmegaTuner(_TunerBase):
         self._t += 1
         self._record(arm, cost, None)
 
-    def solve(self, A, b, *, x0=None, **solver_kwargs):
+    def solve(self, A: MatrixLike, b: ArrayLike, *, x0: ArrayLike | None = None, **solver_kwargs: Any
+              ) -> tuple[FloatArray, int]:
         """Pick omega, solve ``A x = b`` with it, learn from the iteration count.
 
         Parameters
@@ -252,7 +256,7 @@ class OmegaTuner(_TunerBase):
         return x, info
 
     @property
-    def best_omega_(self):
+    def best_omega_(self) -> float:
         return float(self.omegas[int(np.argmin(self._cum_loss))])
 
     def _extra_state(self):
@@ -327,8 +331,9 @@ class ContextualOmegaTuner(_TunerBase):
 
     _kind = "ContextualOmegaTuner"
 
-    def __init__(self, *, omegas=None, context_range=(0.0, 1.0), method="sor", policy="chebcb", degree=5,
-                 n_bins=5, seed=None):
+    def __init__(self, *, omegas: ArrayLike | None = None, context_range: tuple[float, float] = (0.0, 1.0),
+                 method: str = "sor", policy: str = "chebcb", degree: int = 5, n_bins: int = 5,
+                 seed: SeedLike = None) -> None:
         super().__init__(np.linspace(1.0, 1.95, 20) if omegas is None else omegas, method, seed)
         self.policy = check_choice(policy, "policy", ("chebcb", "binned-tsallis"))
         lo_hi = as_float_array(context_range, "context_range", shape=(2,), dtype=np.float64)
@@ -365,12 +370,12 @@ class ContextualOmegaTuner(_TunerBase):
     def _bin(self, context):
         return min(int((self._unit(context) + 1.0) / 2.0 * self.n_bins), self.n_bins - 1)
 
-    def predicted_costs(self, context):
+    def predicted_costs(self, context: float) -> FloatArray:
         """Per-omega predicted scaled cost at ``context`` (ChebCB's model)."""
         context = check_scalar(context, "context")
         return self._theta @ chebyshev_features(self._unit(context), self.degree)
 
-    def probabilities(self, context):
+    def probabilities(self, context: float) -> FloatArray:
         """The distribution over omegas the next solve at ``context`` samples from."""
         context = check_scalar(context, "context")
         if self.policy == "binned-tsallis":
@@ -385,7 +390,7 @@ class ContextualOmegaTuner(_TunerBase):
         p[best] = 1.0 - p.sum()
         return p
 
-    def best_omega(self, context):
+    def best_omega(self, context: float) -> float:
         """The omega the model currently expects to be cheapest at ``context``."""
         context = check_scalar(context, "context")
         if self.policy == "binned-tsallis":
@@ -393,7 +398,7 @@ class ContextualOmegaTuner(_TunerBase):
         return float(self.omegas[int(np.argmin(self.predicted_costs(context)))])
 
     @property
-    def best_omega_(self):
+    def best_omega_(self) -> float:
         """The best omega at the middle of ``context_range``."""
         return self.best_omega(0.5 * (self.context_range[0] + self.context_range[1]))
 

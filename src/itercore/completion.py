@@ -24,6 +24,7 @@ from scipy.optimize import OptimizeResult
 
 from . import _core, _pipeline
 from ._validation import as_float_array, check_callback, check_int, check_n_threads, seed_to_uint64
+from ._typing import ArrayLike, CallbackLike, FloatArray, MatrixLike, OptionsLike, SeedLike
 
 __all__ = ["altmin", "AltMinResult"]
 
@@ -63,7 +64,7 @@ class AltMinResult(OptimizeResult):
         Rows / columns without any observation (their factor is zero).
     """
 
-    def predict(self, rows, cols):
+    def predict(self, rows: ArrayLike, cols: ArrayLike) -> FloatArray:
         """Predicted entries ``(U V^T)[rows[t], cols[t]]``.
 
         Warns (``UserWarning``) when an index refers to a row or column with no
@@ -256,8 +257,11 @@ def _last_change(hist):
     return abs(float(hist[-2]) - float(hist[-1])) / float(hist[-2])
 
 
-def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=None, maxiter=_D.maxiter,
-           tol=_D.tol, validation=None, callback=None, n_threads=None, seed=None, history=False, options=None):
+def altmin(X: MatrixLike, rank: int, *, method: str = _D.method.name, reg: float = _D.reg, init: str = _D.init.name,
+           x0: tuple[ArrayLike, ArrayLike] | None = None, maxiter: int = _D.maxiter, tol: float = _D.tol,
+           validation: tuple[ArrayLike, ArrayLike, ArrayLike] | None = None, callback: CallbackLike = None,
+           n_threads: int | None = None, seed: SeedLike = None, history: bool = False, options: OptionsLike = None
+           ) -> AltMinResult:
     """Complete a low-rank matrix from observed entries by alternating minimization.
 
     Minimises ``||P_Omega(U V^T - M)||^2 + reg (||U||^2 + ||V||^2)`` over

@@ -24,6 +24,7 @@ from . import _core, _pipeline
 from ._sketch import sketch_solve
 from ._tuners import ContextualOmegaTuner, OmegaTuner
 from ._validation import as_csr, as_float_array, check_callback, check_choice, check_int, check_n_threads, result_dtype
+from ._typing import ArrayLike, CallbackLike, FloatArray, MatrixLike, OptionsLike
 
 __all__ = [
     "sor",
@@ -82,7 +83,7 @@ class MulticolorOrdering:
     _pattern_nnz: int
 
     @property
-    def n_colors(self):
+    def n_colors(self) -> int:
         """Number of colour classes."""
         return len(self.color_ptr) - 1
 
@@ -90,7 +91,7 @@ class MulticolorOrdering:
         return M.shape == self.shape and M.nnz == self._pattern_nnz and self.indptr.dtype == M.indptr.dtype
 
 
-def multicolor_ordering(A):
+def multicolor_ordering(A: MatrixLike) -> MulticolorOrdering:
     """Greedy multicolour ordering of a square sparse matrix's pattern.
 
     Rows of one colour share no stored entry (in ``A`` or ``A.T``), so an
@@ -231,8 +232,10 @@ def _solve(method, A, b, *, x0=None, ordering="auto", n_threads=None, callback=N
     return x, res
 
 
-def sor(A, b, *, x0=None, omega=_SOR.omega, sweep=_SOR.sweep.name, rtol=_SOR.rtol, atol=_SOR.atol, maxiter=None,
-        callback=None, n_threads=None, ordering="auto", options=None):
+def sor(A: MatrixLike, b: ArrayLike, *, x0: ArrayLike | None = None, omega: float = _SOR.omega,
+        sweep: str = _SOR.sweep.name, rtol: float = _SOR.rtol, atol: float = _SOR.atol, maxiter: int | None = None,
+        callback: CallbackLike = None, n_threads: int | None = None, ordering: str | MulticolorOrdering = "auto",
+        options: OptionsLike = None) -> tuple[FloatArray, int]:
     """Solve ``A x = b`` by successive over-relaxation (SOR / SSOR).
 
     Each sweep updates ``x[i] += omega * (b[i] - A[i] @ x) / A[i, i]`` row by
@@ -306,8 +309,10 @@ def sor(A, b, *, x0=None, omega=_SOR.omega, sweep=_SOR.sweep.name, rtol=_SOR.rto
     return x, _pipeline.linear_info(res["status"], res["nit"])
 
 
-def ssor_pcg(A, b, *, x0=None, omega=_PCG.omega, rtol=_PCG.rtol, atol=_PCG.atol, maxiter=None, callback=None,
-             n_threads=None, ordering="natural", options=None):
+def ssor_pcg(A: MatrixLike, b: ArrayLike, *, x0: ArrayLike | None = None, omega: float = _PCG.omega,
+             rtol: float = _PCG.rtol, atol: float = _PCG.atol, maxiter: int | None = None,
+             callback: CallbackLike = None, n_threads: int | None = None,
+             ordering: str | MulticolorOrdering = "natural", options: OptionsLike = None) -> tuple[FloatArray, int]:
     """Solve a symmetric positive definite ``A x = b`` by CG preconditioned with SSOR.
 
     The preconditioner is ``M = (D + omega L) D^-1 (D + omega U) / (omega (2 - omega))``
@@ -368,7 +373,8 @@ def ssor_pcg(A, b, *, x0=None, omega=_PCG.omega, rtol=_PCG.rtol, atol=_PCG.atol,
     return x, _pipeline.linear_info(res["status"], res["nit"])
 
 
-def ssor_preconditioner(A, *, omega=_PCG.omega, n_threads=None):
+def ssor_preconditioner(A: MatrixLike, *, omega: float = _PCG.omega, n_threads: int | None = None
+                        ) -> spla.LinearOperator:
     """The SSOR preconditioner of ``A`` as a ``LinearOperator`` applying ``M^-1``.
 
     Use it as ``M=`` in ``scipy.sparse.linalg.cg`` (or any Krylov solver):
@@ -411,8 +417,9 @@ def ssor_preconditioner(A, *, omega=_PCG.omega, n_threads=None):
     return spla.LinearOperator(system.M.shape, matvec=apply, rmatvec=apply, dtype=dtype)
 
 
-def sor_sweep(A, x, b=None, *, omega=_SOR.omega, sweep=_SOR.sweep.name, iterations=1, ordering="natural",
-              n_threads=None):
+def sor_sweep(A: MatrixLike, x: FloatArray, b: ArrayLike | None = None, *, omega: float = _SOR.omega,
+              sweep: str = _SOR.sweep.name, iterations: int = 1, ordering: str | MulticolorOrdering = "natural",
+              n_threads: int | None = None) -> None:
     """Apply SOR sweeps to ``x`` in place (a smoother, as in ``pyamg.relaxation``).
 
     No residual is computed: this is the building block for multigrid
@@ -481,7 +488,8 @@ class SORSmoother:
     array([0.875 , 1.375 , 1.6562, 1.8125, 1.4062])
     """
 
-    def __init__(self, A, *, omega=_SOR.omega, sweep=_SOR.sweep.name, ordering="natural", n_threads=None):
+    def __init__(self, A: MatrixLike, *, omega: float = _SOR.omega, sweep: str = _SOR.sweep.name,
+                 ordering: str | MulticolorOrdering = "natural", n_threads: int | None = None) -> None:
         self._system = _System(A, ordering, n_threads)
         self._options = _pipeline.make_options(_core.linalg.SorOptions,
                                                dict(omega=omega, sweep=sweep, n_threads=self._system.n_threads))
@@ -489,10 +497,10 @@ class SORSmoother:
         self.sweep = self._options.sweep.name
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, int]:
         return self._system.M.shape
 
-    def __call__(self, x, b=None, *, iterations=1):
+    def __call__(self, x: FloatArray, b: ArrayLike | None = None, *, iterations: int = 1) -> None:
         """Apply ``iterations`` sweeps to ``x`` in place for the right-hand side
         ``b`` (``None``: zeros)."""
         iterations = check_int(iterations, "iterations", lower=0)

@@ -13,6 +13,8 @@ released (``cpp/include/itercore/optimize/``).
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
@@ -22,6 +24,8 @@ from scipy.sparse.linalg import LinearOperator
 
 from . import _core, _pipeline
 from ._validation import as_float_array, check_callback, check_n_threads, seed_to_uint64
+from scipy.optimize import OptimizeResult
+from ._typing import ArrayLike, CallbackLike, OptionsLike, SeedLike
 
 __all__ = ["minimize"]
 
@@ -182,8 +186,10 @@ def _finite(*arrays):
 
 # --- the solver ---------------------------------------------------------------
 
-def minimize(fun, x0, *, jac, hess=None, constraints, method=_D.method.name, tol=_D.tol, maxiter=_D.maxiter,
-             callback=None, seed=None, n_threads=None, options=None, args=()):
+def minimize(fun: Callable[..., Any], x0: ArrayLike | None, *, jac: Callable[..., Any],
+             hess: Callable[..., Any] | None = None, constraints: Any, method: str = _D.method.name,
+             tol: float = _D.tol, maxiter: int = _D.maxiter, callback: CallbackLike = None, seed: SeedLike = None,
+             n_threads: int | None = None, options: OptionsLike = None, args: tuple[Any, ...] = ()) -> OptimizeResult:
     """Minimize ``f(x)`` subject to equality constraints ``c(x) = 0``.
 
     Adaptive inexact Newton on the exact augmented Lagrangian

@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import threading
 import warnings
+from typing import Any
 
 import numpy as np
 from scipy.optimize import OptimizeResult
 
 from . import _core, _pipeline
 from .distributed import is_dask_collection
+from ._typing import ArrayLike, CallbackLike, FloatArray, OptionsLike
 from ._validation import (as_float_array, check_callback, check_choice, check_int, check_n_threads, check_scalar,
                           result_dtype)
 from ._warnings import ConvergenceWarning
@@ -122,8 +124,10 @@ def _options(meth, tol, maxiter, max_newton, n_threads, history, options, dtype)
         n_threads=check_n_threads(n_threads), history=history), options)
 
 
-def entropic(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton, f0=None,
-          g0=None, callback=None, n_threads=None, history=False, options=None):
+def entropic(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float, *, method: str = "auto",
+             tol: float | None = None, maxiter: int = _D.maxiter, max_newton: int = _D.max_newton,
+             f0: ArrayLike | None = None, g0: ArrayLike | None = None, callback: CallbackLike = None,
+             n_threads: int | None = None, history: bool = False, options: OptionsLike = None) -> OptimizeResult:
     """Entropic optimal transport between histograms ``a`` and ``b``.
 
     Parameters
@@ -244,8 +248,10 @@ def entropic(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_n
     return res
 
 
-def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False, log=False, warn=True,
-             warmstart=None, *, n_threads=None, options=None, **kwargs):
+def sinkhorn(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float, method: str = "sinkhorn",
+             numItermax: int = 1000, stopThr: float = 1e-9, verbose: bool = False, log: bool = False,
+             warn: bool = True, warmstart: tuple[ArrayLike, ArrayLike] | None = None, *, n_threads: int | None = None,
+             options: OptionsLike = None, **kwargs: Any) -> Any:
     """The optimal plan: a drop-in for POT's ``ot.sinkhorn`` (same signature, results and warnings).
 
     Runs :func:`entropic` (or :func:`entropic_batch` for several targets)
@@ -326,8 +332,10 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
     return (out, info) if log else out
 
 
-def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False, log=False, warn=False,
-              warmstart=None, *, n_threads=None, options=None, **kwargs):
+def sinkhorn2(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float, method: str = "sinkhorn",
+              numItermax: int = 1000, stopThr: float = 1e-9, verbose: bool = False, log: bool = False,
+              warn: bool = False, warmstart: tuple[ArrayLike, ArrayLike] | None = None, *,
+              n_threads: int | None = None, options: OptionsLike = None, **kwargs: Any) -> Any:
     """The loss ``<P, M>`` of the optimal plan: a drop-in for POT's ``ot.sinkhorn2``.
 
     The same parameters as :func:`sinkhorn` (``warn`` defaults to False, as
@@ -350,8 +358,9 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
     return (costs, info) if log else costs
 
 
-def entropic_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newton=_D.max_newton,
-                n_threads=None, options=None):
+def entropic_batch(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float, *, method: str = "auto",
+                   tol: float | None = None, maxiter: int = _D.maxiter, max_newton: int = _D.max_newton,
+                   n_threads: int | None = None, options: OptionsLike = None) -> OptimizeResult:
     """Many independent problems of the same size, solved in parallel.
 
     Parameters

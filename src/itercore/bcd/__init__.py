@@ -27,6 +27,8 @@ The C++ cores compute in float64; float32 input gives float32 output.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import _core
 from .._validation import check_choice
 from ._forest_pcg import forest_pcg
@@ -36,6 +38,7 @@ from ._partition import BLOCKS, lattice_forests
 from ._problems import LeastSquares, Logistic, Quadratic, Softmax
 from ._quadratic import minimize_quadratic
 from ._smooth import minimize_smooth
+from scipy.optimize import OptimizeResult
 
 __all__ = ["Quadratic", "LeastSquares", "Logistic", "Softmax", "minimize", "minimize_quadratic", "minimize_smooth",
            "forest_pcg", "lasso", "label_propagation", "lattice_forests", "RULES", "LASSO_RULES", "UPDATES",
@@ -57,7 +60,8 @@ UPDATES = tuple(_core.bcd.Update.__members__)
 METHODS = ("bcd", "cg")
 
 
-def minimize(problem, *, method="bcd", **kwargs):
+def minimize(problem: Quadratic | LeastSquares | Logistic | Softmax, *, method: str = "bcd", **kwargs: Any
+             ) -> OptimizeResult:
     """Minimise a problem by block coordinate descent: dispatches to the
     function of the core that solves it.
 

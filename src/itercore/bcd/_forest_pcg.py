@@ -9,6 +9,8 @@ from .._validation import check_callback, check_choice, check_int
 from ._partition import BLOCKS, CHOSEN_EACH_ITERATION, fixed_partition
 from ._problems import LeastSquares, Quadratic
 from ._quadratic import _start
+from scipy.optimize import OptimizeResult
+from .._typing import ArrayLike, CallbackLike, OptionsLike
 
 __all__ = ["forest_pcg"]
 
@@ -54,8 +56,10 @@ def _solve(q, B, X, part, opts, hook):
     return _core.bcd.forest_pcg(q.n, q.A.indptr, q.A.indices, q.A.data, B, X, ptr, idx, opts, hook)
 
 
-def forest_pcg(problem, *, x0=None, blocks="ordered-forest", block_size=None, omega=_D.omega, tol=_D.tol,
-               maxiter=None, callback=None, lattice_shape=None, options=None):
+def forest_pcg(problem: Quadratic, *, x0: ArrayLike | None = None, blocks: str = "ordered-forest",
+               block_size: int | None = None, omega: float = _D.omega, tol: float = _D.tol,
+               maxiter: int | None = None, callback: CallbackLike = None,
+               lattice_shape: tuple[int, int] | None = None, options: OptionsLike = None) -> OptimizeResult:
     """Conjugate gradients preconditioned by a symmetric sweep of exact
     forest-block solves, for a sparse quadratic without L1 or bounds
     (:class:`Quadratic`, or :class:`LeastSquares` through its Gram matrix).

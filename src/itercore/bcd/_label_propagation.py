@@ -11,6 +11,8 @@ from .._validation import as_csr, check_callback, check_choice, check_scalar
 from . import _forest_pcg, _quadratic
 from ._partition import CHOSEN_EACH_ITERATION
 from ._problems import Quadratic, _check_symmetric
+from scipy.optimize import OptimizeResult
+from .._typing import ArrayLike, CallbackLike, MatrixLike, SeedLike
 
 __all__ = ["label_propagation"]
 
@@ -48,10 +50,12 @@ def _graph_laplacian(W, extra):
     return W, A
 
 
-def label_propagation(W, labels, *, weight=1.0, reg=0.0, method="auto", rule=_quadratic._D.rule.name,
-                      blocks="ordered-forest", block_size=None, update="message-passing",
-                      omega=_forest_pcg._D.omega, tol=_quadratic._D.tol, maxiter=None, callback=None, seed=None,
-                      lattice_shape=None):
+def label_propagation(W: MatrixLike, labels: ArrayLike, *, weight: float = 1.0, reg: float = 0.0,
+                      method: str = "auto", rule: str = _quadratic._D.rule.name, blocks: str = "ordered-forest",
+                      block_size: int | None = None, update: str = "message-passing",
+                      omega: float = _forest_pcg._D.omega, tol: float = _quadratic._D.tol, maxiter: int | None = None,
+                      callback: CallbackLike = None, seed: SeedLike = None,
+                      lattice_shape: tuple[int, int] | None = None) -> OptimizeResult:
     """Graph semi-supervised learning by label propagation (a sparse quadratic).
 
     For each class ``c`` minimises

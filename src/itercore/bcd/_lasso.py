@@ -9,6 +9,8 @@ import scipy.sparse as sp
 
 from .. import _core, _pipeline
 from .._validation import as_csr, as_float_array, check_callback, check_n_threads, check_scalar
+from scipy.optimize import OptimizeResult
+from .._typing import ArrayLike, CallbackLike, MatrixLike, OptionsLike
 
 __all__ = ["lasso"]
 
@@ -37,8 +39,10 @@ def _solve(Xt, y, w, lam, opts, hook):
     return _core.bcd.lasso_dense(Xt, y, w, lam, opts, hook)
 
 
-def lasso(X, y, alpha, *, x0=None, tol=_D.tol, maxiter=_D.maxiter, rule=_D.rule.name,
-          active_set_newton=_D.active_set_newton, callback=None, n_threads=None, history=_D.history, options=None):
+def lasso(X: MatrixLike, y: ArrayLike, alpha: float, *, x0: ArrayLike | None = None, tol: float = _D.tol,
+          maxiter: int = _D.maxiter, rule: str = _D.rule.name, active_set_newton: bool = _D.active_set_newton,
+          callback: CallbackLike = None, n_threads: int | None = None, history: bool = _D.history,
+          options: OptionsLike = None) -> OptimizeResult:
     """L1-regularised least squares, ``min_w 1/(2 n) ||y - X w||^2 + alpha ||w||_1``.
 
     scikit-learn's ``Lasso(alpha, fit_intercept=False)`` objective, solved by

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import _core
 from .._validation import check_int
+from .._typing import IntArray
 
 #: Block partitions (``blocks=``): fixed ones are formed once, here; ``"variable"``
 #: and ``"greedy-forest"`` are chosen by the quadratic core each iteration.
@@ -21,7 +22,7 @@ _GRAPH = {"coloring": _core.bcd.greedy_coloring, "forest": _core.bcd.forest_part
           "ordered-forest": _core.bcd.ordered_forest_partition}
 
 
-def lattice_forests(shape):
+def lattice_forests(shape: tuple[int, int]) -> IntArray:
     """The two-forest partition of an ``n1 x n2`` lattice (row-major numbering).
 
     Forest 0 is a comb: the even rows without their last column, joined by

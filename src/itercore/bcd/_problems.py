@@ -7,6 +7,7 @@ import scipy.sparse as sp
 
 from .. import _core
 from .._validation import as_csr, as_float_array, check_scalar
+from .._typing import ArrayLike, MatrixLike
 
 __all__ = ["Quadratic", "LeastSquares", "Logistic", "Softmax"]
 
@@ -68,7 +69,7 @@ class Quadratic:
         self.A, self.b, self.dtype, self.l1, self.lower, self.n = A, b, np.dtype(dtype), l1, None, A.shape[0]
         return self
 
-    def __init__(self, A, b, *, l1=0.0, lower=None):
+    def __init__(self, A: MatrixLike, b: ArrayLike, *, l1: float = 0.0, lower: ArrayLike | None = None) -> None:
         M = as_csr(A, "A", square=True)
         _check_symmetric(M, "A")
         n = M.shape[0]
@@ -80,7 +81,7 @@ class Quadratic:
         self.lower = _check_lower(lower, n)
         self.n = n
 
-    def fun(self, x):
+    def fun(self, x: ArrayLike) -> float:
         """The objective at ``x`` (``inf`` when a bound is violated)."""
         x = np.asarray(x, dtype=np.float64)
         f = 0.5 * x @ (self.A @ x) - self.b @ x + self.l1 * np.abs(x).sum()
@@ -117,12 +118,12 @@ class LeastSquares:
     l1 : float, default 0
     """
 
-    def __init__(self, X, y, *, l1=0.0):
+    def __init__(self, X: MatrixLike, y: ArrayLike, *, l1: float = 0.0) -> None:
         self.X, self.y, self.dtype = _check_xy(X, y)
         self.l1 = check_scalar(l1, "l1", lower=0.0)
         self.n, self.p = self.X.shape
 
-    def fun(self, w):
+    def fun(self, w: ArrayLike) -> float:
         r = self.y - self.X @ np.asarray(w, dtype=np.float64)
         return float(0.5 * (r @ r) / self.n + self.l1 * np.abs(w).sum())
 
@@ -186,7 +187,7 @@ class Logistic:
 
     K = 1
 
-    def __init__(self, X, y, *, l1=0.0, l2=0.0):
+    def __init__(self, X: MatrixLike, y: ArrayLike, *, l1: float = 0.0, l2: float = 0.0) -> None:
         self.Xt, self.dtype = _check_x(X)
         n = self.Xt.shape[1]
         yv = np.asarray(y)
@@ -202,7 +203,7 @@ class Logistic:
         self.l2 = check_scalar(l2, "l2", lower=0.0)
         self.n, self.p = n, self.Xt.shape[0]
 
-    def fun(self, w):
+    def fun(self, w: ArrayLike) -> float:
         z = self.Xt.T @ np.asarray(w, dtype=np.float64)
         return float(np.mean(np.logaddexp(0.0, -self.y * z)) + 0.5 * self.l2 * (w @ w) + self.l1 * np.abs(w).sum())
 
@@ -220,7 +221,7 @@ class Softmax:
     l2 : float
     """
 
-    def __init__(self, X, Y, *, l2=0.0):
+    def __init__(self, X: MatrixLike, Y: ArrayLike, *, l2: float = 0.0) -> None:
         self.Xt, self.dtype = _check_x(X)
         n = self.Xt.shape[1]
         Yv = np.asarray(Y)
@@ -249,7 +250,7 @@ class Softmax:
         self.l2 = check_scalar(l2, "l2", lower=0.0)
         self.n, self.p = n, self.Xt.shape[0]
 
-    def fun(self, W):
+    def fun(self, W: MatrixLike) -> float:
         W = np.asarray(W, dtype=np.float64)
         Z = self.Xt.T @ W
         lse = np.logaddexp.reduce(Z, axis=1)

@@ -10,6 +10,8 @@ from .. import _core, _pipeline
 from .._validation import as_float_array, check_callback, check_choice, check_int, seed_to_uint64
 from ._partition import BLOCKS, CHOSEN_EACH_ITERATION, fixed_partition
 from ._problems import LeastSquares, Quadratic
+from scipy.optimize import OptimizeResult
+from .._typing import ArrayLike, CallbackLike, OptionsLike, SeedLike
 
 __all__ = ["minimize_quadratic"]
 
@@ -77,9 +79,11 @@ def _lasso_gap(X, y, w, alpha):
     return float(primal - dual) / n
 
 
-def minimize_quadratic(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", block_size=None,
-                       update=_D.update.name, tol=_D.tol, maxiter=None, callback=None, seed=None, history=_D.history,
-                       lattice_shape=None, options=None):
+def minimize_quadratic(problem: Quadratic, *, x0: ArrayLike | None = None, rule: str = _D.rule.name,
+                       blocks: str = "sorted", block_size: int | None = None, update: str = _D.update.name,
+                       tol: float = _D.tol, maxiter: int | None = None, callback: CallbackLike = None,
+                       seed: SeedLike = None, history: bool = _D.history,
+                       lattice_shape: tuple[int, int] | None = None, options: OptionsLike = None) -> OptimizeResult:
     """Block coordinate descent on a sparse quadratic (:class:`Quadratic`, or
     :class:`LeastSquares` through its Gram matrix ``X^T X / n``).
 

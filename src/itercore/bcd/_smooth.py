@@ -11,6 +11,8 @@ from .. import _core, _pipeline
 from .._validation import as_float_array, check_callback, check_choice, check_int, check_n_threads, seed_to_uint64
 from ._partition import BLOCKS, FEATURE_BLOCKS, fixed_partition
 from ._problems import LeastSquares, Logistic, Softmax, _check_x
+from scipy.optimize import OptimizeResult
+from .._typing import ArrayLike, CallbackLike, OptionsLike, SeedLike
 
 __all__ = ["minimize_smooth"]
 
@@ -49,9 +51,12 @@ def _solve(Xt, y, W, loss, l1, l2, part, opts, hook):
     return _core.bcd.smooth_dense(Xt, y, W, K, loss, l1, l2, ptr, idx, opts, hook)
 
 
-def minimize_smooth(problem, *, x0=None, rule=_D.rule.name, blocks="sorted", block_size=None, update=_D.update.name,
-                    tol=_D.tol, maxiter=None, callback=None, seed=None, history=_D.history, n_threads=None,
-                    active_set_newton=_D.active_set_newton, options=None):
+def minimize_smooth(problem: LeastSquares | Logistic | Softmax, *, x0: ArrayLike | None = None,
+                    rule: str = _D.rule.name, blocks: str = "sorted", block_size: int | None = None,
+                    update: str = _D.update.name, tol: float = _D.tol, maxiter: int | None = None,
+                    callback: CallbackLike = None, seed: SeedLike = None, history: bool = _D.history,
+                    n_threads: int | None = None, active_set_newton: bool = _D.active_set_newton,
+                    options: OptionsLike = None) -> OptimizeResult:
     """Block coordinate descent for a smooth loss of a linear model on its
     features ``X``, dense or sparse: :class:`Logistic` (L1 / L2),
     :class:`Softmax` (L2) or :class:`LeastSquares` (on ``X``, not its Gram
