@@ -173,7 +173,7 @@ def test_cpp_example_sor_matches_python(cpp_example):
 def test_cpp_example_sinkhorn_matches_python(cpp_example):
     values, _ = cpp_example
     a, b, M = _ot_problem()
-    res = ot.solve(a, b, M, 0.01, method="sinkhorn", tol=1e-9)
+    res = ot.entropic(a, b, M, 0.01, method="sinkhorn", tol=1e-9)
     assert values["sinkhorn.status"] == "converged" and res.success
     assert int(values["sinkhorn.nit"]) == res.nit
     np.testing.assert_allclose(float(values["sinkhorn.cost"]), res.cost, rtol=1e-12)
@@ -256,7 +256,7 @@ def test_cython_sinkhorn_in_prange_matches_python(cy):
     regs = np.array([0.05, 0.02, 0.1, 0.03])
     costs, nits, f, g = cy.sinkhorn_many(a, b, M, regs, 1e-9)
     for r, reg in enumerate(regs):
-        res = ot.solve(a, b, M, reg, method="sinkhorn", tol=1e-9)
+        res = ot.entropic(a, b, M, reg, method="sinkhorn", tol=1e-9)
         assert nits[r] == res.nit
         np.testing.assert_allclose(costs[r], res.cost, rtol=1e-12)
         np.testing.assert_allclose(f[r], res.f, rtol=1e-11, atol=1e-14)
@@ -266,7 +266,7 @@ def test_cython_sinkhorn_in_prange_matches_python(cy):
 def test_cython_sns_matches_python(cy):
     a, b, M = _ot_problem()
     f, g, status, newton = cy.sns_solve(a, b, M, 2e-3, 1e-9)
-    res = ot.solve(a, b, M, 2e-3, method="sns", tol=1e-9)
+    res = ot.entropic(a, b, M, 2e-3, method="sns", tol=1e-9)
     assert status == res.status == 0
     assert newton == res.nit_newton > 0
     np.testing.assert_allclose(f, res.f, rtol=1e-9, atol=1e-12)

@@ -22,7 +22,7 @@ import itercore
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SAMPLE = pathlib.Path(__file__).with_name("typing_sample.py")
 PACKAGE = pathlib.Path(itercore.__file__).resolve().parent
-FAMILIES = ("ot", "linalg", "optimize", "completion", "bcd")
+FAMILIES = ("ot", "linalg", "optimize", "completion", "bcd", "distributed")
 
 pytest.importorskip("mypy", reason="mypy is part of the test extra")
 

@@ -14,7 +14,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 import itercore
-from itercore import bcd, completion, linalg, optimize, ot
+from itercore import bcd, completion, distributed, linalg, optimize, ot
 
 
 def poisson2d(n: int) -> Any:
@@ -40,12 +40,14 @@ def transport() -> None:
     x = np.linspace(0.0, 1.0, 8)
     M = (x[:, None] - x[None, :]) ** 2
     a = np.full(8, 1.0 / 8)
-    res = ot.solve(a, a, M, 0.1, method="sinkhorn")
+    res = ot.entropic(a, a, M, 0.1, method="sinkhorn")
     cost: float = res.cost
     plan: npt.NDArray[np.floating] = ot.sinkhorn(a, a, M, 0.1)
     value: float = ot.sinkhorn2(a, a, M, 0.1)
-    batch = ot.solve_batch(np.tile(a, (2, 1)), np.tile(a, (2, 1)), M, 0.1)
+    batch = ot.entropic_batch(np.tile(a, (2, 1)), np.tile(a, (2, 1)), M, 0.1)
+    warning: type[Warning] = ot.SinkhornConvergenceWarning
     assert plan.shape == (8, 8) and cost >= 0 and value >= 0 and np.all(batch.status == 0)
+    assert issubclass(warning, itercore.ConvergenceWarning)
 
 
 def relaxation() -> None:
@@ -66,6 +68,10 @@ def relaxation() -> None:
     s, info3 = linalg.sketch_solve(D, np.ones(3), seed=0)
     assert info == info2 == info3 == 0 and x.shape == y.shape and s.shape == (3,) and colors >= 1
     assert M.shape == shape
+    import pyamg  # type: ignore[import-untyped]
+
+    ml = linalg.pyamg_smoothers(pyamg.smoothed_aggregation_solver(poisson2d(16)))
+    assert ml.levels
 
 
 def tuners() -> None:
@@ -139,6 +145,22 @@ def coordinate_descent() -> None:
     assert all(r.success for r in (r1, r2, r3, r4, r5, r6))
 
 
+def on_dask() -> None:
+    from distributed import Client, LocalCluster
+
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((20, 2)) @ rng.standard_normal((2, 15))
+    r, c = np.nonzero(rng.random(M.shape) < 0.6)
+    with LocalCluster(n_workers=1, threads_per_worker=1,  # type: ignore[no-untyped-call]
+                      processes=False) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        res: completion.AltMinResult = distributed.altmin([(r, c, M[r, c])], 2, shape=(20, 15), seed=0,
+                                                          client=client)
+        A = poisson2d(4)
+        X, info = distributed.solve_many(A, np.ones((3, 16)), client=client)
+        done: bool = distributed.is_dask_collection(X)
+        assert res.success and done and (info.compute() == 0).all()
+
+
 def main() -> None:
     top_level()
     transport()
@@ -147,6 +169,7 @@ def main() -> None:
     constrained()
     matrix_completion()
     coordinate_descent()
+    on_dask()
 
 
 if __name__ == "__main__":

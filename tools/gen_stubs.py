@@ -17,6 +17,7 @@ import argparse
 import difflib
 import pathlib
 import re
+import keyword
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,15 @@ def _normalise(text: str) -> str:
     # pybind11 spells arrays numpy.ndarray[numpy.float64]; keep the element
     # type out of the stub (numpy's generic ndarray takes a shape and a dtype).
     text = re.sub(r"numpy\.ndarray\[[^\]\[]*(\[[^\]]*\])?[^\]]*\]", "numpy.ndarray", text)
-    text = re.sub(r"typing\.Annotated\[numpy\.typing\.NDArray\[[^\]]*\][^\]]*\]", "numpy.ndarray", text)
+    # Eigen matrices: Annotated[NDArray[dtype] or ArrayLike, dtype, "[m, n]", ...] (the quoted shape holds a "]").
+    extras = r'(?:, (?:"[^"]*"|[\w.]+))*\]'
+    text = re.sub(r"typing\.Annotated\[numpy\.typing\.NDArray\[[^\]]*\]" + extras, "numpy.ndarray", text)
+    text = re.sub(r"typing\.Annotated\[numpy\.typing\.ArrayLike, (numpy\.\w+)" + extras,
+                  r"numpy.typing.NDArray[\1]", text)
+    # Enum members named by a Python keyword (ot.Sparsify.global) are reachable only
+    # through __members__ / getattr: a stub cannot declare them.
+    kw = "|".join(keyword.kwlist)
+    text = re.sub(rf"(?m)^\s+(?:{kw}): typing\.ClassVar\[.*\n", "", text)
     # An expression pybind11-stubgen could not resolve (printed as "...").
     text = re.sub(r"(-> |: )\.\.\.(?=[:,)\]])", r"\1typing.Any", text)
     # pybind11-stubgen lists __all__, which the extension does not define.

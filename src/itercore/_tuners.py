@@ -466,7 +466,8 @@ class ContextualOmegaTuner(_TunerBase):
         denom = R - resnorm + 2.0 * alpha ** 2 * t
         self._eta = 2.0 * t * math.sqrt(self.n_arms * t / denom) if denom > 0 else 0.0
 
-    def solve(self, A, b, *, context, x0=None, **solver_kwargs):
+    def solve(self, A: MatrixLike, b: ArrayLike, *, context: float, x0: ArrayLike | None = None,
+              **solver_kwargs: Any) -> tuple[FloatArray, int]:
         """Pick omega for ``context``, solve, and learn from the iteration count.
 
         Parameters

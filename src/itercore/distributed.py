@@ -26,10 +26,15 @@ so a block lost with a worker is recomputed on another; the broadcast factors
 are replicated on every worker; the client keeps each half-step's result.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from . import _core, _pipeline
 from . import completion as _completion
+from ._typing import ArrayLike, CallbackLike, OptionsLike, SeedLike
 from ._validation import as_float_array, result_dtype, check_callback, check_int, check_n_threads, seed_to_uint64
 
 __all__ = ["altmin", "solve_many", "is_dask_collection"]
@@ -44,7 +49,7 @@ def _require_dask():
                           "pip install 'itercore[distributed]'") from exc
 
 
-def is_dask_collection(x):
+def is_dask_collection(x: object) -> bool:
     """True when ``x`` is a Dask collection (array, dataframe, delayed, ...),
     without importing Dask when it is not installed."""
     try:
@@ -345,9 +350,12 @@ def _start(client, blocks, opts, k, n_threads):
 _D = _completion._D
 
 
-def altmin(X, rank, *, shape=None, columns=("row", "col", "value"), method=_D.method.name, reg=_D.reg,
-           init=_D.init.name, x0=None, maxiter=_D.maxiter, tol=_D.tol, validation=None, callback=None,
-           n_threads=None, seed=None, history=False, options=None, client=None, n_blocks=None):
+def altmin(X: Any, rank: int, *, shape: tuple[int, int] | None = None,
+           columns: tuple[str, str, str] = ("row", "col", "value"), method: str = _D.method.name,
+           reg: float = _D.reg, init: str = _D.init.name, x0: ArrayLike | None = None, maxiter: int = _D.maxiter,
+           tol: float = _D.tol, validation: Any = None, callback: CallbackLike = None, n_threads: int | None = None,
+           seed: SeedLike = None, history: bool = False, options: OptionsLike = None, client: Any = None,
+           n_blocks: int | None = None) -> _completion.AltMinResult:
     """Matrix completion by alternating minimization on a Dask cluster.
 
     The method, options and result of :func:`itercore.completion.altmin`;
@@ -601,7 +609,8 @@ def _linear_chunk(solver_name, A, Bc, x0c, kwargs):
 _LINEAR = ("sor", "ssor_pcg", "sketch_solve")
 
 
-def solve_many(A, B, *, method="ssor_pcg", x0=None, client=None, **kwargs):
+def solve_many(A: Any, B: Any, *, method: str = "ssor_pcg", x0: ArrayLike | None = None, client: Any = None,
+               **kwargs: Any) -> tuple[Any, Any]:
     """Many linear systems ``A x_i = b_i`` (or ``A_i x_i = b_i``) on a Dask
     cluster, one task per chunk of right-hand sides.
 

@@ -16,6 +16,7 @@ Solver Parameters Across a Sequence of Linear System Instances", ICLR 2024.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse.linalg as spla
@@ -529,7 +530,8 @@ class SORSmoother:
 _POST_SWEEP = {"forward": "backward", "backward": "forward", "symmetric": "symmetric"}
 
 
-def pyamg_smoothers(ml, *, omega=_SOR.omega, sweep="symmetric", iterations=1, ordering="natural", n_threads=None):
+def pyamg_smoothers(ml: Any, *, omega: float = _SOR.omega, sweep: str = "symmetric", iterations: int = 1,
+                    ordering: str = "natural", n_threads: int | None = None) -> Any:
     """Install :class:`SORSmoother` as the pre- and post-smoother on every level of a PyAMG hierarchy.
 
     One call replaces PyAMG's smoothers (``pyamg.relaxation``) on every level

@@ -29,6 +29,7 @@ entries sparse (``m x n`` with 1% observed is the normal case). Call
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,6 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
     raise ImportError("itercore.sklearn needs scikit-learn (pip install scikit-learn, or itercore[sklearn])") from exc
 
 from . import bcd
+from ._typing import ArrayLike, FloatArray
 from ._validation import check_int, check_scalar
 from .bcd import _lasso
 
@@ -99,8 +101,9 @@ class Lasso(RegressorMixin, BaseEstimator):
     (array([ 0.99, -1.99,  2.98,  0.  ]), 5.0)
     """
 
-    def __init__(self, alpha=1.0, *, fit_intercept=True, max_iter=_LASSO.maxiter, tol=_LASSO.tol, warm_start=False,
-                 rule=_LASSO.rule.name, n_threads=None):
+    def __init__(self, alpha: float = 1.0, *, fit_intercept: bool = True, max_iter: int = _LASSO.maxiter,
+                 tol: float = _LASSO.tol, warm_start: bool = False, rule: str = _LASSO.rule.name,
+                 n_threads: int | None = None) -> None:
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
@@ -114,7 +117,7 @@ class Lasso(RegressorMixin, BaseEstimator):
         tags.input_tags.sparse = not self.fit_intercept  # sparse X is centred by nobody: fit_intercept=False only
         return tags
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Any:
         """Fit the model to ``X`` (n_samples, n_features), dense or sparse, and ``y`` (n_samples,)."""
         # X's finiteness is checked once, by bcd.lasso (its ValueError names X and says NaN or inf)
         X, y = validate_data(self, X, y, accept_sparse=("csc", "csr"), dtype=(np.float64, np.float32),
@@ -143,7 +146,7 @@ class Lasso(RegressorMixin, BaseEstimator):
         self.dual_gap_ = float(res.gap)
         return self
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> FloatArray:
         """``X @ coef_ + intercept_``."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=(np.float64, np.float32), reset=False)
@@ -210,7 +213,8 @@ class LabelPropagation(ClassifierMixin, BaseEstimator):
     (array([0, 1]), array([0, 1]))
     """
 
-    def __init__(self, kernel="rbf", *, gamma=20.0, n_neighbors=7, max_iter=None, tol=1e-8, weight=1.0, reg=0.0):
+    def __init__(self, kernel: str = "rbf", *, gamma: float = 20.0, n_neighbors: int = 7, max_iter: int | None = None,
+                 tol: float = 1e-8, weight: float = 1.0, reg: float = 0.0) -> None:
         self.kernel = kernel
         self.gamma = gamma
         self.n_neighbors = n_neighbors
@@ -229,7 +233,7 @@ class LabelPropagation(ClassifierMixin, BaseEstimator):
             return self.nn_fit_.kneighbors_graph(X, min(self.n_neighbors, self.X_.shape[0]), mode="connectivity")
         raise ValueError(f"kernel must be 'rbf' or 'knn', got {self.kernel!r}")
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Any:
         """Fit on samples ``X`` and labels ``y`` (``-1`` for unlabelled)."""
         X, y = validate_data(self, X, y, dtype=np.float64)
         if self.kernel not in ("rbf", "knn"):
@@ -275,7 +279,7 @@ class LabelPropagation(ClassifierMixin, BaseEstimator):
         self.n_iter_ = int(res.nit)
         return self
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Class probabilities of new samples: their kernel weights to the training samples times
         ``label_distributions_``, normalised (scikit-learn's rule)."""
         check_is_fitted(self)
@@ -286,7 +290,7 @@ class LabelPropagation(ClassifierMixin, BaseEstimator):
         k = self.label_distributions_.shape[1]
         return np.where(total > 0, P / np.where(total > 0, total, 1.0), 1.0 / k)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> FloatArray:
         """The most probable class of each new sample."""
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

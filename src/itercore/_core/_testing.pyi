@@ -5,7 +5,6 @@ Test-only entry points (private).
 """
 from __future__ import annotations
 import itercore._core.bcd
-import itercore._core.completion
 import numpy
 import numpy.typing
 import typing
@@ -22,23 +21,15 @@ def bcd_forest_solve(n: typing.SupportsInt | typing.SupportsIndex, indptr: numpy
 def bcd_forest_solve(n: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float64], block: numpy.typing.NDArray[numpy.int64], rhs: numpy.typing.NDArray[numpy.float64]) -> numpy.typing.NDArray[numpy.float64]:
     ...
 @typing.overload
-def bcd_greedy_block(n: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.typing.NDArray[numpy.int32], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float64], b: numpy.typing.NDArray[numpy.float64], x: numpy.typing.NDArray[numpy.float64], g: numpy.typing.NDArray[numpy.float64], block_ptr: numpy.typing.NDArray[numpy.int64], block_idx: numpy.typing.NDArray[numpy.int64], options: itercore._core.bcd.QuadraticOptions) -> int:
-    ...
+def bcd_greedy_block(n: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.typing.NDArray[numpy.int32], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float64], b: numpy.typing.NDArray[numpy.float64], x: numpy.typing.NDArray[numpy.float64], g: numpy.typing.NDArray[numpy.float64], block_ptr: numpy.typing.NDArray[numpy.int64], block_idx: numpy.typing.NDArray[numpy.int64], options: itercore._core.bcd.QuadraticOptions, l1: typing.SupportsFloat | typing.SupportsIndex = 0.0, lower: typing.Any = None) -> typing.Any:
+    """
+    The block a greedy rule picks at (x, g = A x - b): its index (fixed blocks) or its variables (variable).
+    """
 @typing.overload
-def bcd_greedy_block(n: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float64], b: numpy.typing.NDArray[numpy.float64], x: numpy.typing.NDArray[numpy.float64], g: numpy.typing.NDArray[numpy.float64], block_ptr: numpy.typing.NDArray[numpy.int64], block_idx: numpy.typing.NDArray[numpy.int64], options: itercore._core.bcd.QuadraticOptions) -> int:
-    ...
-@typing.overload
-def completion_half_step(indptr: numpy.typing.NDArray[numpy.int32], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float64], F: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64], options: itercore._core.completion.AltMinOptions) -> None:
-    ...
-@typing.overload
-def completion_half_step(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float64], F: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64], options: itercore._core.completion.AltMinOptions) -> None:
-    ...
-@typing.overload
-def completion_half_step(indptr: numpy.typing.NDArray[numpy.int32], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float32], F: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], options: itercore._core.completion.AltMinOptions) -> None:
-    ...
-@typing.overload
-def completion_half_step(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float32], F: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], options: itercore._core.completion.AltMinOptions) -> None:
-    ...
+def bcd_greedy_block(n: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float64], b: numpy.typing.NDArray[numpy.float64], x: numpy.typing.NDArray[numpy.float64], g: numpy.typing.NDArray[numpy.float64], block_ptr: numpy.typing.NDArray[numpy.int64], block_idx: numpy.typing.NDArray[numpy.int64], options: itercore._core.bcd.QuadraticOptions, l1: typing.SupportsFloat | typing.SupportsIndex = 0.0, lower: typing.Any = None) -> typing.Any:
+    """
+    The block a greedy rule picks at (x, g = A x - b): its index (fixed blocks) or its variables (variable).
+    """
 @typing.overload
 def csr_matvec(rows: typing.SupportsInt | typing.SupportsIndex, cols: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.typing.NDArray[numpy.int32], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float64], x: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     ...

@@ -26,10 +26,13 @@ class Rule:
       gsq
     
       gs-r
+    
+      gsd
     """
     __members__: typing.ClassVar[dict[str, Rule]]
     cyclic: typing.ClassVar[Rule]
     gs: typing.ClassVar[Rule]
+    gsd: typing.ClassVar[Rule]
     gsl: typing.ClassVar[Rule]
     gsq: typing.ClassVar[Rule]
     lipschitz: typing.ClassVar[Rule]
@@ -81,11 +84,17 @@ class Update:
       newton
     
       message-passing
+    
+      diagonal
+    
+      tmp
     """
     __members__: typing.ClassVar[dict[str, Update]]
+    diagonal: typing.ClassVar[Update]
     gradient: typing.ClassVar[Update]
     matrix: typing.ClassVar[Update]
     newton: typing.ClassVar[Update]
+    tmp: typing.ClassVar[Update]
     @typing.overload
     def __eq__(self, other: Update) -> bool:
         ...
@@ -295,7 +304,7 @@ class QuadraticOptions:
     """
     Options of bcd::QuadraticBCD (itercore/bcd/quadratic.hpp).
     """
-    _fields: typing.ClassVar[tuple] = ('rule', 'update', 'kind', 'block_size', 'tol', 'maxiter', 'check_every', 'seed', 'history')
+    _fields: typing.ClassVar[tuple] = ('rule', 'update', 'kind', 'block_size', 'tol', 'maxiter', 'check_every', 'seed', 'history', 'exact_lipschitz', 'iht_iters', 'iht_step', 'support_in_block')
     def __copy__(self) -> QuadraticOptions:
         ...
     def __init__(self) -> None:
@@ -321,12 +330,36 @@ class QuadraticOptions:
     def check_every(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def exact_lipschitz(self) -> bool:
+        """
+        L_b = lambda_max(A_bb) for blocks of <= 64 variables (the paper's); else the Gershgorin bound
+        """
+    @exact_lipschitz.setter
+    def exact_lipschitz(self, arg0: bool) -> None:
+        ...
+    @property
     def history(self) -> bool:
         """
         record the objective at each check
         """
     @history.setter
     def history(self, arg0: bool) -> None:
+        ...
+    @property
+    def iht_iters(self) -> int:
+        """
+        gsq on variable blocks: iterative-hard-thresholding steps (0: the GSD choice)
+        """
+    @iht_iters.setter
+    def iht_iters(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def iht_step(self) -> float:
+        """
+        the IHT step mu; 0: 1 / lambda_max(A) (power iteration)
+        """
+    @iht_step.setter
+    def iht_step(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def kind(self) -> BlockKind:
@@ -359,6 +392,14 @@ class QuadraticOptions:
         """
     @seed.setter
     def seed(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def support_in_block(self) -> bool:
+        """
+        variable blocks with L1 / bounds: the free (non-zero, off-bound) variables and the other violators, when they all fit
+        """
+    @support_in_block.setter
+    def support_in_block(self, arg0: bool) -> None:
         ...
     @property
     def tol(self) -> float:
@@ -430,7 +471,7 @@ class SmoothOptions:
     """
     Options of bcd::SmoothBCD (itercore/bcd/smooth.hpp).
     """
-    _fields: typing.ClassVar[tuple] = ('rule', 'update', 'tol', 'maxiter', 'check_every', 'seed', 'history', 'n_threads', 'inner_passes', 'active_set_newton', 'max_active', 'incremental_greedy')
+    _fields: typing.ClassVar[tuple] = ('rule', 'update', 'tol', 'maxiter', 'check_every', 'seed', 'history', 'n_threads', 'inner_passes', 'active_set_newton', 'max_active', 'incremental_greedy', 'kind', 'block_size', 'iht_iters')
     def __copy__(self) -> SmoothOptions:
         ...
     def __init__(self) -> None:
@@ -446,6 +487,14 @@ class SmoothOptions:
         """
     @active_set_newton.setter
     def active_set_newton(self, arg0: bool) -> None:
+        ...
+    @property
+    def block_size(self) -> int:
+        """
+        tau for variable blocks
+        """
+    @block_size.setter
+    def block_size(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def check_every(self) -> int:
@@ -464,6 +513,14 @@ class SmoothOptions:
     def history(self, arg0: bool) -> None:
         ...
     @property
+    def iht_iters(self) -> int:
+        """
+        gsq on variable blocks (no L1): iterative-hard-thresholding steps (0: the GSD choice)
+        """
+    @iht_iters.setter
+    def iht_iters(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
     def incremental_greedy(self) -> bool:
         """
         sparse X, greedy rule: gradient and block scores kept up to date (false: full gradient per pick)
@@ -478,6 +535,14 @@ class SmoothOptions:
         """
     @inner_passes.setter
     def inner_passes(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def kind(self) -> BlockKind:
+        """
+        fixed feature blocks, or variable: the block_size best features each iteration (singleton partition)
+        """
+    @kind.setter
+    def kind(self, arg0: BlockKind) -> None:
         ...
     @property
     def max_active(self) -> int:

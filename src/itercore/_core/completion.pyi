@@ -111,7 +111,7 @@ class AltMinOptions:
     """
     Options of completion::initialise and completion::altmin (itercore/completion/*.hpp).
     """
-    _fields: typing.ClassVar[tuple] = ('method', 'reg', 'inner_maxiter', 'inner_tol', 'sketch_ratio', 'seed', 'init', 'oversample', 'power_iters', 'maxiter', 'tol', 'n_threads')
+    _fields: typing.ClassVar[tuple] = ('method', 'reg', 'inner_maxiter', 'inner_tol', 'sketch_ratio', 'sketch_rows', 'sketch_nnz', 'seed', 'init', 'oversample', 'power_iters', 'maxiter', 'tol', 'n_threads')
     def __copy__(self) -> AltMinOptions:
         ...
     def __init__(self) -> None:
@@ -201,12 +201,28 @@ class AltMinOptions:
     def seed(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def sketch_nnz(self) -> int:
+        """
+        non-zeros per sketch column (OSNAP); 1: CountSketch
+        """
+    @sketch_nnz.setter
+    def sketch_nnz(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
     def sketch_ratio(self) -> float:
         """
-        sketch rows per unknown (>= 1)
+        sketch rows s = ceil(sketch_ratio k ln(k + 1)), at least k + 1
         """
     @sketch_ratio.setter
     def sketch_ratio(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def sketch_rows(self) -> int:
+        """
+        > 0: exactly this many sketch rows (at least k + 1); -1: automatic
+        """
+    @sketch_rows.setter
+    def sketch_rows(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def tol(self) -> float:
@@ -229,6 +245,32 @@ def altmin(r_indptr: numpy.typing.NDArray[numpy.int32], r_indices: numpy.typing.
 def altmin(r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int64], r_data: numpy.typing.NDArray[numpy.float32], c_indptr: numpy.typing.NDArray[numpy.int64], c_indices: numpy.typing.NDArray[numpy.int64], c_data: numpy.typing.NDArray[numpy.float32], U: numpy.typing.NDArray[numpy.float32], V: numpy.typing.NDArray[numpy.float32], options: AltMinOptions, validation: tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float32]] | None = None, callback: typing.Any = None) -> dict:
     ...
 @typing.overload
+def clip_and_orthonormalise(U: numpy.typing.NDArray[numpy.float64]) -> numpy.ndarray:
+    """
+    rows of U clipped to norm <= 4 sqrt(k/m), then re-orthonormalised
+    """
+@typing.overload
+def clip_and_orthonormalise(U: numpy.typing.NDArray[numpy.float32]) -> numpy.ndarray:
+    """
+    rows of U clipped to norm <= 4 sqrt(k/m), then re-orthonormalised
+    """
+def gaussian(rows: typing.SupportsInt | typing.SupportsIndex, cols: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, stream0: typing.SupportsInt | typing.SupportsIndex = 0) -> numpy.ndarray:
+    """
+    rows x cols standard normal matrix (float64), row i from stream (seed, stream0 + i)
+    """
+@typing.overload
+def half_step(indptr: numpy.typing.NDArray[numpy.int32], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float64], F: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64], options: AltMinOptions, stream_base: typing.SupportsInt | typing.SupportsIndex = 0, inv_scale: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> float:
+    ...
+@typing.overload
+def half_step(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float64], F: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64], options: AltMinOptions, stream_base: typing.SupportsInt | typing.SupportsIndex = 0, inv_scale: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> float:
+    ...
+@typing.overload
+def half_step(indptr: numpy.typing.NDArray[numpy.int32], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float32], F: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], options: AltMinOptions, stream_base: typing.SupportsInt | typing.SupportsIndex = 0, inv_scale: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> float:
+    ...
+@typing.overload
+def half_step(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float32], F: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], options: AltMinOptions, stream_base: typing.SupportsInt | typing.SupportsIndex = 0, inv_scale: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> float:
+    ...
+@typing.overload
 def initialise(r_indptr: numpy.typing.NDArray[numpy.int32], r_indices: numpy.typing.NDArray[numpy.int32], r_data: numpy.typing.NDArray[numpy.float64], c_indptr: numpy.typing.NDArray[numpy.int32], c_indices: numpy.typing.NDArray[numpy.int32], c_data: numpy.typing.NDArray[numpy.float64], U: numpy.typing.NDArray[numpy.float64], V: numpy.typing.NDArray[numpy.float64], options: AltMinOptions) -> None:
     ...
 @typing.overload
@@ -240,3 +282,35 @@ def initialise(r_indptr: numpy.typing.NDArray[numpy.int32], r_indices: numpy.typ
 @typing.overload
 def initialise(r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int64], r_data: numpy.typing.NDArray[numpy.float32], c_indptr: numpy.typing.NDArray[numpy.int64], c_indices: numpy.typing.NDArray[numpy.int64], c_data: numpy.typing.NDArray[numpy.float32], U: numpy.typing.NDArray[numpy.float32], V: numpy.typing.NDArray[numpy.float32], options: AltMinOptions) -> None:
     ...
+@typing.overload
+def orthonormalise(Y: numpy.typing.NDArray[numpy.float64]) -> numpy.ndarray:
+    """
+    orthonormal basis of the columns of Y (thin Householder QR)
+    """
+@typing.overload
+def orthonormalise(Y: numpy.typing.NDArray[numpy.float32]) -> numpy.ndarray:
+    """
+    orthonormal basis of the columns of Y (thin Householder QR)
+    """
+@typing.overload
+def spmm(indptr: numpy.typing.NDArray[numpy.int32], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64], alpha: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> numpy.ndarray:
+    ...
+@typing.overload
+def spmm(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64], alpha: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> numpy.ndarray:
+    ...
+@typing.overload
+def spmm(indptr: numpy.typing.NDArray[numpy.int32], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], alpha: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> numpy.ndarray:
+    ...
+@typing.overload
+def spmm(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], alpha: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> numpy.ndarray:
+    ...
+@typing.overload
+def top_left_vectors(Q: numpy.typing.NDArray[numpy.float64], Z: numpy.typing.NDArray[numpy.float64], k: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+    """
+    Q W, W the top k eigenvectors of Z^T Z
+    """
+@typing.overload
+def top_left_vectors(Q: numpy.typing.NDArray[numpy.float32], Z: numpy.typing.NDArray[numpy.float32], k: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+    """
+    Q W, W the top k eigenvectors of Z^T Z
+    """

@@ -52,11 +52,61 @@ class Method:
     @property
     def value(self) -> int:
         ...
+class Accuracy:
+    """
+    The adaptive accuracy condition of the sketched KKT solves.
+    
+    Members:
+    
+      paper
+    
+      legacy
+    
+      fixed
+    """
+    __members__: typing.ClassVar[dict[str, Accuracy]]
+    fixed: typing.ClassVar[Accuracy]
+    legacy: typing.ClassVar[Accuracy]
+    paper: typing.ClassVar[Accuracy]
+    @typing.overload
+    def __eq__(self, other: Accuracy) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: Accuracy) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
 class Options:
     """
     Options of itercore.optimize.minimize: the Newton step's (itercore/optimize/eal_step.hpp) and the Newton loop's (itercore/optimize/minimize.hpp).
     """
-    _fields: typing.ClassVar[tuple] = ('method', 'tol', 'maxiter', 'seed', 'n_threads', 'sketch', 'block_size', 'sketch_maxiter', 'fallback', 'stall_factor', 'eta1', 'eta2', 'nu', 'max_penalty_updates', 'theta', 'zeta', 'floor_share', 'beta', 'max_backtracks', 'sparse', 'bfgs_max_n')
+    _fields: typing.ClassVar[tuple] = ('method', 'tol', 'maxiter', 'seed', 'n_threads', 'sketch', 'uniform', 'accuracy', 'delta', 'delta_min', 'xi_B', 'eta1_max', 'eta2_min', 'block_size', 'sketch_maxiter', 'fallback', 'stall_factor', 'eta1', 'eta2', 'nu', 'max_penalty_updates', 'theta', 'zeta', 'floor_share', 'beta', 'max_backtracks', 'sparse', 'bfgs_max_n')
     def __copy__(self) -> Options:
         ...
     def __init__(self) -> None:
@@ -65,6 +115,14 @@ class Options:
         """
         Raise ValueError naming the first invalid field.
         """
+    @property
+    def accuracy(self) -> Accuracy:
+        """
+        the accuracy condition: 'paper', 'legacy' or 'fixed' (||r|| <= theta ||grad L||)
+        """
+    @accuracy.setter
+    def accuracy(self, arg0: Accuracy) -> None:
+        ...
     @property
     def beta(self) -> float:
         """
@@ -90,12 +148,36 @@ class Options:
     def block_size(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def delta(self) -> float:
+        """
+        paper: initial delta of the accuracy condition
+        """
+    @delta.setter
+    def delta(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def delta_min(self) -> float:
+        """
+        paper: delta is not shrunk below this
+        """
+    @delta_min.setter
+    def delta_min(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
     def eta1(self) -> float:
         """
         initial penalty on ||c||^2 in the merit
         """
     @eta1.setter
     def eta1(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def eta1_max(self) -> float:
+        """
+        paper: penalty updates stop once eta1 exceeds this
+        """
+    @eta1_max.setter
+    def eta1_max(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def eta2(self) -> float:
@@ -106,9 +188,17 @@ class Options:
     def eta2(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
+    def eta2_min(self) -> float:
+        """
+        paper: penalty updates stop once eta2 falls below this
+        """
+    @eta2_min.setter
+    def eta2_min(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
     def fallback(self) -> bool:
         """
-        direct solve when the sketch misses its target in budget
+        LU solve when the sketch misses its target in budget (not in the paper)
         """
     @fallback.setter
     def fallback(self, arg0: bool) -> None:
@@ -116,7 +206,7 @@ class Options:
     @property
     def floor_share(self) -> float:
         """
-        smallest accuracy target: floor_share * tol
+        smallest accuracy target: floor_share * tol (0: none)
         """
     @floor_share.setter
     def floor_share(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
@@ -132,7 +222,7 @@ class Options:
     @property
     def max_penalty_updates(self) -> int:
         """
-        descent-test retries before giving up
+        legacy: descent-test retries before giving up
         """
     @max_penalty_updates.setter
     def max_penalty_updates(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
@@ -188,7 +278,7 @@ class Options:
     @property
     def sketch_maxiter(self) -> int:
         """
-        sketch iterations per Newton step; -1: max(20000, 200 (n + m))
+        sketch iterations per sketch solve; -1: max(20000, 200 (n + m))
         """
     @sketch_maxiter.setter
     def sketch_maxiter(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
@@ -204,7 +294,7 @@ class Options:
     @property
     def stall_factor(self) -> float:
         """
-        give up on the sketch once its extrapolated rate needs more than stall_factor times the remaining budget; 0: never
+        with fallback: give up on the sketch once its extrapolated rate needs more than stall_factor times the remaining budget; 0: never
         """
     @stall_factor.setter
     def stall_factor(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
@@ -226,6 +316,22 @@ class Options:
     def tol(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
+    def uniform(self) -> bool:
+        """
+        Kaczmarz rows sampled uniformly (the paper); False: by squared row norm
+        """
+    @uniform.setter
+    def uniform(self, arg0: bool) -> None:
+        ...
+    @property
+    def xi_B(self) -> float:
+        """
+        paper: Hessian-modification constant
+        """
+    @xi_B.setter
+    def xi_B(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
     def zeta(self) -> float:
         """
         accuracy sharpening exponent
@@ -233,9 +339,9 @@ class Options:
     @zeta.setter
     def zeta(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
-def eal_step_csr(N: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float64], n: typing.SupportsInt | typing.SupportsIndex, gradL: numpy.typing.NDArray[numpy.float64], t: typing.SupportsFloat | typing.SupportsIndex, z: numpy.typing.NDArray[numpy.float64], eta1: typing.SupportsFloat | typing.SupportsIndex, eta2: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, options: Options) -> dict:
+def eal_step_csr(N: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float64], n: typing.SupportsInt | typing.SupportsIndex, gradL: numpy.typing.NDArray[numpy.float64], t: typing.SupportsFloat | typing.SupportsIndex, z: numpy.typing.NDArray[numpy.float64], eta1: typing.SupportsFloat | typing.SupportsIndex, eta2: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, options: Options, scales: tuple = ()) -> dict:
     ...
-def eal_step_dense(K: numpy.typing.NDArray[numpy.float64], n: typing.SupportsInt | typing.SupportsIndex, gradL: numpy.typing.NDArray[numpy.float64], t: typing.SupportsFloat | typing.SupportsIndex, z: numpy.typing.NDArray[numpy.float64], eta1: typing.SupportsFloat | typing.SupportsIndex, eta2: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, options: Options) -> dict:
+def eal_step_dense(K: numpy.typing.NDArray[numpy.float64], n: typing.SupportsInt | typing.SupportsIndex, gradL: numpy.typing.NDArray[numpy.float64], t: typing.SupportsFloat | typing.SupportsIndex, z: numpy.typing.NDArray[numpy.float64], eta1: typing.SupportsFloat | typing.SupportsIndex, eta2: typing.SupportsFloat | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, options: Options, scales: tuple = ()) -> dict:
     ...
 @typing.overload
 def kkt_csr(n: typing.SupportsInt | typing.SupportsIndex, m: typing.SupportsInt | typing.SupportsIndex, b_indptr: numpy.typing.NDArray[numpy.int32], b_indices: numpy.typing.NDArray[numpy.int32], b_data: numpy.typing.NDArray[numpy.float64], g_indptr: numpy.typing.NDArray[numpy.int32], g_indices: numpy.typing.NDArray[numpy.int32], g_data: numpy.typing.NDArray[numpy.float64]) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64]]:

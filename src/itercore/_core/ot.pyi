@@ -18,11 +18,14 @@ class Method:
       sinkhorn_log
     
       sns
+    
+      sns_paper
     """
     __members__: typing.ClassVar[dict[str, Method]]
     sinkhorn: typing.ClassVar[Method]
     sinkhorn_log: typing.ClassVar[Method]
     sns: typing.ClassVar[Method]
+    sns_paper: typing.ClassVar[Method]
     @typing.overload
     def __eq__(self, other: Method) -> bool:
         ...
@@ -41,6 +44,52 @@ class Method:
         ...
     @typing.overload
     def __ne__(self, other: Method) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class Sparsify:
+    """
+    How SNS sparsifies its Newton matrix.
+    
+    Members:
+    
+      rows
+    
+      global
+    """
+    __members__: typing.ClassVar[dict[str, Sparsify]]
+    rows: typing.ClassVar[Sparsify]
+    @typing.overload
+    def __eq__(self, other: Sparsify) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: Sparsify) -> bool:
         ...
     @typing.overload
     def __ne__(self, other: typing.Any) -> bool:
@@ -111,7 +160,7 @@ class Options:
     """
     Options of ot::solve and ot::solve_batch (itercore/ot/sinkhorn.hpp).
     """
-    _fields: typing.ClassVar[tuple] = ('method', 'maxiter', 'max_newton', 'tol', 'n_threads', 'history', 'switch_tol', 'warmup_iter', 'drop_share', 'max_keep', 'cg_maxiter', 'fallback_iter', 'max_step', 'newton_sinkhorn', 'stall_sinkhorn', 'linear_solver', 'direct_after', 'direct_max_size')
+    _fields: typing.ClassVar[tuple] = ('method', 'maxiter', 'max_newton', 'tol', 'n_threads', 'history', 'switch_tol', 'warmup_iter', 'drop_share', 'max_keep', 'cg_maxiter', 'fallback_iter', 'max_step', 'newton_sinkhorn', 'stall_sinkhorn', 'linear_solver', 'direct_after', 'direct_max_size', 'sparsify', 'density', 'paper_line_search')
     def __copy__(self) -> Options:
         ...
     def __init__(self) -> None:
@@ -127,6 +176,14 @@ class Options:
         """
     @cg_maxiter.setter
     def cg_maxiter(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def density(self) -> float:
+        """
+        global sparsification keeps density * max(n, m) plan entries (Tang et al.: 2; 15 for L1 costs)
+        """
+    @density.setter
+    def density(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def direct_after(self) -> int:
@@ -231,6 +288,22 @@ class Options:
         """
     @newton_sinkhorn.setter
     def newton_sinkhorn(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def paper_line_search(self) -> int:
+        """
+        sns_paper: backtracking halvings before the step counts as failed
+        """
+    @paper_line_search.setter
+    def paper_line_search(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def sparsify(self) -> Sparsify:
+        """
+        sns: per-row mass share ('rows') or the largest entries globally ('global'); sns_paper: always global
+        """
+    @sparsify.setter
+    def sparsify(self, arg0: Sparsify) -> None:
         ...
     @property
     def stall_sinkhorn(self) -> int:
