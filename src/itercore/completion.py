@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from scipy.optimize import OptimizeResult
 
 from . import _core, _pipeline
-from ._validation import as_float_array, check_callback, check_int, check_n_threads, seed_to_uint64
+from ._validation import as_float_array, check_callback, check_int, check_n_threads, check_sparse, seed_to_uint64
 
 __all__ = ["altmin", "AltMinResult"]
 
@@ -95,8 +95,7 @@ def _index_array(idx, name, bound):
 def _coo_parts(X, name):
     """``(rows, cols, values, shape)`` from a sparse matrix or a tuple, or None for canonical CSR."""
     if sp.issparse(X):
-        if X.ndim != 2:
-            raise ValueError(f"{name} must be 2-dimensional, got shape {X.shape}")
+        X = check_sparse(X, name)  # before scipy's .tocoo() reads the structure
         if X.format == "csr":
             return X
         C = X.tocoo()
@@ -212,6 +211,7 @@ def _validation_set(validation, shape, dtype, idx_t):
         return None
     m, n = shape
     if sp.issparse(validation):
+        validation = check_sparse(validation, "validation")
         if validation.shape != shape:
             raise ValueError(f"validation must have the shape of X {shape}, got {validation.shape}")
         C = validation.tocoo()

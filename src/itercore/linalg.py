@@ -118,6 +118,51 @@ def multicolor_ordering(A):
     return MulticolorOrdering(perm, color_ptr, indptr, indices, source, M.shape, int(M.nnz))
 
 
+def _check_ordering(plan, M):
+    """Raise ``ValueError``/``TypeError`` naming ``ordering`` unless ``plan`` is
+    a multicolour plan of the canonical CSR ``M``'s pattern: every array of
+    the index type, in range and consistent (O(nnz), checked at every use:
+    a ``MulticolorOrdering`` can be built or altered by hand, and the cores
+    index with it unchecked)."""
+    n, nnz = M.shape[0], int(M.nnz)
+    if not plan._matches(M):
+        raise ValueError("ordering was computed for a different sparsity pattern than A")
+    idx_t = M.indptr.dtype
+    arrays = {}
+    for key, length in (("perm", n), ("indptr", n + 1), ("indices", nnz), ("source", nnz), ("color_ptr", None)):
+        arr = getattr(plan, key)
+        if not isinstance(arr, np.ndarray) or arr.dtype != idx_t or arr.ndim != 1 or not arr.flags.c_contiguous:
+            raise TypeError(f"ordering.{key} must be a 1-D C-contiguous {idx_t} array (that of A's indices)")
+        if length is not None and arr.shape[0] != length:
+            raise ValueError(f"ordering.{key} must have {length} entries for A {M.shape}, got {arr.shape[0]}")
+        arrays[key] = arr
+    perm, indptr, indices, source, color_ptr = (arrays[k] for k in ("perm", "indptr", "indices", "source",
+                                                                      "color_ptr"))
+
+    def permutation(arr, size, key):
+        if size and (arr.min() < 0 or arr.max() >= size or np.bincount(arr, minlength=size).max() != 1):
+            raise ValueError(f"ordering.{key} must be a permutation of 0..{size - 1}")
+
+    permutation(perm, n, "perm")
+    permutation(source, nnz, "source")
+    for key, arr, end in (("indptr", indptr, nnz), ("color_ptr", color_ptr, n)):
+        if arr.shape[0] < 1 + (n > 0) or arr[0] != 0 or arr[-1] != end or np.any(np.diff(arr) < 0):
+            raise ValueError(f"ordering.{key} must rise from 0 to {end}")
+    inv = np.empty(n, dtype=np.int64)
+    inv[perm] = np.arange(n)
+    rows = np.repeat(np.arange(n), np.diff(M.indptr))[source]  # original row of each permuted entry
+    prow = np.repeat(np.arange(n), np.diff(indptr))
+    if not (np.array_equal(inv[rows], prow) and np.array_equal(inv[M.indices[source]], indices)):
+        raise ValueError("ordering was computed for a different sparsity pattern than A")
+    same_row = prow[1:] == prow[:-1]
+    if np.any(indices[1:][same_row] <= indices[:-1][same_row]):
+        raise ValueError("ordering.indices must be sorted within each row")
+    colour = np.repeat(np.arange(color_ptr.shape[0] - 1), np.diff(color_ptr))
+    off = indices != prow
+    if np.any(colour[indices[off]] == colour[prow[off]]):
+        raise ValueError("ordering has two coupled rows in one colour (not a multicolour ordering of A)")
+
+
 class _System:
     """A validated square system in the layout a core needs (natural or colour order)."""
 
@@ -135,10 +180,13 @@ class _System:
             self.data = np.ascontiguousarray(M.data[self.plan.source])
             self.color_ptr = self.plan.color_ptr
         self.inv_diag, self.diag_pos, bad = _core.linalg.diagonal(self.n, self.n, self.indptr, self.indices, self.data)
+        if bad < 0 and not np.isfinite(self.inv_diag).all():  # a denormal diagonal: 1 / d overflows
+            bad = int(np.flatnonzero(~np.isfinite(self.inv_diag))[0])
         if bad >= 0:
             row = int(bad if self.plan is None else self.plan.perm[bad])
             d = M[[row], :][:, [row]].toarray()[0, 0] if row < self.n else 0.0
-            raise ValueError(f"A has a zero or non-finite diagonal entry in row {row} (A[{row}, {row}] = {d})")
+            raise ValueError(f"A has a zero, non-finite or tiny (its reciprocal overflows) diagonal entry in row "
+                             f"{row} (A[{row}, {row}] = {d})")
 
     @property
     def args(self):
@@ -147,8 +195,7 @@ class _System:
 
     def _resolve_ordering(self, ordering, M):
         if isinstance(ordering, MulticolorOrdering):
-            if not ordering._matches(M):
-                raise ValueError("ordering was computed for a different sparsity pattern than A")
+            _check_ordering(ordering, M)
             return ordering
         check_choice(ordering, "ordering", _ORDERINGS)
         if ordering == "natural":
@@ -386,6 +433,9 @@ def ssor_preconditioner(A, *, omega=_PCG.omega, n_threads=None):
     Returns
     -------
     scipy.sparse.linalg.LinearOperator
+        Its ``matvec`` raises ``ValueError`` for a vector holding NaN or
+        inf and ``FloatingPointError`` if the result overflows (never a
+        silent NaN).
 
     Examples
     --------
@@ -405,7 +455,16 @@ def ssor_preconditioner(A, *, omega=_PCG.omega, n_threads=None):
 
     def apply(r):
         r = np.ascontiguousarray(np.ravel(r), dtype=dtype)
-        return _core.linalg.ssor_apply(*args, r, opts)
+        if r.shape != (system.n,):
+            raise ValueError(f"the vector given to the SSOR preconditioner must have shape ({system.n},), "
+                             f"got {r.shape}")
+        if not np.isfinite(r).all():
+            raise ValueError("the vector given to the SSOR preconditioner must contain only finite values "
+                             "(found NaN or inf)")
+        z = _core.linalg.ssor_apply(*args, r, opts)
+        if not np.isfinite(z).all():
+            raise FloatingPointError("the SSOR preconditioner overflowed (its result holds inf or NaN)")
+        return z
 
     return spla.LinearOperator(system.M.shape, matvec=apply, rmatvec=apply, dtype=dtype)
 
@@ -435,6 +494,11 @@ def sor_sweep(A, x, b=None, *, omega=_SOR.omega, sweep=_SOR.sweep.name, iteratio
     ordering : {"natural", "multicolor"} or MulticolorOrdering
     n_threads : int, optional
         Threads for multicolour sweeps (natural order is serial).
+
+    Raises
+    ------
+    FloatingPointError
+        The sweeps overflowed (``x`` then holds inf or NaN): never silent.
 
     Examples
     --------
@@ -514,3 +578,6 @@ class SORSmoother:
         _core.linalg.sor_sweep(*system.args, bi, xi, self._options, iterations)
         if system.plan is not None:
             system.to_external(xi, x)
+        if not np.isfinite(x).all():  # never a silent inf/NaN (O(n), a sweep is O(nnz))
+            raise FloatingPointError(f"the SOR sweeps overflowed: x now holds inf or NaN (after {iterations} "
+                                     "sweeps; A is not diagonally dominant or omega is too large for it)")

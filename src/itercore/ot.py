@@ -25,6 +25,8 @@ The argument order follows POT (``a, b, M, reg``); ``sinkhorn`` and
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from scipy.optimize import OptimizeResult
 
@@ -63,11 +65,15 @@ def _check_problem(a, b, M, reg):
     """Validated (a, b, M, reg, dtype); a/b None mean uniform weights."""
     if M is None:
         raise TypeError("M must be an array, got None")
-    M_in = np.asarray(M) if not hasattr(M, "dtype") else M
-    dts = [getattr(M_in, "dtype", np.float64)]
-    for w in (a, b):
+    dts = []
+    for w, name in ((M, "M"), (a, "a"), (b, "b")):
+        if w is not None and not hasattr(w, "dtype"):
+            try:
+                w = np.asarray(w)
+            except (TypeError, ValueError) as exc:  # ragged lists and the like
+                raise TypeError(f"{name} could not be converted to an array: {exc}") from None
         if w is not None:
-            dts.append(getattr(w, "dtype", np.asarray(w).dtype))
+            dts.append(getattr(w, "dtype", np.float64))
     dtype = result_dtype(*dts)
     M = as_float_array(M, "M", ndim=2, dtype=dtype)
     n, m = M.shape
@@ -134,7 +140,10 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newt
         is below 0.5% of ``M.max() - M.min()``, else ``"sinkhorn"``.
     tol : float, optional
         Stop when the L1 marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1``
-        is at most ``tol``. Default 1e-9 (1e-5 for float32).
+        is at most ``tol``. Default 1e-9 (1e-5 for float32). ``success`` means
+        this holds for the returned ``plan``, its sums taken in float64: in
+        float32 the core may iterate past its own test to get there, and
+        reports ``status`` 2 (breakdown) when float32 cannot.
     maxiter : int
         Sinkhorn iterations allowed (SNS: warm-up and fall-back ones).
     max_newton : int
@@ -210,13 +219,57 @@ def solve(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, max_newt
     g = _start(g0, "g0", m, b, dtype)
     plan = np.empty((n, m), dtype=dtype)
     info = _core.ot.solve(a, b, M, reg, f, g, plan, opts, hook)
+    info, message = _honest(info, a, b, M, reg, f, g, plan, opts, hook)
     res = _pipeline.make_result(
-        info, history=history, plan=plan, f=f, g=g, cost=info["cost"], value=info["value"],
+        info, message=message, history=history, plan=plan, f=f, g=g, cost=info["cost"], value=info["value"],
         marginal_error=info["marginal_error"], nit_sinkhorn=info["nit_sinkhorn"], nit_newton=info["nit_newton"],
         nit_cg=info["nit_cg"], nit_direct=info["nit_direct"], method=meth)
     _pipeline.warn_not_converged(f"itercore.ot.solve ({meth})", res.status, res.marginal_error, opts.tol,
-                                 "marginal error")
+                                 "marginal error", reason=message)
     return res
+
+
+def _plan_error(plan, a, b):
+    """The L1 marginal error of ``plan``, summed in float64."""
+    return float(np.abs(plan.sum(axis=1, dtype=np.float64) - a).sum()
+                 + np.abs(plan.sum(axis=0, dtype=np.float64) - b).sum())
+
+
+#: Warm-started re-runs with a tighter internal tolerance before a converged
+#: solve whose returned plan misses ``tol`` is reported as such.
+_HONEST_RETRIES = 3
+
+
+def _honest(info, a, b, M, reg, f, g, plan, opts, hook):
+    """``success`` only when the returned plan meets ``tol``: the core stops on
+    the error of its iterate, the plan is formed after; in float32 the plan's
+    marginal error, summed in float64, can exceed it. Re-runs the core from
+    the returned potentials with a tighter internal tolerance (up to
+    ``_HONEST_RETRIES`` times); if the plan still misses ``tol`` the status is
+    ``breakdown`` and the message says why. Returns ``(info, message)``."""
+    if info["status"] != _pipeline.CONVERGED:
+        return info, None
+    err = max(_plan_error(plan, a, b), float(info["marginal_error"]))
+    if err <= opts.tol:
+        info["marginal_error"] = err if plan.dtype == np.float32 else info["marginal_error"]
+        return info, None
+    nit = {key: info[key] for key in ("nit", "nit_sinkhorn", "nit_newton", "nit_cg", "nit_direct")}
+    retry = copy.copy(opts)
+    for _ in range(_HONEST_RETRIES):
+        retry.tol = retry.tol * min(0.25, 0.5 * opts.tol / err)
+        info = _core.ot.solve(a, b, M, reg, f, g, plan, retry, hook)
+        for key in nit:
+            nit[key] += info[key]
+        err = max(_plan_error(plan, a, b), float(info["marginal_error"]))
+        if info["status"] != _pipeline.CONVERGED or err <= opts.tol:
+            break
+    info.update(nit)
+    info["marginal_error"] = err
+    if info["status"] == _pipeline.CONVERGED and err > opts.tol:
+        info["status"] = _pipeline.BREAKDOWN
+        return info, (f"the marginal error of the returned plan ({err:.3e}, summed in float64) stays above tol in "
+                      f"{plan.dtype} arithmetic; use float64 input or a larger tol")
+    return info, None
 
 
 def sinkhorn(a, b, M, reg, **kwargs):
@@ -324,6 +377,12 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     g = np.zeros((B, m), dtype=dtype)
     plan = np.empty((B, n, m), dtype=dtype)
     infos = _core.ot.solve_batch(a, b, M, reg, f, g, plan, opts)
+    # converged only where the returned plan meets tol (its sums in float64; see solve's _honest)
+    errs = (np.abs(plan.sum(axis=2, dtype=np.float64) - a).sum(axis=1)
+            + np.abs(plan.sum(axis=1, dtype=np.float64) - b).sum(axis=1))
+    for d, err in zip(infos, errs):
+        if d["status"] == _pipeline.CONVERGED and not max(float(err), d["marginal_error"]) <= opts.tol:
+            d["status"], d["marginal_error"] = _pipeline.BREAKDOWN, float(err)
     status = np.array([d["status"] for d in infos], dtype=np.int64)
     res = OptimizeResult(
         plan=plan, f=f, g=g,

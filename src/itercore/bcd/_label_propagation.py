@@ -67,7 +67,9 @@ def label_propagation(W, labels, *, weight=1.0, reg=0.0, method="auto", rule=_qu
     W : (n, n) sparse or dense array
         Symmetric non-negative edge weights (the diagonal is ignored).
     labels : (n,) int array_like
-        Class of each node, ``-1`` for unlabelled.
+        Class of each node, ``-1`` for unlabelled. Any non-negative ids:
+        the ``k`` distinct ones, sorted, are ``classes`` (one solve per
+        class, not per id up to the largest).
     weight : float
         Weight of the labelled-fit term (> 0).
     reg : float
@@ -101,8 +103,9 @@ def label_propagation(W, labels, *, weight=1.0, reg=0.0, method="auto", rule=_qu
     Returns
     -------
     OptimizeResult
-        ``x`` the scores (``(n,)`` for two classes, positive means class 1;
-        ``(n, k)`` otherwise), ``labels`` the predicted class of each node,
+        ``x`` the scores (``(n,)`` for two classes, positive means
+        ``classes[1]``; ``(n, k)`` otherwise, column ``c`` for ``classes[c]``),
+        ``labels`` the predicted class id of each node, ``classes``,
         ``nit`` (summed over solves), ``optimality`` (the worst relative
         residual), ``method``, ``success``, ``status`` (that of the first solve
         that did not converge), ``message``.
@@ -156,7 +159,15 @@ def label_propagation(W, labels, *, weight=1.0, reg=0.0, method="auto", rule=_qu
         has[comp[labelled]] = True
         if not has.all():
             raise ValueError("labels: a connected component of W has no labelled node; set reg > 0")
-    classes = int(lab.max()) + 1
+    ids, compact = np.unique(lab[labelled], return_inverse=True)  # ids 0, 7, 10**6 -> 0, 1, 2
+    lab = np.full(n, -1, dtype=np.int64)
+    lab[labelled] = compact
+    if ids.size == 1:  # one class labelled: two classes, 0 and that one (or 0 and 1)
+        if ids[0] == 0:
+            ids = np.array([0, 1])
+        else:
+            ids, lab[labelled] = np.array([0, ids[0]]), 1
+    classes = int(ids.size)
     targets = [1] if classes <= 2 else list(range(classes))
     Y = np.stack([weight * np.where(labelled, np.where(lab == c, 1.0, -1.0), 0.0) for c in targets])
     q = Quadratic._trusted(A, Y[0])  # A = D - W + diag(...) is symmetric since W is
@@ -183,7 +194,8 @@ def label_propagation(W, labels, *, weight=1.0, reg=0.0, method="auto", rule=_qu
     else:
         x = np.ascontiguousarray(X.T)
         pred = np.argmax(x, axis=1).astype(np.int64)
-    res = _pipeline.make_result(dict(status=status, nit=sum(info["nit"] for info in infos)), x=x, labels=pred,
+    res = _pipeline.make_result(dict(status=status, nit=sum(info["nit"] for info in infos)), x=x,
+                                labels=ids.astype(np.int64)[pred], classes=ids.astype(np.int64),
                                 optimality=optimality, method=method)
     _pipeline.warn_not_converged(f"itercore.bcd.label_propagation ({method})", res.status, res.optimality, opts.tol,
                                  "relative residual")
