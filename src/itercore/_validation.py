@@ -27,6 +27,8 @@ __all__ = [
     "check_int",
     "check_choice",
     "check_callback",
+    "check_bool",
+    "as_array",
 ]
 
 _FLOATS = (np.float32, np.float64)
@@ -398,6 +400,23 @@ def check_choice(value, name, choices):
         valid = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {valid}; got {value!r}")
     return value
+
+
+def check_bool(value, name):
+    """A bool (or numpy bool); an array or other object is a TypeError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def as_array(x, name):
+    """``np.asarray(x)`` with a TypeError naming ``name`` for ragged lists and the like."""
+    if sp.issparse(x):
+        raise TypeError(f"{name} must be a dense array, got a sparse {type(x).__name__}")
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from None
 
 
 def check_callback(callback, name="callback"):

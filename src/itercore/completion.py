@@ -18,7 +18,8 @@ import scipy.sparse as sp
 from scipy.optimize import OptimizeResult
 
 from . import _core, _pipeline
-from ._validation import as_float_array, check_callback, check_int, check_n_threads, check_sparse, seed_to_uint64
+from ._validation import (as_array, as_float_array, check_bool, check_callback, check_int, check_n_threads,
+                          check_sparse, seed_to_uint64)
 
 __all__ = ["altmin", "AltMinResult"]
 
@@ -81,7 +82,7 @@ class AltMinResult(OptimizeResult):
 
 
 def _index_array(idx, name, bound):
-    arr = np.asarray(idx)
+    arr = as_array(idx, name)
     if arr.dtype.kind not in "iu":
         if arr.size == 0:
             arr = arr.astype(np.int64)
@@ -115,7 +116,7 @@ def _coo_parts(X, name):
 
 
 def _check_indices(arr, name, bound, n_values):
-    arr = np.asarray(arr)
+    arr = as_array(arr, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
     if arr.shape[0] != n_values:
@@ -371,6 +372,7 @@ def altmin(X, rank, *, method=_D.method.name, reg=_D.reg, init=_D.init.name, x0=
     m, n = rows[0].shape[0] - 1, cols[0].shape[0] - 1
     dtype, idx_t = rows[2].dtype, rows[1].dtype
     rank = check_int(rank, "rank", lower=1)
+    history = check_bool(history, "history")
     if rank >= min(m, n):
         raise ValueError(f"rank must be < min(m, n) = {min(m, n)}, got {rank}")
     opts = _options(dict(method=method, reg=reg, init=init, maxiter=maxiter, tol=tol,

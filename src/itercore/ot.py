@@ -61,19 +61,21 @@ def _check_weights(x, name, dtype, n=None):
     return x, total
 
 
+def _dtype_of(x, name):
+    """The dtype of an input (a TypeError naming it for ragged lists and the like)."""
+    if hasattr(x, "dtype"):
+        return x.dtype
+    try:
+        return np.asarray(x).dtype
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from None
+
+
 def _check_problem(a, b, M, reg):
     """Validated (a, b, M, reg, dtype); a/b None mean uniform weights."""
     if M is None:
         raise TypeError("M must be an array, got None")
-    dts = []
-    for w, name in ((M, "M"), (a, "a"), (b, "b")):
-        if w is not None and not hasattr(w, "dtype"):
-            try:
-                w = np.asarray(w)
-            except (TypeError, ValueError) as exc:  # ragged lists and the like
-                raise TypeError(f"{name} could not be converted to an array: {exc}") from None
-        if w is not None:
-            dts.append(getattr(w, "dtype", np.float64))
+    dts = [_dtype_of(w, name) for w, name in ((M, "M"), (a, "a"), (b, "b")) if w is not None]
     dtype = result_dtype(*dts)
     M = as_float_array(M, "M", ndim=2, dtype=dtype)
     n, m = M.shape
@@ -345,7 +347,7 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     >>> res.plan.shape, bool(res.success)
     ((4, 20, 20), True)
     """
-    dts = [getattr(x, "dtype", np.asarray(x).dtype) for x in (a, b, M)]
+    dts = [_dtype_of(x, name) for x, name in ((a, "a"), (b, "b"), (M, "M"))]
     dtype = result_dtype(*dts)
     a = as_float_array(a, "a", ndim=2, dtype=dtype)
     B, n = a.shape
@@ -355,7 +357,8 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     m = b.shape[1]
     M = as_float_array(M, "M", ndim=(2, 3), dtype=dtype)
     if M.shape not in ((n, m), (B, n, m)):
-        raise ValueError(f"M must have shape ({n}, {m}) or ({B}, {n}, {m}), got {M.shape}")
+        raise ValueError(f"M must have shape ({n}, {m}) or ({B}, {n}, {m}) to match a {a.shape} and b {b.shape}, "
+                         f"got {M.shape}")
     for name, w in (("a", a), ("b", b)):
         if np.any(w < 0):
             raise ValueError(f"{name} must be non-negative (found {w.min():g})")

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _pipeline
-from .._validation import as_csr, check_callback, check_choice, check_scalar
+from .._validation import as_array, as_csr, check_callback, check_choice, check_scalar
 from . import _forest_pcg, _quadratic
 from ._partition import CHOSEN_EACH_ITERATION
 from ._problems import Quadratic, _check_symmetric
@@ -130,7 +130,7 @@ def label_propagation(W, labels, *, weight=1.0, reg=0.0, method="auto", rule=_qu
     if Wc.nnz and Wc.data.min() < 0:
         raise ValueError("W must have non-negative weights")
     n = Wc.shape[0]
-    lab = np.asarray(labels)
+    lab = as_array(labels, "labels")
     if lab.shape != (n,):
         raise ValueError(f"labels must have shape ({n},), got {lab.shape}")
     if lab.dtype.kind not in "iub":

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _core
-from .._validation import as_csr, as_float_array, check_scalar, check_sparse
+from .._validation import as_array, as_csr, as_float_array, check_scalar, check_sparse
 
 __all__ = ["Quadratic", "LeastSquares", "Logistic", "Softmax"]
 
@@ -237,7 +237,7 @@ class Logistic:
     def __init__(self, X, y, *, l1=0.0, l2=0.0):
         self.Xt, self.dtype = _check_x(X)
         n = self.Xt.shape[1]
-        yv = np.asarray(y)
+        yv = as_array(y, "y")
         if yv.shape != (n,):
             raise ValueError(f"y must have shape ({n},), got {yv.shape}")
         yv = as_float_array(yv, "y", ndim=1, shape=(n,), dtype=np.float64)
@@ -284,7 +284,7 @@ class Softmax:
     def __init__(self, X, Y, *, l2=0.0):
         self.Xt, self.dtype = _check_x(X)
         n = self.Xt.shape[1]
-        Yv = np.asarray(Y)
+        Yv = as_array(Y, "Y")
         if Yv.ndim == 2:
             if Yv.shape[0] != n:
                 raise ValueError(f"Y must have {n} rows, got shape {Yv.shape}")
