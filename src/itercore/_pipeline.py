@@ -132,7 +132,8 @@ def _set(opts, kinds, field, value, label):
         setattr(opts, field, value)
     except TypeError:
         if kind == "int":  # the type was checked above: pybind11 refuses ints that overflow the field
-            raise ValueError(f"{label} must fit the core's {_int_type(type(opts), field)}, got {value}") from None
+            raise ValueError(f"{label} is out of range: it must fit the core's {_int_type(type(opts), field)}, "
+                             f"got {value}") from None
         raise TypeError(f"{label} must be {kind}, got {type(value).__name__}") from None
     except (OverflowError, ValueError) as exc:
         raise ValueError(f"{label} is out of range: {exc}") from None

@@ -179,7 +179,7 @@ def _index_array(arr, name, what, length=None):
 def _check_range(idx, upper, name, what):
     if idx.size and (idx.min() < 0 or idx.max() >= upper):
         bad = idx[(idx < 0) | (idx >= upper)][0]
-        raise ValueError(f"{name} has {what} index {int(bad)} outside [0, {upper})")
+        raise ValueError(f"{name} has {what} indices outside [0, {upper}) (e.g. {int(bad)})")
 
 
 def _check_compressed(indptr, indices, data_len, major, minor, name, axis):
@@ -247,7 +247,7 @@ def check_sparse(A, name):
         indptr = _index_array(A.indptr, name, "indptr", major + 1)
         indices = _index_array(A.indices, name, "indices")
         _check_compressed(indptr, indices, data.shape[0], major, minor, name,
-                          "a column" if fmt != "csc" else "a row")
+                          "column" if fmt != "csc" else "row")
         fixed = {"indptr": indptr, "indices": indices}
     elif fmt == "coo":
         coords = getattr(A, "coords", None)
@@ -259,8 +259,8 @@ def check_sparse(A, name):
             raise ValueError(f"{name}.data must be 1-dimensional, got shape {data.shape}")
         row = _index_array(coords[0], name, "row", data.shape[0])
         col = _index_array(coords[1], name, "col", data.shape[0])
-        _check_range(row, m, name, "a row")
-        _check_range(col, n, name, "a column")
+        _check_range(row, m, name, "row")
+        _check_range(col, n, name, "column")
         if row is not coords[0] or col is not coords[1]:
             fixed = {"coords": (row, col)}
     else:  # dia

@@ -255,7 +255,7 @@ def _honest(info, a, b, M, reg, f, g, plan, opts, hook):
     if err <= opts.tol:
         info["marginal_error"] = err if plan.dtype == np.float32 else info["marginal_error"]
         return info, None
-    nit = {key: info[key] for key in ("nit", "nit_sinkhorn", "nit_newton", "nit_cg", "nit_direct")}
+    nit = {key: info[key] for key in ("nit", "nit_sinkhorn", "nit_newton", "nit_cg", "nit_direct") if key in info}
     retry = copy.copy(opts)
     for _ in range(_HONEST_RETRIES):
         retry.tol = retry.tol * min(0.25, 0.5 * opts.tol / err)
@@ -263,7 +263,10 @@ def _honest(info, a, b, M, reg, f, g, plan, opts, hook):
         for key in nit:
             nit[key] += info[key]
         err = max(_plan_error(plan, a, b), float(info["marginal_error"]))
-        if info["status"] != _pipeline.CONVERGED or err <= opts.tol:
+        if err <= opts.tol:  # the returned plan meets tol, whatever stopped the tighter re-run
+            info["status"] = _pipeline.CONVERGED
+            break
+        if info["status"] != _pipeline.CONVERGED:  # iteration limit, non-finite, callback stop: as reported
             break
     info.update(nit)
     info["marginal_error"] = err
@@ -383,9 +386,9 @@ def solve_batch(a, b, M, reg, *, method="auto", tol=None, maxiter=_D.maxiter, ma
     # converged only where the returned plan meets tol (its sums in float64; see solve's _honest)
     errs = (np.abs(plan.sum(axis=2, dtype=np.float64) - a).sum(axis=1)
             + np.abs(plan.sum(axis=1, dtype=np.float64) - b).sum(axis=1))
-    for d, err in zip(infos, errs):
+    for k, (d, err) in enumerate(zip(infos, errs)):
         if d["status"] == _pipeline.CONVERGED and not max(float(err), d["marginal_error"]) <= opts.tol:
-            d["status"], d["marginal_error"] = _pipeline.BREAKDOWN, float(err)
+            infos[k], _ = _honest(d, a[k], b[k], M if M.ndim == 2 else M[k], reg, f[k], g[k], plan[k], opts, None)
     status = np.array([d["status"] for d in infos], dtype=np.int64)
     res = OptimizeResult(
         plan=plan, f=f, g=g,
