@@ -309,3 +309,45 @@ def test_check_sparse_normalises_byte_order_without_touching_the_input():
     M = as_csr(B, "A")
     assert M.data.dtype == np.float64 and M.indices.dtype.isnative
     assert check_sparse(A, "A") is A  # nothing to convert: the same object, no copy
+
+
+# --- 5. leaks ----------------------------------------------------------------------------------
+
+#: The cheapest registered solver of each family (the default run); ITERCORE_FUZZ runs them all.
+LEAK_CASES = ("ot.solve[sinkhorn]", "linalg.sor", "linalg.sketch_solve", "completion.altmin", "bcd.lasso",
+              "bcd.minimize_quadratic", "optimize.minimize[eal-direct]")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the RSS from /proc (Linux)")
+@pytest.mark.parametrize("case", [c for c in CASES if FUZZ > 1 or c.id in LEAK_CASES], ids=str)
+def test_rss_flat(case):
+    """Resident memory stays flat over repeated solves and repeated error paths
+    (``bench/leak_check.py`` runs 500 calls of every solver)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "bench"))
+    from leak_check import measure
+
+    calls = 500 if FUZZ > 1 else 100
+    growth = measure(case, calls, warmup=20)
+    assert growth <= 2048, f"RSS grew by {growth} KiB over {calls} calls"
+
+
+def test_rss_check_sees_a_leak():
+    """The leak check can fail: a call that keeps 64 KiB each time is caught."""
+    sys.path.insert(0, os.path.join(HERE, "..", "bench"))
+    from leak_check import measure
+
+    kept = []
+
+    class Leaky:
+        id = "leaky"
+        names = ("x",)
+
+        @staticmethod
+        def make(*_):
+            return (np.ones(4),), {}
+
+        @staticmethod
+        def call(x):
+            kept.append(np.ones(8192) + x[0])  # 64 KiB, never freed
+
+    assert measure(Leaky, 100, warmup=5) > 2048
