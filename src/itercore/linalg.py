@@ -58,6 +58,11 @@ class MulticolorOrdering:
     """A multicolour ordering of a square sparsity pattern, reusable for every
     matrix with that pattern (see :func:`multicolor_ordering`).
 
+    Its arrays are plain NumPy arrays: every solve that uses it checks them
+    against ``A`` first (O(nnz): permutations, colour ranges, the permuted
+    pattern, no coupled rows in one colour), so one built or edited by hand,
+    or computed for another pattern, is a ``ValueError`` naming ``ordering``.
+
     Attributes
     ----------
     perm : ndarray
