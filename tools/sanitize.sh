@@ -9,9 +9,10 @@
 #   SANITIZE_DIR    where the venv and the build go (default: build/sanitize)
 #   SANITIZE_DEPS   a site-packages folder holding numpy, scipy, pytest,
 #                   hypothesis and the build tools (scikit-build-core,
-#                   pybind11, cmake, ninja); by default the one of the python
-#                   that runs this script. Set it to "install" to pip-install
-#                   them into the new venv instead (needs the network).
+#                   pybind11, cmeel-eigen, cmake, ninja); by default the one of
+#                   the python that runs this script (what is missing there is
+#                   pip-installed into the new venv). "install": pip-install
+#                   everything into the new venv (needs the network).
 #   PYTHON          the interpreter (default: python3, or $VIRTUAL_ENV's)
 #
 # The extension is compiled with -fsanitize=address,undefined (UBSan errors
@@ -47,6 +48,12 @@ else
   # (so an editable itercore installed there stays out of the way)
   echo "$deps" > "$site/zz_sanitize_deps.pth"
   export PATH="$(dirname "$py"):$PATH"  # cmake and ninja of the dependencies' environment
+fi
+# the build requirements (pyproject.toml) are not installed in a venv made by `pip install .`
+# (build isolation): fetch them into the sanitizer venv when missing (needs the network)
+if ! "$venv_py" -c "import scikit_build_core, pybind11, cmeel, numpy, scipy, pytest, hypothesis" 2>/dev/null; then
+  "$venv_py" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" "cmeel-eigen>=3.4" cmake ninja \
+    numpy scipy pytest hypothesis threadpoolctl
 fi
 
 echo "sanitize.sh: building with $flags into $dir (this takes a while)"
