@@ -276,6 +276,35 @@ def multicolor_ordering_hand_built():
 
 
 @case
+def multicolor_ordering_is_immutable_and_checked_at_construction():
+    from itercore.linalg import MulticolorOrdering, multicolor_ordering, sor
+
+    A = poisson(6)
+    good = multicolor_ordering(A)
+    for key in ("perm", "color_ptr", "indptr", "indices", "source"):
+        try:
+            getattr(good, key)[0] = 1
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"ordering.{key} could be written")
+    parts = dict(perm=good.perm, color_ptr=good.color_ptr, indptr=good.indptr, indices=good.indices,
+                 source=good.source, shape=good.shape, _pattern_nnz=good._pattern_nnz)
+    same = MulticolorOrdering(**{k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in parts.items()})
+    x, info = sor(A, np.ones(36), ordering=same)
+    assert info == 0
+    for key, value in [("color_ptr", np.r_[good.color_ptr[:-1], 10**6]), ("perm", np.r_[good.perm[1:], 10**5]),
+                       ("source", good.source[::-1]), ("indices", np.zeros_like(good.indices)),
+                       ("indptr", good.indptr.astype(np.float64)), ("shape", (7, 7)), ("perm", [0, 1])]:
+        value = value.astype(good.perm.dtype) if isinstance(value, np.ndarray) and value.dtype.kind == "i" else value
+        try:
+            expect(lambda: MulticolorOrdering(**dict(parts, **{key: value})), "ordering" if key != "perm" or
+                   isinstance(value, np.ndarray) else "ordering.perm")
+        except AssertionError as exc:
+            raise AssertionError(f"a hand-built ordering with a bad {key}: {exc}") from None
+
+
+@case
 def multicolor_ordering_of_another_pattern():
     """An ordering computed for a different pattern with the same nnz is refused (it used to
     return info = 0 for a different system)."""

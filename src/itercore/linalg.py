@@ -58,10 +58,13 @@ class MulticolorOrdering:
     """A multicolour ordering of a square sparsity pattern, reusable for every
     matrix with that pattern (see :func:`multicolor_ordering`).
 
-    Its arrays are plain NumPy arrays: every solve that uses it checks them
-    against ``A`` first (O(nnz): permutations, colour ranges, the permuted
-    pattern, no coupled rows in one colour), so one built or edited by hand,
-    or computed for another pattern, is a ``ValueError`` naming ``ordering``.
+    Immutable: construction checks the arrays (permutations, colour ranges,
+    the permuted pattern, no coupled rows in one colour; ``ValueError`` /
+    ``TypeError`` naming ``ordering``) and keeps read-only copies of them and
+    of the pattern they belong to. A solve then only compares that pattern
+    with ``A``'s (two sequential passes), so an ordering computed for another
+    pattern is a ``ValueError``. A copy whose arrays are writeable again
+    (``copy.deepcopy``, unpickling) is checked in full at every use.
 
     Attributes
     ----------
@@ -85,6 +88,14 @@ class MulticolorOrdering:
     shape: tuple
     _pattern_nnz: int
 
+    def __post_init__(self):
+        for key in _PLAN_ARRAYS:
+            arr = getattr(self, key)
+            if not isinstance(arr, np.ndarray):
+                raise TypeError(f"ordering.{key} must be a numpy array, got {type(arr).__name__}")
+            object.__setattr__(self, key, _frozen(arr))
+        object.__setattr__(self, "_pattern", tuple(_frozen(a) for a in _plan_pattern(self)))
+
     @property
     def n_colors(self):
         """Number of colour classes."""
@@ -92,6 +103,79 @@ class MulticolorOrdering:
 
     def _matches(self, M):
         return M.shape == self.shape and M.nnz == self._pattern_nnz and self.indptr.dtype == M.indptr.dtype
+
+    def _intact(self):
+        """True when every array is still one of the read-only copies made at construction."""
+        arrays = [getattr(self, k) for k in _PLAN_ARRAYS] + list(getattr(self, "_pattern", ()))
+        return len(arrays) == len(_PLAN_ARRAYS) + 2 and all(_is_frozen(a) for a in arrays)
+
+
+_PLAN_ARRAYS = ("perm", "color_ptr", "indptr", "indices", "source")
+
+
+def _is_frozen(arr):
+    """An array made by :func:`_frozen` (its memory is a bytes object: never writeable again)."""
+    if not isinstance(arr, np.ndarray) or arr.flags.writeable:
+        return False
+    base = arr.base
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, bytes)
+
+
+def _frozen(arr):
+    """A read-only copy that cannot be made writeable again (its memory is a bytes object)."""
+    arr = np.ascontiguousarray(arr)
+    return np.frombuffer(arr.tobytes(), dtype=arr.dtype).reshape(arr.shape)
+
+
+def _plan_pattern(plan):
+    """Checks a plan on its own (O(nnz)) and returns the original pattern
+    ``(indptr, indices)`` it was computed for; errors name ``ordering``."""
+    shape = plan.shape
+    if (not isinstance(shape, tuple) or len(shape) != 2 or shape[0] != shape[1]
+            or not isinstance(shape[0], (int, np.integer)) or shape[0] < 0):
+        raise ValueError(f"ordering.shape must be a square (n, n) shape, got {shape!r}")
+    n, nnz = int(shape[0]), plan.indices.shape[0] if plan.indices.ndim == 1 else -1
+    idx_t = plan.indptr.dtype
+    if idx_t.type not in (np.int32, np.int64):
+        raise TypeError(f"ordering.indptr must hold int32 or int64, got {idx_t}")
+    for key, length in (("perm", n), ("indptr", n + 1), ("indices", nnz), ("source", nnz), ("color_ptr", None)):
+        arr = getattr(plan, key)
+        if arr.dtype != idx_t or arr.ndim != 1:
+            raise TypeError(f"ordering.{key} must be 1-D of the index type {idx_t}")
+        if length is not None and arr.shape[0] != length:
+            raise ValueError(f"ordering.{key} must have {length} entries, got {arr.shape[0]}")
+    if plan._pattern_nnz != nnz:
+        raise ValueError(f"ordering has {nnz} entries but says {plan._pattern_nnz!r}")
+    perm, indptr, indices, source, color_ptr = (getattr(plan, k) for k in ("perm", "indptr", "indices", "source",
+                                                                            "color_ptr"))
+    for key, arr, size in (("perm", perm, n), ("source", source, nnz)):
+        if size and (arr.min() < 0 or arr.max() >= size or np.bincount(arr, minlength=size).max() != 1):
+            raise ValueError(f"ordering.{key} must be a permutation of 0..{size - 1}")
+    for key, arr, end in (("indptr", indptr, nnz), ("color_ptr", color_ptr, n)):
+        if arr.shape[0] < 1 + (n > 0) or arr[0] != 0 or arr[-1] != end or np.any(np.diff(arr) < 0):
+            raise ValueError(f"ordering.{key} must rise from 0 to {end}")
+    if nnz and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError(f"ordering.indices must lie in [0, {n})")
+    lens = np.diff(indptr)
+    prow = np.repeat(np.arange(n), lens)
+    same_row = prow[1:] == prow[:-1]
+    if np.any(indices[1:][same_row] <= indices[:-1][same_row]):
+        raise ValueError("ordering.indices must be sorted within each row")
+    colour = np.repeat(np.arange(color_ptr.shape[0] - 1), np.diff(color_ptr))
+    off = indices != prow
+    if np.any(colour[indices[off]] == colour[prow[off]]):
+        raise ValueError("ordering has two coupled rows in one colour (not a multicolour ordering)")
+    len0 = np.empty(n, dtype=np.int64)
+    len0[perm] = lens
+    indptr0 = np.zeros(n + 1, dtype=idx_t)
+    np.cumsum(len0, out=indptr0[1:])
+    if not np.array_equal(np.repeat(np.arange(n), len0)[source], perm[prow]):
+        raise ValueError("ordering.source does not map each row's entries to that row")
+    indices0 = np.empty(nnz, dtype=idx_t)
+    indices0[source] = perm[indices]
+    return indptr0, indices0
 
 
 def multicolor_ordering(A):
@@ -132,6 +216,11 @@ def _check_ordering(plan, M):
     n, nnz = M.shape[0], int(M.nnz)
     if not plan._matches(M):
         raise ValueError("ordering was computed for a different sparsity pattern than A")
+    if plan._intact():  # checked at construction: compare the pattern only (two sequential passes)
+        indptr0, indices0 = plan._pattern
+        if not (np.array_equal(indptr0, M.indptr) and np.array_equal(indices0, M.indices)):
+            raise ValueError("ordering was computed for a different sparsity pattern than A")
+        return
     idx_t = M.indptr.dtype
     arrays = {}
     for key, length in (("perm", n), ("indptr", n + 1), ("indices", nnz), ("source", nnz), ("color_ptr", None)):
