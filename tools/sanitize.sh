@@ -68,13 +68,13 @@ start=$(date +%s)
   .
 echo "sanitize.sh: built in $(( $(date +%s) - start )) s"
 
-"$venv_py" -c 'import itercore, itercore._core as c; print("sanitize.sh:", c.__file__); print("sanitize.sh:", c.build_info()["cxx_flags"])'
-
-export LD_PRELOAD="$libasan"
+export LD_PRELOAD="$libasan"  # the instrumented extension needs the ASan runtime loaded first
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:print_summary=1:detect_stack_use_after_return=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export ITERCORE_SANITIZED=1  # tests may skip what cannot run under the sanitizers (none today)
 cd "$repo/tests"  # import the installed itercore, not the source tree
+"$venv_py" -c 'import itercore, itercore._core as c; print("sanitize.sh:", c.__file__); print("sanitize.sh:", c.build_info()["cxx_flags"])'
+
 start=$(date +%s)
 set +e
 "$venv_py" -m pytest -q -p no:cacheprovider "${@:-.}"
