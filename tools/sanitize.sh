@@ -68,7 +68,11 @@ start=$(date +%s)
   .
 echo "sanitize.sh: built in $(( $(date +%s) - start )) s"
 
-export LD_PRELOAD="$libasan"  # the instrumented extension needs the ASan runtime loaded first
+# the instrumented extension needs the ASan runtime loaded first, and libstdc++ loaded before
+# ASan sets up its interceptors (else its __cxa_throw interceptor finds no real __cxa_throw and
+# every C++ exception aborts with "CHECK failed: ... real___cxa_throw")
+libstdcxx="$("$compiler" -print-file-name=libstdc++.so)"
+export LD_PRELOAD="$libasan $(readlink -f "$libstdcxx")"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:print_summary=1:detect_stack_use_after_return=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export ITERCORE_SANITIZED=1  # tests may skip what cannot run under the sanitizers (none today)
