@@ -92,6 +92,18 @@ def _kinds(options_cls):
     return kinds
 
 
+def _int_type(options_cls, field):
+    """The C++ integer type of an int field, probed (for error messages)."""
+    def fits(v):
+        try:
+            setattr(options_cls(), field, v)
+            return True
+        except TypeError:
+            return False
+    bits = 64 if fits(2**31) else 32
+    return f"{bits}-bit unsigned integer" if not fits(-1) else f"{bits}-bit signed integer"
+
+
 def _set(opts, kinds, field, value, label):
     """``opts.field = value`` with a TypeError/ValueError naming ``label``."""
     kind, members = kinds[field]
@@ -120,7 +132,8 @@ def _set(opts, kinds, field, value, label):
         setattr(opts, field, value)
     except TypeError:
         if kind == "int":  # the type was checked above: pybind11 refuses ints that overflow the field
-            raise ValueError(f"{label} is out of range for the core's integer: {value}") from None
+            raise ValueError(f"{label} is out of range: it must fit the core's {_int_type(type(opts), field)}, "
+                             f"got {value}") from None
         raise TypeError(f"{label} must be {kind}, got {type(value).__name__}") from None
     except (OverflowError, ValueError) as exc:
         raise ValueError(f"{label} is out of range: {exc}") from None

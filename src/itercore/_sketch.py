@@ -107,6 +107,8 @@ def sketch_solve(A: MatrixLike, b: ArrayLike, *, x0: ArrayLike | None = None, me
         ``"count"``: count sketch with ``block_size`` buckets.
     block_size : int
         Number of sketch columns ``k`` (rows per Kaczmarz step); default 1.
+        Values above the number of rows ``m`` are used as ``m`` (a sketch
+        of more columns projects onto no more than all the rows).
     rtol, atol : float
         Stop when ``||b - A x|| <= max(rtol * ||b||, atol)`` (default
         ``rtol=1e-8``, ``atol=0``).

@@ -132,12 +132,16 @@ class _TunerBase:
         """Rebuild a tuner saved by :meth:`state_dict` (it continues identically)."""
         if not isinstance(state, dict) or state.get("kind") != cls._kind:
             raise ValueError(f"state is not a {cls.__name__} state_dict")
-        obj = cls.__new__(cls)
-        _TunerBase.__init__(obj, state["omegas"], state["method"], None)
-        obj._rng.bit_generator.state = state["rng"]
-        obj.history = [dict(h) for h in state["history"]]
-        obj._scale.total, obj._scale.count = float(state["scale"][0]), int(state["scale"][1])
-        obj._load_extra_state(state)
+        try:  # every value is checked as the constructor checks it: a state may come from a file
+            obj = cls(omegas=state["omegas"], method=state["method"],
+                      **{key: state[key] for key in cls._HYPER})
+            obj._rng.bit_generator.state = state["rng"]
+            obj.history = [dict(h) for h in state["history"]]
+            total, count = check_scalar(state["scale"][0], "scale[0]", lower=0.0), state["scale"][1]
+            obj._scale.total, obj._scale.count = total, check_int(count, "scale[1]", lower=0)
+            obj._load_extra_state(state)
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+            raise ValueError(f"state is not a valid {cls.__name__} state_dict: {exc!s}") from None
         return obj
 
     def total_iterations(self):
@@ -197,6 +201,7 @@ class OmegaTuner(_TunerBase):
     """
 
     _kind = "OmegaTuner"
+    _HYPER = ("policy", "eta")  # constructor arguments kept in state_dict
 
     def __init__(self, *, omegas: ArrayLike | None = None, method: str = "sor", policy: str = "tsallis-inf",
                  eta: float = 2.0, loss: str = "paper", seed: SeedLike = None) -> None:
@@ -265,8 +270,13 @@ class OmegaTuner(_TunerBase):
 
     def _load_extra_state(self, state):
         self.policy, self.eta, self.loss = state["policy"], float(state["eta"]), state["loss"]
-        self._cum_loss = np.asarray(state["cum_loss"], dtype=np.float64)
-        self._t = int(state["t"])
+        self._cum_loss = _state_array(state, "cum_loss", (self.n_arms,))
+        self._t = check_int(state["t"], "t", lower=0)
+
+
+def _state_array(state, key, shape):
+    """A finite float64 array of ``shape`` from a state_dict (ValueError naming ``key``)."""
+    return as_float_array(state[key], key, shape=shape, dtype=np.float64, allow_empty=True, copy=True)
 
 
 def chebyshev_features(u, degree):
@@ -330,6 +340,7 @@ class ContextualOmegaTuner(_TunerBase):
     """
 
     _kind = "ContextualOmegaTuner"
+    _HYPER = ("policy", "context_range", "degree", "n_bins", "gamma", "ridge")  # constructor arguments
 
     def __init__(self, *, omegas: ArrayLike | None = None, context_range: tuple[float, float] = (0.0, 1.0),
                  method: str = "sor", policy: str = "chebcb", degree: int = 5, n_bins: int = 5,
@@ -339,9 +350,11 @@ class ContextualOmegaTuner(_TunerBase):
         lo_hi = as_float_array(context_range, "context_range", shape=(2,), dtype=np.float64)
         if not lo_hi[0] < lo_hi[1]:
             raise ValueError(f"context_range must be (lo, hi) with lo < hi, got {tuple(lo_hi)}")
+        if not np.isfinite(lo_hi[1] - lo_hi[0]):
+            raise ValueError(f"context_range must have a finite width hi - lo, got {tuple(lo_hi)}")
         self.context_range = (float(lo_hi[0]), float(lo_hi[1]))
         self.degree = check_int(degree, "degree", lower=0, upper=20)
-        self.n_bins = check_int(n_bins, "n_bins", lower=1)
+        self.n_bins = check_int(n_bins, "n_bins", lower=1, upper=2**20)
         self._init_models()
 
     def _init_models(self):
@@ -499,11 +512,11 @@ class ContextualOmegaTuner(_TunerBase):
         self.context_range = tuple(float(c) for c in state["context_range"])
         self.degree, self.n_bins = int(state["degree"]), int(state["n_bins"])
         self._init_models()
-        self._t = int(state["t"])
-        self._bin_loss = np.asarray(state["bin_loss"], dtype=np.float64)
-        self._bin_t = np.asarray(state["bin_t"], dtype=np.int64)
-        self._bin_cost = np.asarray(state["bin_cost"], dtype=np.float64)
-        self._theta = np.asarray(state["theta"], dtype=np.float64).reshape(self.n_arms, self.degree + 1)
+        self._t = check_int(state["t"], "t", lower=0)
+        self._bin_loss = _state_array(state, "bin_loss", (self.n_bins, self.n_arms))
+        self._bin_t = _state_array(state, "bin_t", (self.n_bins,)).astype(np.int64)
+        self._bin_cost = _state_array(state, "bin_cost", (self.n_bins,))
+        self._theta = _state_array(state, "theta", (self.n_arms, self.degree + 1))
         self._eta, self._cscale = float(state["eta_t"]), float(state["cost_scale"])
         if self.policy == "chebcb":  # the data the fits use, from the history
             costs = np.array([h["iterations"] for h in self.history], dtype=np.float64)

@@ -23,7 +23,8 @@ import scipy.sparse.linalg
 from scipy.optimize import OptimizeResult
 
 from . import _core, _pipeline
-from ._validation import as_float_array, check_callback, check_int, check_n_threads, seed_to_uint64
+from ._validation import (as_array, as_float_array, check_bool, check_callback, check_int, check_n_threads,
+                          check_sparse, seed_to_uint64)
 from ._typing import ArrayLike, CallbackLike, FloatArray, MatrixLike, OptionsLike, SeedLike
 
 __all__ = ["altmin", "AltMinResult"]
@@ -87,7 +88,7 @@ class AltMinResult(OptimizeResult):
 
 
 def _index_array(idx, name, bound):
-    arr = np.asarray(idx)
+    arr = as_array(idx, name)
     if arr.dtype.kind not in "iu":
         if arr.size == 0:
             arr = arr.astype(np.int64)
@@ -101,8 +102,7 @@ def _index_array(idx, name, bound):
 def _coo_parts(X, name):
     """``(rows, cols, values, shape)`` from a sparse matrix or a tuple, or None for canonical CSR."""
     if sp.issparse(X):
-        if X.ndim != 2:
-            raise ValueError(f"{name} must be 2-dimensional, got shape {X.shape}")
+        X = check_sparse(X, name)  # before scipy's .tocoo() reads the structure
         if X.format == "csr":
             return X
         C = X.tocoo()
@@ -122,7 +122,7 @@ def _coo_parts(X, name):
 
 
 def _check_indices(arr, name, bound, n_values):
-    arr = np.asarray(arr)
+    arr = as_array(arr, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
     if arr.shape[0] != n_values:
@@ -218,6 +218,7 @@ def _validation_set(validation, shape, dtype, idx_t):
         return None
     m, n = shape
     if sp.issparse(validation):
+        validation = check_sparse(validation, "validation")
         if validation.shape != shape:
             raise ValueError(f"validation must have the shape of X {shape}, got {validation.shape}")
         C = validation.tocoo()
@@ -401,6 +402,7 @@ def altmin(X: MatrixLike, rank: int, *, method: str = _D.method.name, reg: float
     m, n = rows[0].shape[0] - 1, cols[0].shape[0] - 1
     dtype, idx_t = rows[2].dtype, rows[1].dtype
     rank = check_int(rank, "rank", lower=1)
+    history = check_bool(history, "history")
     if rank >= min(m, n):
         raise ValueError(f"rank must be < min(m, n) = {min(m, n)}, got {rank}")
     paper = isinstance(method, str) and method == "paper"

@@ -61,6 +61,14 @@ class MulticolorOrdering:
     """A multicolour ordering of a square sparsity pattern, reusable for every
     matrix with that pattern (see :func:`multicolor_ordering`).
 
+    Immutable: construction checks the arrays (permutations, colour ranges,
+    the permuted pattern, no coupled rows in one colour; ``ValueError`` /
+    ``TypeError`` naming ``ordering``) and keeps read-only copies of them and
+    of the pattern they belong to. A solve then only compares that pattern
+    with ``A``'s (two sequential passes), so an ordering computed for another
+    pattern is a ``ValueError``. A copy whose arrays are writeable again
+    (``copy.deepcopy``, unpickling) is checked in full at every use.
+
     Attributes
     ----------
     perm : ndarray
@@ -83,6 +91,14 @@ class MulticolorOrdering:
     shape: tuple
     _pattern_nnz: int
 
+    def __post_init__(self):
+        for key in _PLAN_ARRAYS:
+            arr = getattr(self, key)
+            if not isinstance(arr, np.ndarray):
+                raise TypeError(f"ordering.{key} must be a numpy array, got {type(arr).__name__}")
+            object.__setattr__(self, key, _frozen(arr))
+        object.__setattr__(self, "_pattern", tuple(_frozen(a) for a in _plan_pattern(self)))
+
     @property
     def n_colors(self) -> int:
         """Number of colour classes."""
@@ -90,6 +106,79 @@ class MulticolorOrdering:
 
     def _matches(self, M):
         return M.shape == self.shape and M.nnz == self._pattern_nnz and self.indptr.dtype == M.indptr.dtype
+
+    def _intact(self):
+        """True when every array is still one of the read-only copies made at construction."""
+        arrays = [getattr(self, k) for k in _PLAN_ARRAYS] + list(getattr(self, "_pattern", ()))
+        return len(arrays) == len(_PLAN_ARRAYS) + 2 and all(_is_frozen(a) for a in arrays)
+
+
+_PLAN_ARRAYS = ("perm", "color_ptr", "indptr", "indices", "source")
+
+
+def _is_frozen(arr):
+    """An array made by :func:`_frozen` (its memory is a bytes object: never writeable again)."""
+    if not isinstance(arr, np.ndarray) or arr.flags.writeable:
+        return False
+    base = arr.base
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, bytes)
+
+
+def _frozen(arr):
+    """A read-only copy that cannot be made writeable again (its memory is a bytes object)."""
+    arr = np.ascontiguousarray(arr)
+    return np.frombuffer(arr.tobytes(), dtype=arr.dtype).reshape(arr.shape)
+
+
+def _plan_pattern(plan):
+    """Checks a plan on its own (O(nnz)) and returns the original pattern
+    ``(indptr, indices)`` it was computed for; errors name ``ordering``."""
+    shape = plan.shape
+    if (not isinstance(shape, tuple) or len(shape) != 2 or shape[0] != shape[1]
+            or not isinstance(shape[0], (int, np.integer)) or shape[0] < 0):
+        raise ValueError(f"ordering.shape must be a square (n, n) shape, got {shape!r}")
+    n, nnz = int(shape[0]), plan.indices.shape[0] if plan.indices.ndim == 1 else -1
+    idx_t = plan.indptr.dtype
+    if idx_t.type not in (np.int32, np.int64):
+        raise TypeError(f"ordering.indptr must hold int32 or int64, got {idx_t}")
+    for key, length in (("perm", n), ("indptr", n + 1), ("indices", nnz), ("source", nnz), ("color_ptr", None)):
+        arr = getattr(plan, key)
+        if arr.dtype != idx_t or arr.ndim != 1:
+            raise TypeError(f"ordering.{key} must be 1-D of the index type {idx_t}")
+        if length is not None and arr.shape[0] != length:
+            raise ValueError(f"ordering.{key} must have {length} entries, got {arr.shape[0]}")
+    if plan._pattern_nnz != nnz:
+        raise ValueError(f"ordering has {nnz} entries but says {plan._pattern_nnz!r}")
+    perm, indptr, indices, source, color_ptr = (getattr(plan, k) for k in ("perm", "indptr", "indices", "source",
+                                                                            "color_ptr"))
+    for key, arr, size in (("perm", perm, n), ("source", source, nnz)):
+        if size and (arr.min() < 0 or arr.max() >= size or np.bincount(arr, minlength=size).max() != 1):
+            raise ValueError(f"ordering.{key} must be a permutation of 0..{size - 1}")
+    for key, arr, end in (("indptr", indptr, nnz), ("color_ptr", color_ptr, n)):
+        if arr.shape[0] < 1 + (n > 0) or arr[0] != 0 or arr[-1] != end or np.any(np.diff(arr) < 0):
+            raise ValueError(f"ordering.{key} must rise from 0 to {end}")
+    if nnz and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError(f"ordering.indices must lie in [0, {n})")
+    lens = np.diff(indptr)
+    prow = np.repeat(np.arange(n), lens)
+    same_row = prow[1:] == prow[:-1]
+    if np.any(indices[1:][same_row] <= indices[:-1][same_row]):
+        raise ValueError("ordering.indices must be sorted within each row")
+    colour = np.repeat(np.arange(color_ptr.shape[0] - 1), np.diff(color_ptr))
+    off = indices != prow
+    if np.any(colour[indices[off]] == colour[prow[off]]):
+        raise ValueError("ordering has two coupled rows in one colour (not a multicolour ordering)")
+    len0 = np.empty(n, dtype=np.int64)
+    len0[perm] = lens
+    indptr0 = np.zeros(n + 1, dtype=idx_t)
+    np.cumsum(len0, out=indptr0[1:])
+    if not np.array_equal(np.repeat(np.arange(n), len0)[source], perm[prow]):
+        raise ValueError("ordering.source does not map each row's entries to that row")
+    indices0 = np.empty(nnz, dtype=idx_t)
+    indices0[source] = perm[indices]
+    return indptr0, indices0
 
 
 def multicolor_ordering(A: MatrixLike) -> MulticolorOrdering:
@@ -121,6 +210,56 @@ def multicolor_ordering(A: MatrixLike) -> MulticolorOrdering:
     return MulticolorOrdering(perm, color_ptr, indptr, indices, source, M.shape, int(M.nnz))
 
 
+def _check_ordering(plan, M):
+    """Raise ``ValueError``/``TypeError`` naming ``ordering`` unless ``plan`` is
+    a multicolour plan of the canonical CSR ``M``'s pattern: every array of
+    the index type, in range and consistent (O(nnz), checked at every use:
+    a ``MulticolorOrdering`` can be built or altered by hand, and the cores
+    index with it unchecked)."""
+    n, nnz = M.shape[0], int(M.nnz)
+    if not plan._matches(M):
+        raise ValueError("ordering was computed for a different sparsity pattern than A")
+    if plan._intact():  # checked at construction: compare the pattern only (two sequential passes)
+        indptr0, indices0 = plan._pattern
+        if not (np.array_equal(indptr0, M.indptr) and np.array_equal(indices0, M.indices)):
+            raise ValueError("ordering was computed for a different sparsity pattern than A")
+        return
+    idx_t = M.indptr.dtype
+    arrays = {}
+    for key, length in (("perm", n), ("indptr", n + 1), ("indices", nnz), ("source", nnz), ("color_ptr", None)):
+        arr = getattr(plan, key)
+        if not isinstance(arr, np.ndarray) or arr.dtype != idx_t or arr.ndim != 1 or not arr.flags.c_contiguous:
+            raise TypeError(f"ordering.{key} must be a 1-D C-contiguous {idx_t} array (that of A's indices)")
+        if length is not None and arr.shape[0] != length:
+            raise ValueError(f"ordering.{key} must have {length} entries for A {M.shape}, got {arr.shape[0]}")
+        arrays[key] = arr
+    perm, indptr, indices, source, color_ptr = (arrays[k] for k in ("perm", "indptr", "indices", "source",
+                                                                      "color_ptr"))
+
+    def permutation(arr, size, key):
+        if size and (arr.min() < 0 or arr.max() >= size or np.bincount(arr, minlength=size).max() != 1):
+            raise ValueError(f"ordering.{key} must be a permutation of 0..{size - 1}")
+
+    permutation(perm, n, "perm")
+    permutation(source, nnz, "source")
+    for key, arr, end in (("indptr", indptr, nnz), ("color_ptr", color_ptr, n)):
+        if arr.shape[0] < 1 + (n > 0) or arr[0] != 0 or arr[-1] != end or np.any(np.diff(arr) < 0):
+            raise ValueError(f"ordering.{key} must rise from 0 to {end}")
+    inv = np.empty(n, dtype=np.int64)
+    inv[perm] = np.arange(n)
+    rows = np.repeat(np.arange(n), np.diff(M.indptr))[source]  # original row of each permuted entry
+    prow = np.repeat(np.arange(n), np.diff(indptr))
+    if not (np.array_equal(inv[rows], prow) and np.array_equal(inv[M.indices[source]], indices)):
+        raise ValueError("ordering was computed for a different sparsity pattern than A")
+    same_row = prow[1:] == prow[:-1]
+    if np.any(indices[1:][same_row] <= indices[:-1][same_row]):
+        raise ValueError("ordering.indices must be sorted within each row")
+    colour = np.repeat(np.arange(color_ptr.shape[0] - 1), np.diff(color_ptr))
+    off = indices != prow
+    if np.any(colour[indices[off]] == colour[prow[off]]):
+        raise ValueError("ordering has two coupled rows in one colour (not a multicolour ordering of A)")
+
+
 class _System:
     """A validated square system in the layout a core needs (natural or colour order)."""
 
@@ -138,10 +277,13 @@ class _System:
             self.data = np.ascontiguousarray(M.data[self.plan.source])
             self.color_ptr = self.plan.color_ptr
         self.inv_diag, self.diag_pos, bad = _core.linalg.diagonal(self.n, self.n, self.indptr, self.indices, self.data)
+        if bad < 0 and not np.isfinite(self.inv_diag).all():  # a denormal diagonal: 1 / d overflows
+            bad = int(np.flatnonzero(~np.isfinite(self.inv_diag))[0])
         if bad >= 0:
             row = int(bad if self.plan is None else self.plan.perm[bad])
             d = M[[row], :][:, [row]].toarray()[0, 0] if row < self.n else 0.0
-            raise ValueError(f"A has a zero or non-finite diagonal entry in row {row} (A[{row}, {row}] = {d})")
+            raise ValueError(f"A has a zero, non-finite or tiny (its reciprocal overflows) diagonal entry in row "
+                             f"{row} (A[{row}, {row}] = {d})")
 
     @property
     def args(self):
@@ -150,8 +292,7 @@ class _System:
 
     def _resolve_ordering(self, ordering, M):
         if isinstance(ordering, MulticolorOrdering):
-            if not ordering._matches(M):
-                raise ValueError("ordering was computed for a different sparsity pattern than A")
+            _check_ordering(ordering, M)
             return ordering
         check_choice(ordering, "ordering", _ORDERINGS)
         if ordering == "natural":
@@ -394,6 +535,9 @@ def ssor_preconditioner(A: MatrixLike, *, omega: float = _PCG.omega, n_threads: 
     Returns
     -------
     scipy.sparse.linalg.LinearOperator
+        Its ``matvec`` raises ``ValueError`` for a vector holding NaN or
+        inf and ``FloatingPointError`` if the result overflows (never a
+        silent NaN).
 
     Examples
     --------
@@ -413,7 +557,16 @@ def ssor_preconditioner(A: MatrixLike, *, omega: float = _PCG.omega, n_threads: 
 
     def apply(r):
         r = np.ascontiguousarray(np.ravel(r), dtype=dtype)
-        return _core.linalg.ssor_apply(*args, r, opts)
+        if r.shape != (system.n,):
+            raise ValueError(f"the vector given to the SSOR preconditioner must have shape ({system.n},), "
+                             f"got {r.shape}")
+        if not np.isfinite(r).all():
+            raise ValueError("the vector given to the SSOR preconditioner must contain only finite values "
+                             "(found NaN or inf)")
+        z = _core.linalg.ssor_apply(*args, r, opts)
+        if not np.isfinite(z).all():
+            raise FloatingPointError("the SSOR preconditioner overflowed (its result holds inf or NaN)")
+        return z
 
     return spla.LinearOperator(system.M.shape, matvec=apply, rmatvec=apply, dtype=dtype)
 
@@ -444,6 +597,11 @@ def sor_sweep(A: MatrixLike, x: FloatArray, b: ArrayLike | None = None, *, omega
     ordering : {"natural", "multicolor"} or MulticolorOrdering
     n_threads : int, optional
         Threads for multicolour sweeps (natural order is serial).
+
+    Raises
+    ------
+    FloatingPointError
+        The sweeps overflowed (``x`` then holds inf or NaN): never silent.
 
     Examples
     --------
@@ -524,6 +682,9 @@ class SORSmoother:
         _core.linalg.sor_sweep(*system.args, bi, xi, self._options, iterations)
         if system.plan is not None:
             system.to_external(xi, x)
+        if not np.isfinite(x).all():  # never a silent inf/NaN (O(n), a sweep is O(nnz))
+            raise FloatingPointError(f"the SOR sweeps overflowed: x now holds inf or NaN (after {iterations} "
+                                     "sweeps; A is not diagonally dominant or omega is too large for it)")
 
 
 #: The post-smoothing sweep that makes a V-cycle symmetric with a given pre-smoothing sweep.

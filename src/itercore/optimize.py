@@ -23,7 +23,7 @@ from scipy.optimize import LinearConstraint, NonlinearConstraint
 from scipy.sparse.linalg import LinearOperator
 
 from . import _core, _pipeline
-from ._validation import as_float_array, check_callback, check_n_threads, seed_to_uint64
+from ._validation import as_float_array, check_callback, check_n_threads, check_sparse, seed_to_uint64
 from scipy.optimize import OptimizeResult
 from ._typing import ArrayLike, CallbackLike, OptionsLike, SeedLike
 
@@ -79,7 +79,8 @@ def _parse_constraints(constraints):
             lb, ub = np.atleast_1d(np.asarray(con.lb, float)), np.atleast_1d(np.asarray(con.ub, float))
             if lb.shape != ub.shape or not np.array_equal(lb, ub):
                 raise ValueError(f"{name}: only equality constraints (lb == ub) are supported")
-            A = con.A if sp.issparse(con.A) else np.atleast_2d(np.asarray(con.A, float))
+            A = check_sparse(con.A, f"{name}.A") if sp.issparse(con.A) else np.atleast_2d(_user_array(con.A,
+                                                                                                     f"{name}.A"))
             rhs = np.broadcast_to(lb, (A.shape[0],)).copy()
             out.append(_Constraint(lambda x, A=A, r=rhs: np.asarray(A @ x).ravel() - r, lambda x, A=A: A,
                                    lambda x, v: None, linear_matrix=A))
@@ -98,6 +99,18 @@ def _parse_constraints(constraints):
     return out
 
 
+def _user_array(value, what):
+    """What a user function returned, as a float array or CSR matrix; an error
+    naming the function (``what``) when it is neither (a sparse result's
+    structure is checked before scipy reads it)."""
+    if sp.issparse(value):
+        return sp.csr_matrix(check_sparse(value, what), dtype=float)
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must return a real array, got {type(value).__name__} ({exc})") from None
+
+
 class _Problem:
     """Evaluates f, grad f, c, G and the Lagrangian Hessian; counts the calls."""
 
@@ -109,31 +122,37 @@ class _Problem:
     def f(self, x):
         self.nfev += 1
         v = self.fun(x, *self.args)
+        if sp.issparse(v):
+            raise TypeError(f"fun must return a real scalar, got a sparse {type(v).__name__}")
         try:
             return float(np.asarray(v).reshape(()))
         except (TypeError, ValueError):
-            raise ValueError(f"fun must return a scalar, got shape {np.shape(v)}") from None
+            raise ValueError(f"fun must return a real scalar, got {type(v).__name__} of shape "
+                            f"{np.shape(v) if isinstance(v, (np.ndarray, list, tuple)) else '?'}") from None
 
     def g(self, x):
         self.njev += 1
-        g = np.asarray(self.jac(x, *self.args), dtype=float)
-        if sp.issparse(g) or g.shape != (self.n,):
+        g = self.jac(x, *self.args)
+        if sp.issparse(g):
+            raise TypeError(f"jac must return a dense array of shape ({self.n},), got a sparse {type(g).__name__}")
+        g = _user_array(g, "jac")
+        if g.shape != (self.n,):
             raise ValueError(f"jac must return an array of shape ({self.n},), got shape {np.shape(g)}")
         return g
 
     def c(self, x):
-        parts = [np.atleast_1d(np.asarray(k.fun(x), dtype=float)).ravel() for k in self.cons]
+        parts = [np.atleast_1d(_user_array(k.fun(x), f"the function of constraints[{i}]")).ravel()
+                 for i, k in enumerate(self.cons)]
+        if any(sp.issparse(p) for p in parts):
+            raise TypeError("the function of a constraint must return a dense array")
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def G(self, x, sizes):
         """The constraint Jacobian, dense or CSR, checking each block's shape."""
         blocks = []
         for i, (k, mi) in enumerate(zip(self.cons, sizes)):
-            J = k.jac(x)
-            if sp.issparse(J):
-                J = sp.csr_matrix(J, dtype=float)
-            else:
-                J = np.asarray(J, dtype=float)
+            J = _user_array(k.jac(x), f"the Jacobian of constraints[{i}]")
+            if not sp.issparse(J):
                 if J.ndim == 1 and mi == 1:
                     J = J.reshape(1, -1)
             if J.shape != (mi, self.n):
@@ -152,10 +171,8 @@ class _Problem:
             if H.shape != (self.n, self.n):
                 raise ValueError(f"hess must return shape ({self.n}, {self.n}), got {H.shape}")
             H = H @ np.eye(self.n)  # materialised: sketching needs the rows of K
-        elif sp.issparse(H):
-            H = sp.csr_matrix(H, dtype=float)
         else:
-            H = np.asarray(H, dtype=float)
+            H = _user_array(H, "hess")
         if H.shape != (self.n, self.n):
             raise ValueError(f"hess must return shape ({self.n}, {self.n}), got {H.shape}")
         off = 0
@@ -163,7 +180,7 @@ class _Problem:
             if k.A is None:
                 Hc = k.hess(x, lam[off:off + mi])
                 if Hc is not None:
-                    Hc = sp.csr_matrix(Hc, dtype=float) if sp.issparse(Hc) else np.asarray(Hc, dtype=float)
+                    Hc = _user_array(Hc, "the constraint Hessian of constraints")
                     if Hc.shape != (self.n, self.n):
                         raise ValueError(f"the constraint Hessian of constraints has shape {Hc.shape}, "
                                          f"expected ({self.n}, {self.n})")
@@ -359,7 +376,8 @@ def _newton(prob, x, opts, hook):
     eta1, eta2, beta, max_bt = opts.eta1, opts.eta2, opts.beta, opts.max_backtracks
 
     # evaluate at x0 and fix the constraint sizes
-    sizes = [np.atleast_1d(np.asarray(k.fun(x), dtype=float)).size for k in cons]
+    sizes = [np.atleast_1d(_user_array(k.fun(x), f"the function of constraints[{i}]")).size
+             for i, k in enumerate(cons)]
     m = sum(sizes)
     f = prob.f(x)
     g = prob.g(x)

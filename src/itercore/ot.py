@@ -32,6 +32,7 @@ those names (``itercore.ot.solve`` raises an ``AttributeError`` that says so).
 
 from __future__ import annotations
 
+import copy
 import threading
 import warnings
 from typing import Any
@@ -74,15 +75,21 @@ def _check_weights(x, name, dtype, n=None):
     return x, total
 
 
+def _dtype_of(x, name):
+    """The dtype of an input (a TypeError naming it for ragged lists and the like)."""
+    if hasattr(x, "dtype"):
+        return x.dtype
+    try:
+        return np.asarray(x).dtype
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from None
+
+
 def _check_problem(a, b, M, reg):
     """Validated (a, b, M, reg, dtype); a/b None mean uniform weights."""
     if M is None:
         raise TypeError("M must be an array, got None")
-    M_in = np.asarray(M) if not hasattr(M, "dtype") else M
-    dts = [getattr(M_in, "dtype", np.float64)]
-    for w in (a, b):
-        if w is not None:
-            dts.append(getattr(w, "dtype", np.asarray(w).dtype))
+    dts = [_dtype_of(w, name) for w, name in ((M, "M"), (a, "a"), (b, "b")) if w is not None]
     dtype = result_dtype(*dts)
     M = as_float_array(M, "M", ndim=2, dtype=dtype)
     n, m = M.shape
@@ -155,7 +162,10 @@ def entropic(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float,
         is below 0.5% of ``M.max() - M.min()``, else ``"sinkhorn"``.
     tol : float, optional
         Stop when the L1 marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1``
-        is at most ``tol``. Default 1e-9 (1e-5 for float32).
+        is at most ``tol``. Default 1e-9 (1e-5 for float32). ``success`` means
+        this holds for the returned ``plan``, its sums taken in float64: in
+        float32 the core may iterate past its own test to get there, and
+        reports ``status`` 2 (breakdown) when float32 cannot.
     maxiter : int
         Sinkhorn iterations allowed (SNS: warm-up and fall-back ones).
     max_newton : int
@@ -238,14 +248,61 @@ def entropic(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float,
     g = _start(g0, "g0", m, b, dtype)
     plan = np.empty((n, m), dtype=dtype)
     info = _core.ot.solve(a, b, M, reg, f, g, plan, opts, hook)
+    info, message = _honest(info, a, b, M, reg, f, g, plan, opts, hook)
     res = _pipeline.make_result(
-        info, history=history, plan=plan, f=f, g=g, cost=info["cost"], value=info["value"],
+        info, message=message, history=history, plan=plan, f=f, g=g, cost=info["cost"], value=info["value"],
         marginal_error=info["marginal_error"], nit_sinkhorn=info["nit_sinkhorn"], nit_newton=info["nit_newton"],
         nit_cg=info["nit_cg"], nit_direct=info["nit_direct"], method=meth)
     if not getattr(_quiet, "on", False):  # the POT drop-ins warn in POT's way instead
         _pipeline.warn_not_converged(f"itercore.ot.entropic ({meth})", res.status, res.marginal_error, opts.tol,
-                                     "marginal error")
+                                     "marginal error", reason=message)
     return res
+
+
+def _plan_error(plan, a, b):
+    """The L1 marginal error of ``plan``, summed in float64."""
+    return float(np.abs(plan.sum(axis=1, dtype=np.float64) - a).sum()
+                 + np.abs(plan.sum(axis=0, dtype=np.float64) - b).sum())
+
+
+#: Warm-started re-runs with a tighter internal tolerance before a converged
+#: solve whose returned plan misses ``tol`` is reported as such.
+_HONEST_RETRIES = 3
+
+
+def _honest(info, a, b, M, reg, f, g, plan, opts, hook):
+    """``success`` only when the returned plan meets ``tol``: the core stops on
+    the error of its iterate, the plan is formed after; in float32 the plan's
+    marginal error, summed in float64, can exceed it. Re-runs the core from
+    the returned potentials with a tighter internal tolerance (up to
+    ``_HONEST_RETRIES`` times); if the plan still misses ``tol`` the status is
+    ``breakdown`` and the message says why. Returns ``(info, message)``."""
+    if info["status"] != _pipeline.CONVERGED:
+        return info, None
+    err = max(_plan_error(plan, a, b), float(info["marginal_error"]))
+    if err <= opts.tol:
+        info["marginal_error"] = err if plan.dtype == np.float32 else info["marginal_error"]
+        return info, None
+    nit = {key: info[key] for key in ("nit", "nit_sinkhorn", "nit_newton", "nit_cg", "nit_direct") if key in info}
+    retry = copy.copy(opts)
+    for _ in range(_HONEST_RETRIES):
+        retry.tol = retry.tol * min(0.25, 0.5 * opts.tol / err)
+        info = _core.ot.solve(a, b, M, reg, f, g, plan, retry, hook)
+        for key in nit:
+            nit[key] += info[key]
+        err = max(_plan_error(plan, a, b), float(info["marginal_error"]))
+        if err <= opts.tol:  # the returned plan meets tol, whatever stopped the tighter re-run
+            info["status"] = _pipeline.CONVERGED
+            break
+        if info["status"] != _pipeline.CONVERGED:  # iteration limit, non-finite, callback stop: as reported
+            break
+    info.update(nit)
+    info["marginal_error"] = err
+    if info["status"] == _pipeline.CONVERGED and err > opts.tol:
+        info["status"] = _pipeline.BREAKDOWN
+        return info, (f"the marginal error of the returned plan ({err:.3e}, summed in float64) stays above tol in "
+                      f"{plan.dtype} arithmetic; use float64 input or a larger tol")
+    return info, None
 
 
 def sinkhorn(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float, method: str = "sinkhorn",
@@ -412,7 +469,7 @@ def entropic_batch(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: 
 
         return ot_entropic_batch(a, b, M, reg, method=method, tol=tol, maxiter=maxiter, max_newton=max_newton,
                               n_threads=n_threads, options=options)
-    dts = [getattr(x, "dtype", np.asarray(x).dtype) for x in (a, b, M)]
+    dts = [_dtype_of(x, name) for x, name in ((a, "a"), (b, "b"), (M, "M"))]
     dtype = result_dtype(*dts)
     a = as_float_array(a, "a", ndim=2, dtype=dtype)
     B, n = a.shape
@@ -422,7 +479,8 @@ def entropic_batch(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: 
     m = b.shape[1]
     M = as_float_array(M, "M", ndim=(2, 3), dtype=dtype)
     if M.shape not in ((n, m), (B, n, m)):
-        raise ValueError(f"M must have shape ({n}, {m}) or ({B}, {n}, {m}), got {M.shape}")
+        raise ValueError(f"M must have shape ({n}, {m}) or ({B}, {n}, {m}) to match a {a.shape} and b {b.shape}, "
+                         f"got {M.shape}")
     for name, w in (("a", a), ("b", b)):
         if np.any(w < 0):
             raise ValueError(f"{name} must be non-negative (found {w.min():g})")
@@ -444,6 +502,12 @@ def entropic_batch(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: 
     g = np.zeros((B, m), dtype=dtype)
     plan = np.empty((B, n, m), dtype=dtype)
     infos = _core.ot.solve_batch(a, b, M, reg, f, g, plan, opts)
+    # converged only where the returned plan meets tol (its sums in float64; see solve's _honest)
+    errs = (np.abs(plan.sum(axis=2, dtype=np.float64) - a).sum(axis=1)
+            + np.abs(plan.sum(axis=1, dtype=np.float64) - b).sum(axis=1))
+    for k, (d, err) in enumerate(zip(infos, errs)):
+        if d["status"] == _pipeline.CONVERGED and not max(float(err), d["marginal_error"]) <= opts.tol:
+            infos[k], _ = _honest(d, a[k], b[k], M if M.ndim == 2 else M[k], reg, f[k], g[k], plan[k], opts, None)
     status = np.array([d["status"] for d in infos], dtype=np.int64)
     res = OptimizeResult(
         plan=plan, f=f, g=g,

@@ -120,8 +120,9 @@ class Lasso(RegressorMixin, BaseEstimator):
     def fit(self, X: ArrayLike, y: ArrayLike) -> Any:
         """Fit the model to ``X`` (n_samples, n_features), dense or sparse, and ``y`` (n_samples,)."""
         # X's finiteness is checked once, by bcd.lasso (its ValueError names X and says NaN or inf)
+        # centring makes a new (Fortran) array anyway: asking for order="F" here too would copy X twice
         X, y = validate_data(self, X, y, accept_sparse=("csc", "csr"), dtype=(np.float64, np.float32),
-                             y_numeric=True, order="F", ensure_all_finite=False)
+                             y_numeric=True, order=None if self.fit_intercept else "F", ensure_all_finite=False)
         max_iter = check_int(self.max_iter, "max_iter", lower=0)  # named as the user spelt it (bcd: maxiter)
         y = np.asarray(y, dtype=np.float64)
         if self.fit_intercept:

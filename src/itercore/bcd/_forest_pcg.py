@@ -21,9 +21,9 @@ _D = _pipeline.defaults(_core.bcd.ForestPcgOptions)
 def _as_linear_system(problem):
     """The :class:`Quadratic` whose minimiser solves ``A x = b`` (no L1, no bounds)."""
     if isinstance(problem, LeastSquares):
-        q = problem._quadratic()
+        q = problem._checked()._quadratic()
     elif isinstance(problem, Quadratic):
-        q = problem
+        q = problem._checked()  # public attributes: checked again at solve time
     else:
         raise TypeError("problem must be a bcd.Quadratic or bcd.LeastSquares for forest_pcg (method='cg'), "
                         f"got {type(problem).__name__}")

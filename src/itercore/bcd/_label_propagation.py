@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _pipeline
-from .._validation import as_csr, check_callback, check_choice, check_scalar
+from .._validation import as_array, as_csr, check_callback, check_choice, check_scalar
 from . import _forest_pcg, _quadratic
 from ._partition import CHOSEN_EACH_ITERATION
 from ._problems import Quadratic, _check_symmetric
@@ -71,7 +71,9 @@ def label_propagation(W: MatrixLike, labels: ArrayLike, *, weight: float = 1.0, 
     W : (n, n) sparse or dense array
         Symmetric non-negative edge weights (the diagonal is ignored).
     labels : (n,) int array_like
-        Class of each node, ``-1`` for unlabelled.
+        Class of each node, ``-1`` for unlabelled. Any non-negative ids:
+        the ``k`` distinct ones, sorted, are ``classes`` (one solve per
+        class, not per id up to the largest).
     weight : float
         Weight of the labelled-fit term (> 0).
     reg : float
@@ -105,8 +107,9 @@ def label_propagation(W: MatrixLike, labels: ArrayLike, *, weight: float = 1.0, 
     Returns
     -------
     OptimizeResult
-        ``x`` the scores (``(n,)`` for two classes, positive means class 1;
-        ``(n, k)`` otherwise), ``labels`` the predicted class of each node,
+        ``x`` the scores (``(n,)`` for two classes, positive means
+        ``classes[1]``; ``(n, k)`` otherwise, column ``c`` for ``classes[c]``),
+        ``labels`` the predicted class id of each node, ``classes``,
         ``nit`` (summed over solves), ``optimality`` (the worst relative
         residual), ``method``, ``success``, ``status`` (that of the first solve
         that did not converge), ``message``.
@@ -131,7 +134,7 @@ def label_propagation(W: MatrixLike, labels: ArrayLike, *, weight: float = 1.0, 
     if Wc.nnz and Wc.data.min() < 0:
         raise ValueError("W must have non-negative weights")
     n = Wc.shape[0]
-    lab = np.asarray(labels)
+    lab = as_array(labels, "labels")
     if lab.shape != (n,):
         raise ValueError(f"labels must have shape ({n},), got {lab.shape}")
     if lab.dtype.kind not in "iub":
@@ -160,7 +163,15 @@ def label_propagation(W: MatrixLike, labels: ArrayLike, *, weight: float = 1.0, 
         has[comp[labelled]] = True
         if not has.all():
             raise ValueError("labels: a connected component of W has no labelled node; set reg > 0")
-    classes = int(lab.max()) + 1
+    ids, compact = np.unique(lab[labelled], return_inverse=True)  # ids 0, 7, 10**6 -> 0, 1, 2
+    lab = np.full(n, -1, dtype=np.int64)
+    lab[labelled] = compact
+    if ids.size == 1:  # one class labelled: two classes, 0 and that one (or 0 and 1)
+        if ids[0] == 0:
+            ids = np.array([0, 1])
+        else:
+            ids, lab[labelled] = np.array([0, ids[0]]), 1
+    classes = int(ids.size)
     targets = [1] if classes <= 2 else list(range(classes))
     Y = np.stack([weight * np.where(labelled, np.where(lab == c, 1.0, -1.0), 0.0) for c in targets])
     q = Quadratic._trusted(A, Y[0])  # A = D - W + diag(...) is symmetric since W is
@@ -187,7 +198,8 @@ def label_propagation(W: MatrixLike, labels: ArrayLike, *, weight: float = 1.0, 
     else:
         x = np.ascontiguousarray(X.T)
         pred = np.argmax(x, axis=1).astype(np.int64)
-    res = _pipeline.make_result(dict(status=status, nit=sum(info["nit"] for info in infos)), x=x, labels=pred,
+    res = _pipeline.make_result(dict(status=status, nit=sum(info["nit"] for info in infos)), x=x,
+                                labels=ids.astype(np.int64)[pred], classes=ids.astype(np.int64),
                                 optimality=optimality, method=method)
     _pipeline.warn_not_converged(f"itercore.bcd.label_propagation ({method})", res.status, res.optimality, opts.tol,
                                  "relative residual")

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _core
-from .._validation import as_csr, as_float_array, check_scalar
+from .._validation import as_array, as_csr, as_float_array, check_scalar, check_sparse
 from .._typing import ArrayLike, MatrixLike
 
 __all__ = ["Quadratic", "LeastSquares", "Logistic", "Softmax"]
@@ -81,6 +81,21 @@ class Quadratic:
         self.lower = _check_lower(lower, n)
         self.n = n
 
+    def _checked(self):
+        """The problem with its public attributes checked again (they may have
+        been replaced or altered since construction): at solve time, O(nnz).
+        Symmetry is not re-checked."""
+        n = self.n = _check_count(self.n, "problem.n")
+        M = as_csr(self.A, "problem.A", square=True, dtype=np.float64)
+        if M.shape != (n, n):
+            raise ValueError(f"problem.A must have shape ({n}, {n}) (that of problem.b), got {M.shape}")
+        self.A = M
+        self.b = as_float_array(self.b, "problem.b", ndim=1, shape=(n,), dtype=np.float64)
+        self.l1 = check_scalar(self.l1, "problem.l1", lower=0.0)
+        if self.lower is not None:
+            self.lower = _check_lower(self.lower, n)
+        return self
+
     def fun(self, x: ArrayLike) -> float:
         """The objective at ``x`` (``inf`` when a bound is violated)."""
         x = np.asarray(x, dtype=np.float64)
@@ -90,13 +105,19 @@ class Quadratic:
         return float(f)
 
 
-def _check_xy(X, y):
+def _check_count(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} was changed after construction (got {value!r}); build a new problem")
+    return int(value)
+
+
+def _check_xy(X, y, xname="X", yname="y"):
     if sp.issparse(X):
-        Xc = as_csr(X, "X")
+        Xc = as_csr(X, xname)
     else:
-        Xc = as_float_array(X, "X", ndim=2)
+        Xc = as_float_array(X, xname, ndim=2)
     n = Xc.shape[0]
-    yv = as_float_array(y, "y", ndim=1, shape=(n,))
+    yv = as_float_array(y, yname, ndim=1, shape=(n,))
     dtype = np.result_type(Xc.dtype, yv.dtype)
     if Xc.dtype != np.float64:
         Xc = Xc.astype(np.float64)
@@ -123,6 +144,13 @@ class LeastSquares:
         self.l1 = check_scalar(l1, "l1", lower=0.0)
         self.n, self.p = self.X.shape
 
+    def _checked(self):
+        """The problem with its public attributes checked again at solve time (O(nnz))."""
+        self.X, self.y, _ = _check_xy(self.X, self.y, "problem.X", "problem.y")
+        self.l1 = check_scalar(self.l1, "problem.l1", lower=0.0)
+        self.n, self.p = self.X.shape
+        return self
+
     def fun(self, w: ArrayLike) -> float:
         r = self.y - self.X @ np.asarray(w, dtype=np.float64)
         return float(0.5 * (r @ r) / self.n + self.l1 * np.abs(w).sum())
@@ -141,11 +169,31 @@ class LeastSquares:
         return Quadratic._trusted(A, b, self.l1, self.dtype)
 
 
+def _check_features(problem, K):
+    """Re-checks ``problem.Xt`` and ``problem.y`` of a Logistic / Softmax at
+    solve time (the attributes are public and may have been replaced or
+    altered): ``y`` must hold -1/+1 (``K = 1``) or the class ids 0..K-1."""
+    Xt = problem.Xt
+    if sp.issparse(Xt):
+        Xt = as_csr(Xt, "problem.Xt", dtype=np.float64, allow_empty=True)
+    else:
+        Xt = as_float_array(Xt, "problem.Xt", ndim=2, dtype=np.float64, allow_empty=True)
+    p, n = Xt.shape
+    y = as_float_array(problem.y, "problem.y", ndim=1, shape=(n,), dtype=np.float64, allow_empty=True)
+    ok = np.isin(y, (-1.0, 1.0)).all() if K == 1 else ((y >= 0) & (y < K) & (y == np.floor(y))).all()
+    if not ok:
+        want = "-1 and +1" if K == 1 else f"the class ids 0..{K - 1} (problem.K = {K})"
+        raise ValueError(f"problem.y must hold {want}; it was changed after construction")
+    problem.Xt, problem.y, problem.n, problem.p = Xt, y, n, p
+    problem.l1 = check_scalar(problem.l1, "problem.l1", lower=0.0)
+    problem.l2 = check_scalar(problem.l2, "problem.l2", lower=0.0)
+    return problem
+
+
 def _check_x(X):
     """X^T as a C-order (p, n) float64 array, or as CSR (i.e. X as CSC) when sparse."""
     if sp.issparse(X):
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-dimensional, got shape {X.shape}")
+        X = check_sparse(X, "X")  # before scipy's .tocsc() reads the structure
         if 0 in X.shape:  # checked here: the message below would quote the shape of X^T
             raise ValueError(f"X must not be empty, got shape {X.shape}")
         # CSR of X^T is CSC of X: free for CSC input (the layout column updates want)
@@ -190,7 +238,7 @@ class Logistic:
     def __init__(self, X: MatrixLike, y: ArrayLike, *, l1: float = 0.0, l2: float = 0.0) -> None:
         self.Xt, self.dtype = _check_x(X)
         n = self.Xt.shape[1]
-        yv = np.asarray(y)
+        yv = as_array(y, "y")
         if yv.shape != (n,):
             raise ValueError(f"y must have shape ({n},), got {yv.shape}")
         yv = as_float_array(yv, "y", ndim=1, shape=(n,), dtype=np.float64)
@@ -202,6 +250,10 @@ class Logistic:
         self.l1 = check_scalar(l1, "l1", lower=0.0)
         self.l2 = check_scalar(l2, "l2", lower=0.0)
         self.n, self.p = n, self.Xt.shape[0]
+
+    def _checked(self):
+        """The problem with its public attributes checked again at solve time (O(nnz))."""
+        return _check_features(self, 1)
 
     def fun(self, w: ArrayLike) -> float:
         z = self.Xt.T @ np.asarray(w, dtype=np.float64)
@@ -217,14 +269,23 @@ class Softmax:
     X : (n, p) array_like or sparse matrix
         Features (sparse input kept sparse, as for :class:`Logistic`).
     Y : (n,) int array_like or (n, K) one-hot array_like
-        Class ids ``0..K-1`` or a one-hot indicator matrix.
+        Integer class ids (any values: the ``K`` distinct ids, sorted, are
+        ``classes``, and column ``k`` of ``W`` belongs to ``classes[k]``) or
+        a one-hot indicator matrix (``classes = 0..K-1``).
     l2 : float
+
+    Attributes
+    ----------
+    classes : ndarray
+        The class id of each column of ``W``.
+    K : int
+        The number of classes.
     """
 
     def __init__(self, X: MatrixLike, Y: ArrayLike, *, l2: float = 0.0) -> None:
         self.Xt, self.dtype = _check_x(X)
         n = self.Xt.shape[1]
-        Yv = np.asarray(Y)
+        Yv = as_array(Y, "Y")
         if Yv.ndim == 2:
             if Yv.shape[0] != n:
                 raise ValueError(f"Y must have {n} rows, got shape {Yv.shape}")
@@ -232,23 +293,32 @@ class Softmax:
             if not (np.isin(Yf, (0.0, 1.0)).all() and np.all(Yf.sum(axis=1) == 1)):
                 raise ValueError("Y must be one-hot (one 1 per row) when 2-D")
             labels, K = np.argmax(Yf, axis=1), Yf.shape[1]
+            classes = np.arange(K)
         elif Yv.ndim == 1:
             if Yv.shape[0] != n:
                 raise ValueError(f"Y must have shape ({n},), got {Yv.shape}")
             if Yv.dtype.kind not in "iu":
                 raise TypeError(f"Y must hold integer class ids when 1-D, got dtype {Yv.dtype}")
-            if Yv.size and Yv.min() < 0:
-                raise ValueError("Y must hold class ids >= 0")
-            labels, K = Yv, int(Yv.max()) + 1
+            # compacted: the weights are sized by the number of classes, not the largest id
+            classes, labels = np.unique(Yv, return_inverse=True)
+            K = classes.size
         else:
             raise ValueError(f"Y must be 1- or 2-dimensional, got shape {Yv.shape}")
         if K < 2:
             raise ValueError("Y must have at least two classes")
         self.y = np.ascontiguousarray(labels, dtype=np.float64)
-        self.K = K
+        self.K = self._K = K
+        self.classes = classes
         self.l1 = 0.0
         self.l2 = check_scalar(l2, "l2", lower=0.0)
         self.n, self.p = n, self.Xt.shape[0]
+
+    def _checked(self):
+        """The problem with its public attributes checked again at solve time (O(nnz))."""
+        if self.K != self._K or isinstance(self.K, bool):
+            raise ValueError(f"problem.K was changed after construction ({self._K} -> {self.K!r}); "
+                             "build a new problem")
+        return _check_features(self, self._K)
 
     def fun(self, W: MatrixLike) -> float:
         W = np.asarray(W, dtype=np.float64)

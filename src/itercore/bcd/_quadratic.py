@@ -23,9 +23,9 @@ _NO_BLOCKS = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 def _as_quadratic(problem):
     if isinstance(problem, Quadratic):
-        return problem
+        return problem._checked()  # public attributes: checked again at solve time
     if isinstance(problem, LeastSquares):
-        return problem._quadratic()
+        return problem._checked()._quadratic()
     raise TypeError("problem must be a bcd.Quadratic or bcd.LeastSquares (Logistic and Softmax: "
                     f"bcd.minimize_smooth), got {type(problem).__name__}")
 

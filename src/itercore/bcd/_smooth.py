@@ -22,7 +22,10 @@ _RANDOM_RULES = ("random", "lipschitz")
 
 
 def _features(problem):
-    """``(X^T, y, K, loss, l1, l2)`` of a problem given by its features."""
+    """``(X^T, y, K, loss, l1, l2)`` of a problem given by its features
+    (its public attributes checked again: they may have changed)."""
+    if isinstance(problem, (Logistic, Softmax, LeastSquares)):
+        problem = problem._checked()
     if isinstance(problem, Logistic):
         return problem.Xt, problem.y, 1, "logistic", problem.l1, problem.l2
     if isinstance(problem, Softmax):

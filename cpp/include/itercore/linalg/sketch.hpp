@@ -125,7 +125,7 @@ struct CsrRows {
 /// (itercore._core.linalg.SketchOptions).
 struct SketchOptions {
   SketchMethod method = SketchMethod::kaczmarz;  ///< the random sketch drawn each iteration
-  std::int64_t block_size = 1;   ///< k, the number of sketch columns (rows for Kaczmarz)
+  std::int64_t block_size = 1;   ///< k, the number of sketch columns (rows for Kaczmarz); above m, m is used
   double rtol = 1e-8;            ///< stop when ||b - A x||_2 <= max(rtol ||b||_2, atol)
   double atol = 0.0;             ///< absolute floor of the stopping test
   std::int64_t maxiter = -1;     ///< sketch iterations; -1: max(1000, ceil(100 max(m, n) / block_size))
@@ -150,7 +150,14 @@ struct SketchOptions {
   std::int64_t max_iterations(std::int64_t m, std::int64_t n) const noexcept {
     if (maxiter >= 0) return maxiter;
     const std::int64_t mn = std::max(m, n);
-    return std::max<std::int64_t>(1000, (100 * mn + block_size - 1) / block_size);
+    const std::int64_t k = effective_block_size(m);
+    return std::max<std::int64_t>(1000, (100 * mn + k - 1) / k);
+  }
+  /// The block size used for m rows: block_size, at most max(m, 1) (a sketch
+  /// of more than m columns projects onto no more than all m rows; the clamp
+  /// also keeps k + anything and k-sized allocations bounded).
+  std::int64_t effective_block_size(std::int64_t m) const noexcept {
+    return std::min<std::int64_t>(block_size, std::max<std::int64_t>(m, 1));
   }
   /// The stopping target for a right-hand side of norm bnorm.
   double stop_target(double bnorm) const noexcept { return std::max(rtol * bnorm, atol); }
@@ -193,7 +200,7 @@ SolveInfo sketch_project(const Rows& A, const Scalar* b, Scalar* x, const Sketch
   const std::int64_t m = A.rows(), n = A.cols();
   opt.check();
   const int nt = resolve_threads(opt.n_threads);
-  const std::int64_t k = opt.block_size;
+  const std::int64_t k = opt.effective_block_size(m);
   const std::int64_t maxiter = opt.max_iterations(m, n);
   const double target = opt.stop_target(Eigen::Map<const Vec>(b, m).template cast<double>().norm());
   const std::int64_t check_every =
