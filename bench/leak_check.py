@@ -8,7 +8,7 @@ one small array per call is ~500 x its size) fails. Errors and malformed
 calls are repeated too (the error paths must free what they allocated).
 
     python bench/leak_check.py                 # every solver, 500 calls each
-    python bench/leak_check.py --calls 2000 ot.solve[sns]
+    python bench/leak_check.py --calls 2000 ot.entropic[sns]
 
 Also run (fewer calls) by ``tests/test_bad_input.py::test_rss_flat``.
 """

@@ -432,7 +432,7 @@ def tuner_malformed_state_dict():
         if cls is OmegaTuner:
             bad += [dict(state, cum_loss=[0.0]), dict(state, eta=-1.0)]
         else:
-            bad += [dict(state, gram=[[1.0]]), dict(state, degree=10**9), dict(state, n_bins=2**40),
+            bad += [dict(state, theta=[[1.0]]), dict(state, degree=10**9), dict(state, n_bins=2**40),
                     dict(state, bin_t=[1] * 3), dict(state, context_range=[1.0, 0.0])]
         for s in bad:
             try:
@@ -509,7 +509,7 @@ def integers_beyond_the_core_types():
     for v in big:
         expect(lambda: sor(A, b, n_threads=v), "n_threads")
         expect(lambda: sketch_solve(A, b, n_threads=v, seed=0), "n_threads")
-        expect(lambda: ot.solve(a, a, M, 0.1, n_threads=v), "n_threads")
+        expect(lambda: ot.entropic(a, a, M, 0.1, n_threads=v), "n_threads")
         expect(lambda: altmin(sp.csr_matrix(A), 1, n_threads=v), "n_threads")
         expect(lambda: bcd.lasso(np.eye(4), np.ones(4), 0.1, n_threads=v), "n_threads")
         if v >= 2**63 or v < 0:
@@ -517,8 +517,8 @@ def integers_beyond_the_core_types():
             expect(lambda: ssor_pcg(A, b, maxiter=v), "maxiter")
             expect(lambda: sor_sweep(A, np.zeros(16), b, iterations=v), "iterations")
             expect(lambda: SORSmoother(A)(np.zeros(16), b, iterations=v), "iterations")
-            expect(lambda: ot.solve(a, a, M, 0.1, maxiter=v), "maxiter")
-            expect(lambda: ot.solve(a, a, M, 0.1, max_newton=v), "max_newton")
+            expect(lambda: ot.entropic(a, a, M, 0.1, maxiter=v), "maxiter")
+            expect(lambda: ot.entropic(a, a, M, 0.1, max_newton=v), "max_newton")
             expect(lambda: altmin(sp.csr_matrix(A), 1, maxiter=v), "maxiter")
             expect(lambda: bcd.lasso(np.eye(4), np.ones(4), 0.1, maxiter=v), "maxiter")
             expect(lambda: bcd.minimize(bcd.Quadratic(A, b), maxiter=v), "maxiter")
@@ -535,9 +535,9 @@ def ragged_lists_and_flags():
 
     A = poisson(3)
     expect(lambda: sor(A, [[1, 2], [3]]), "b")
-    expect(lambda: ot.solve([0.5, [0.5]], [0.5, 0.5], np.eye(2), 0.1), "a")
-    expect(lambda: ot.solve([0.5, 0.5], [0.5, 0.5], [[0, 1], [1]], 0.1), "M")
-    expect(lambda: ot.solve([0.5, 0.5], [0.5, 0.5], np.eye(2), 0.1, history=np.ones(3)), "history")
+    expect(lambda: ot.entropic([0.5, [0.5]], [0.5, 0.5], np.eye(2), 0.1), "a")
+    expect(lambda: ot.entropic([0.5, 0.5], [0.5, 0.5], [[0, 1], [1]], 0.1), "M")
+    expect(lambda: ot.entropic([0.5, 0.5], [0.5, 0.5], np.eye(2), 0.1, history=np.ones(3)), "history")
     expect(lambda: bcd.lasso(np.eye(3), np.ones(3), 0.1, active_set_newton=np.ones(2)), "active_set_newton")
     expect(lambda: sor(A, np.ones(9), omega="fast"), "omega")
     expect(lambda: sor(A, np.ones(9), rtol=float("nan")), "rtol")
@@ -583,7 +583,7 @@ def ot_float32_success_is_honest():
             a, b, M = ot_points(30, 35, seed=seed, dtype=np.float32)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = ot.solve(a, b, M, reg, method=method, maxiter=3000)
+                res = ot.entropic(a, b, M, reg, method=method, maxiter=3000)
             P = res.plan.astype(np.float64)
             err = np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()
             if res.success and not err <= 1e-5:

@@ -186,7 +186,7 @@ def test_ot_success_means_the_criterion(n, m, seed, reg, method, dtype):
     M = rng.random((n, m))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = ot.solve(a.astype(dtype), b.astype(dtype), M.astype(dtype), reg, method=method, maxiter=5000)
+        res = ot.entropic(a.astype(dtype), b.astype(dtype), M.astype(dtype), reg, method=method, maxiter=5000)
     tol = 1e-9 if dtype == np.float64 else 1e-5
     if res.success:
         P = res.plan.astype(np.float64)
@@ -314,7 +314,7 @@ def test_check_sparse_normalises_byte_order_without_touching_the_input():
 # --- 5. leaks ----------------------------------------------------------------------------------
 
 #: The cheapest registered solver of each family (the default run); ITERCORE_FUZZ runs them all.
-LEAK_CASES = ("ot.solve[sinkhorn]", "linalg.sor", "linalg.sketch_solve", "completion.altmin", "bcd.lasso",
+LEAK_CASES = ("ot.entropic[sinkhorn]", "linalg.sor", "linalg.sketch_solve", "completion.altmin", "bcd.lasso",
               "bcd.minimize_quadratic", "optimize.minimize[eal-direct]")
 
 

@@ -201,7 +201,7 @@ class OmegaTuner(_TunerBase):
     """
 
     _kind = "OmegaTuner"
-    _HYPER = ("policy", "eta")  # constructor arguments kept in state_dict
+    _HYPER = ("policy", "eta", "loss")  # constructor arguments kept in state_dict
 
     def __init__(self, *, omegas: ArrayLike | None = None, method: str = "sor", policy: str = "tsallis-inf",
                  eta: float = 2.0, loss: str = "paper", seed: SeedLike = None) -> None:
@@ -340,7 +340,7 @@ class ContextualOmegaTuner(_TunerBase):
     """
 
     _kind = "ContextualOmegaTuner"
-    _HYPER = ("policy", "context_range", "degree", "n_bins", "gamma", "ridge")  # constructor arguments
+    _HYPER = ("policy", "context_range", "degree", "n_bins")  # constructor arguments
 
     def __init__(self, *, omegas: ArrayLike | None = None, context_range: tuple[float, float] = (0.0, 1.0),
                  method: str = "sor", policy: str = "chebcb", degree: int = 5, n_bins: int = 5,

@@ -25,6 +25,11 @@ def _design(X):
         n, p = X.shape
         # CSR of X^T is CSC of X: free for CSC input (the layout coordinate descent wants)
         return as_csr(X.T if X.format == "csc" else X.tocsc().T, "X", dtype=np.float64), n, p, X.dtype
+    if (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64)
+            and X.flags.f_contiguous and not X.flags.c_contiguous):
+        # X^T of a Fortran-ordered X is C-contiguous: checked and used without a copy (float64)
+        Xt = as_float_array(X.T, "X", ndim=2, dtype=np.float64)
+        return Xt, X.shape[0], X.shape[1], X.dtype
     Xd = as_float_array(X, "X", ndim=2)
     n, p = Xd.shape
     return np.ascontiguousarray(Xd.T, dtype=np.float64), n, p, Xd.dtype
