@@ -334,7 +334,8 @@ def test_rss_flat(case):
 
 
 def test_rss_check_sees_a_leak():
-    """The leak check can fail: a call that keeps 64 KiB each time is caught."""
+    """The leak check can fail: a call that keeps 1 MiB each time is caught (smaller leaks can hide
+    in memory that earlier tests freed but the allocator keeps resident, depending on test order)."""
     sys.path.insert(0, os.path.join(HERE, "..", "bench"))
     from leak_check import measure
 
@@ -350,6 +351,6 @@ def test_rss_check_sees_a_leak():
 
         @staticmethod
         def call(x):
-            kept.append(np.ones(8192) + x[0])  # 64 KiB, never freed
+            kept.append(np.ones(131072) + x[0])  # 1 MiB, never freed
 
     assert measure(Leaky, 100, warmup=5) > 2048

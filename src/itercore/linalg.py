@@ -221,43 +221,18 @@ def _check_ordering(plan, M):
         raise ValueError("ordering was computed for a different sparsity pattern than A")
     if plan._intact():  # checked at construction: compare the pattern only (two sequential passes)
         indptr0, indices0 = plan._pattern
-        if not (np.array_equal(indptr0, M.indptr) and np.array_equal(indices0, M.indices)):
-            raise ValueError("ordering was computed for a different sparsity pattern than A")
-        return
-    idx_t = M.indptr.dtype
-    arrays = {}
-    for key, length in (("perm", n), ("indptr", n + 1), ("indices", nnz), ("source", nnz), ("color_ptr", None)):
-        arr = getattr(plan, key)
-        if not isinstance(arr, np.ndarray) or arr.dtype != idx_t or arr.ndim != 1 or not arr.flags.c_contiguous:
-            raise TypeError(f"ordering.{key} must be a 1-D C-contiguous {idx_t} array (that of A's indices)")
-        if length is not None and arr.shape[0] != length:
-            raise ValueError(f"ordering.{key} must have {length} entries for A {M.shape}, got {arr.shape[0]}")
-        arrays[key] = arr
-    perm, indptr, indices, source, color_ptr = (arrays[k] for k in ("perm", "indptr", "indices", "source",
-                                                                      "color_ptr"))
-
-    def permutation(arr, size, key):
-        if size and (arr.min() < 0 or arr.max() >= size or np.bincount(arr, minlength=size).max() != 1):
-            raise ValueError(f"ordering.{key} must be a permutation of 0..{size - 1}")
-
-    permutation(perm, n, "perm")
-    permutation(source, nnz, "source")
-    for key, arr, end in (("indptr", indptr, nnz), ("color_ptr", color_ptr, n)):
-        if arr.shape[0] < 1 + (n > 0) or arr[0] != 0 or arr[-1] != end or np.any(np.diff(arr) < 0):
-            raise ValueError(f"ordering.{key} must rise from 0 to {end}")
-    inv = np.empty(n, dtype=np.int64)
-    inv[perm] = np.arange(n)
-    rows = np.repeat(np.arange(n), np.diff(M.indptr))[source]  # original row of each permuted entry
-    prow = np.repeat(np.arange(n), np.diff(indptr))
-    if not (np.array_equal(inv[rows], prow) and np.array_equal(inv[M.indices[source]], indices)):
+    else:  # arrays made writeable again (a deepcopy, an unpickled or hand-edited plan): check it all
+        idx_t = M.indptr.dtype
+        for key, length in (("perm", n), ("indptr", n + 1), ("indices", nnz), ("source", nnz), ("color_ptr", None)):
+            arr = getattr(plan, key)
+            if not isinstance(arr, np.ndarray) or arr.dtype != idx_t or arr.ndim != 1 or not arr.flags.c_contiguous:
+                raise TypeError(f"ordering.{key} must be a 1-D C-contiguous {idx_t} array (that of A's indices)")
+            if length is not None and arr.shape[0] != length:
+                raise ValueError(f"ordering.{key} must have {length} entries for A {M.shape}, got {arr.shape[0]}")
+        # the plan on its own (permutations, ranges, sorted rows, colouring), then the pattern it was made for
+        indptr0, indices0 = _plan_pattern(plan)
+    if not (np.array_equal(indptr0, M.indptr) and np.array_equal(indices0, M.indices)):
         raise ValueError("ordering was computed for a different sparsity pattern than A")
-    same_row = prow[1:] == prow[:-1]
-    if np.any(indices[1:][same_row] <= indices[:-1][same_row]):
-        raise ValueError("ordering.indices must be sorted within each row")
-    colour = np.repeat(np.arange(color_ptr.shape[0] - 1), np.diff(color_ptr))
-    off = indices != prow
-    if np.any(colour[indices[off]] == colour[prow[off]]):
-        raise ValueError("ordering has two coupled rows in one colour (not a multicolour ordering of A)")
 
 
 class _System:
