@@ -17,6 +17,15 @@ namespace {
 
 using I64 = std::int64_t;
 
+/// The optional lower bounds (None: unbounded), checked to length n and held
+/// in `hold` for the duration of the call; returns their data or nullptr.
+const double* lower_bounds(const py::object& lower, I64 n, carray<double>& hold) {
+  if (lower.is_none()) return nullptr;
+  hold = lower.cast<carray<double>>();
+  bind::check_length(hold, n, "lower");
+  return hold.data();
+}
+
 template <class Index>
 void bind_index(py::module_& m, py::module_& t) {
   m.def(
@@ -30,12 +39,7 @@ void bind_index(py::module_& m, py::module_& t) {
         const bcd::Partition blocks =
             opt.kind == bcd::BlockKind::fixed ? bind::partition_view(block_ptr, block_idx, n) : bcd::Partition{};
         carray<double> low;
-        const double* lp = nullptr;
-        if (!lower.is_none()) {
-          low = lower.cast<carray<double>>();
-          bind::check_length(low, n, "lower");
-          lp = low.data();
-        }
+        const double* lp = lower_bounds(lower, n, low);
         bind::Callback cb(std::move(callback));
         bcd::Monitor<double> monitor;
         if (cb.active())
@@ -68,12 +72,7 @@ void bind_index(py::module_& m, py::module_& t) {
         bind::check_length(x, n, "x");
         bind::check_length(g, n, "g");
         carray<double> low;
-        const double* lp = nullptr;
-        if (!lower.is_none()) {
-          low = lower.cast<carray<double>>();
-          bind::check_length(low, n, "lower");
-          lp = low.data();
-        }
+        const double* lp = lower_bounds(lower, n, low);
         const bool fixed = opt.kind == bcd::BlockKind::fixed;
         const bcd::Partition blocks = fixed ? bind::partition_view(block_ptr, block_idx, n) : bcd::Partition{};
         bcd::QuadraticBCD<double, Index> solver(A, b.data(), blocks, opt, l1, lp);
