@@ -1243,10 +1243,9 @@ def test_sparse_incremental_greedy_equals_full_gradient_path(kind, rule, update,
     assert np.max(np.abs(a.x - b.x)) <= 1e-8 and abs(a.fun - b.fun) <= 1e-12
 
 
-def _brute_force_scores(prob, W, rule, block_size):
-    """Greedy scores of the blocks of `blocks="order"` at W, in NumPy: the gradient
-    X^T R / n + l2 W, the proximal-gradient mapping with L1, L_b and H_b from the
-    Hessian bound c X_b^T X_b / n + l2 I."""
+def _smooth_grad_and_bound(prob, W):
+    """NumPy reference for a smooth problem at W: the gradient X^T R / n + l2 W, the
+    Hessian bound c X^T X / n + l2 I (its blocks are the L_b / H_b of the rules), W as (p, K)."""
     X = prob.Xt.T.toarray()
     n, p = X.shape
     W = W.reshape(p, -1)
@@ -1259,11 +1258,19 @@ def _brute_force_scores(prob, W, rule, block_size):
     else:
         ys = np.asarray(prob.y, dtype=float)
         R, c = (-ys / (1.0 + np.exp(ys * Z[:, 0])))[:, None], 0.25
-    G = X.T @ R / n + prob.l2 * W
+    return X.T @ R / n + prob.l2 * W, c * X.T @ X / n + prob.l2 * np.eye(p), W
+
+
+def _brute_force_scores(prob, W, rule, block_size):
+    """Greedy scores of the blocks of `blocks="order"` at W, in NumPy: the gradient,
+    the proximal-gradient mapping with L1, L_b and H_b the diagonal blocks of the
+    Hessian bound (`_smooth_grad_and_bound`)."""
+    G, H, W = _smooth_grad_and_bound(prob, W)
+    p = W.shape[0]
     scores = []
     for s in range(0, p, block_size):
         blk = np.arange(s, min(s + block_size, p))
-        M = c * X[:, blk].T @ X[:, blk] / n + prob.l2 * np.eye(blk.size)
+        M = H[np.ix_(blk, blk)]
         L = np.linalg.eigvalsh(M)[-1]
         g, w = G[blk], W[blk]
         if prob.l1 > 0:
@@ -1808,22 +1815,6 @@ def test_smooth_variable_blocks_reach_the_fixed_block_optimum(kind, rule, update
     res = bcd.minimize_smooth(prob, rule=rule, update=update, blocks="variable", block_size=4, **kw)
     assert ref.success and res.success
     assert abs(res.fun - ref.fun) <= 1e-8 * max(1.0, abs(ref.fun))
-
-
-def _smooth_grad_and_bound(prob, W):
-    X = prob.Xt.T.toarray()
-    n, p = X.shape
-    W = W.reshape(p, -1)
-    Z = X @ W
-    if isinstance(prob, bcd.Softmax):
-        P = np.exp(Z - Z.max(1, keepdims=True))
-        P /= P.sum(1, keepdims=True)
-        P[np.arange(n), prob.y.astype(int)] -= 1.0
-        R, c = P, 0.5
-    else:
-        ys = np.asarray(prob.y, dtype=float)
-        R, c = (-ys / (1.0 + np.exp(ys * Z[:, 0])))[:, None], 0.25
-    return X.T @ R / n + prob.l2 * W, c * X.T @ X / n + prob.l2 * np.eye(p), W
 
 
 @pytest.mark.parametrize("kind", ["logistic_l2", "softmax"])
