@@ -42,8 +42,9 @@ def numpy_line_solve(F, idx, b, reg):
     return np.linalg.lstsq(A, rhs, rcond=None)[0]
 
 
-def numpy_als(X, U0, sweeps, reg=0.0):
-    """Plain NumPy exact ALS: V then U, one lstsq per column / row."""
+def numpy_als(X, U0, sweeps, reg=0.0, by_count=False):
+    """Plain NumPy exact ALS: V then U, one lstsq per column / row (with
+    ``by_count``, ALS-WR: a line's ridge is reg times its observation count)."""
     R = sp.csr_array(X)
     C = sp.csc_array(X)
     m, n = R.shape
@@ -52,10 +53,10 @@ def numpy_als(X, U0, sweeps, reg=0.0):
     for _ in range(sweeps):
         for j in range(n):
             sl = slice(C.indptr[j], C.indptr[j + 1])
-            V[j] = numpy_line_solve(U, C.indices[sl], C.data[sl], reg)
+            V[j] = numpy_line_solve(U, C.indices[sl], C.data[sl], reg * (sl.stop - sl.start if by_count else 1))
         for i in range(m):
             sl = slice(R.indptr[i], R.indptr[i + 1])
-            U[i] = numpy_line_solve(V, R.indices[sl], R.data[sl], reg)
+            U[i] = numpy_line_solve(V, R.indices[sl], R.data[sl], reg * (sl.stop - sl.start if by_count else 1))
     return U, V
 
 
@@ -99,6 +100,24 @@ def test_matches_numpy_als_sweep_for_sweep():
             U_ref, V_ref = numpy_als(X, U0, sweeps, reg)
             np.testing.assert_allclose(res.U, U_ref, rtol=0, atol=1e-10 * np.abs(U_ref).max())
             np.testing.assert_allclose(res.V, V_ref, rtol=0, atol=1e-10 * np.abs(V_ref).max())
+
+
+@pytest.mark.parametrize("method", ["cholesky", "sketch"])
+def test_reg_by_count_matches_numpy_als_wr(method):
+    # ALS-WR (Spark ALS's weighting): line j's ridge is reg * |Omega_j|; "sketch" solves to inner_tol
+    M, mask, X = low_rank_problem(60, 45, 3, 0.3, seed=2)
+    M = M + 0.1 * np.random.default_rng(4).standard_normal(M.shape)  # noise: the ridge matters
+    X = sp.csr_array(np.where(mask, M, 0.0))
+    U0 = np.linalg.qr(np.random.default_rng(0).standard_normal((60, 3)))[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        res = altmin(X, 3, method=method, x0=U0, maxiter=3, tol=0.0, reg=0.05,
+                     options={"reg_by_count": True, "inner_tol": 1e-14, "inner_maxiter": 200})
+        plain = altmin(X, 3, method=method, x0=U0, maxiter=3, tol=0.0, reg=0.05)
+    U_ref, V_ref = numpy_als(X, U0, 3, 0.05, by_count=True)
+    np.testing.assert_allclose(res.U, U_ref, rtol=0, atol=1e-9 * np.abs(U_ref).max())
+    np.testing.assert_allclose(res.V, V_ref, rtol=0, atol=1e-9 * np.abs(V_ref).max())
+    assert np.abs(plain.U - U_ref).max() > 1e-3 * np.abs(U_ref).max()  # the weighting changed the answer
 
 
 @pytest.mark.parametrize("reg", [0.0, 0.5])

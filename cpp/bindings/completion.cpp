@@ -19,6 +19,8 @@ void register_completion(pybind11::module_& parent) {
       m, "AltMinOptions", "Options of completion::initialise and completion::altmin (itercore/completion/*.hpp).")
       .field("method", &RowOptions::method, "the per-row solver")
       .field("reg", &RowOptions::reg, "ridge weight on both factors (finite, >= 0)")
+      .field("reg_by_count", &RowOptions::reg_by_count,
+             "true: each line's ridge is reg times its observation count (ALS-WR, Spark ALS)")
       .field("inner_maxiter", &RowOptions::inner_maxiter,
              "CG steps per row (cg, auto's CG rows; at most, sketch); -1: per method (3; sketch 20)")
       .field("inner_tol", &RowOptions::inner_tol,

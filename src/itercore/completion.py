@@ -353,7 +353,11 @@ def altmin(X: MatrixLike, rank: int, *, method: str = _D.method.name, reg: float
         ``result.validation_history``).
     options : dict, optional
         Expert knobs (fields of the C++ ``AltMinOptions``; an unknown key is a
-        ``TypeError`` naming the closest valid one): ``inner_maxiter`` (CG
+        ``TypeError`` naming the closest valid one): ``reg_by_count``
+        (``True``: each row's and column's ridge is ``reg`` times its number
+        of observations, the weighting of ALS-WR and of Spark MLlib's ALS,
+        whose ``regParam`` is then this ``reg``; default ``False``),
+        ``inner_maxiter`` (CG
         steps per row for ``"cg"`` and ``"auto"``'s CG rows, at most for
         ``"sketch"``; default -1: 3, and 20 for ``"sketch"``), ``inner_tol``
         (a row's CG stops once its normal-equation residual

@@ -111,7 +111,7 @@ class AltMinOptions:
     """
     Options of completion::initialise and completion::altmin (itercore/completion/*.hpp).
     """
-    _fields: typing.ClassVar[tuple] = ('method', 'reg', 'inner_maxiter', 'inner_tol', 'sketch_ratio', 'sketch_rows', 'sketch_nnz', 'seed', 'init', 'oversample', 'power_iters', 'maxiter', 'tol', 'n_threads')
+    _fields: typing.ClassVar[tuple] = ('method', 'reg', 'reg_by_count', 'inner_maxiter', 'inner_tol', 'sketch_ratio', 'sketch_rows', 'sketch_nnz', 'seed', 'init', 'oversample', 'power_iters', 'maxiter', 'tol', 'n_threads')
     def __copy__(self) -> AltMinOptions:
         ...
     def __init__(self) -> None:
@@ -191,6 +191,14 @@ class AltMinOptions:
         """
     @reg.setter
     def reg(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def reg_by_count(self) -> bool:
+        """
+        true: each line's ridge is reg times its observation count (ALS-WR, Spark ALS)
+        """
+    @reg_by_count.setter
+    def reg_by_count(self, arg0: bool) -> None:
         ...
     @property
     def seed(self) -> int:

@@ -17,6 +17,7 @@ cdef extern from "itercore/completion/row_solvers.hpp" namespace "itercore::comp
     cppclass RowOptions:
         RowSolver method
         double reg
+        bint reg_by_count
         int inner_maxiter
         double inner_tol
         double sketch_ratio

@@ -98,6 +98,7 @@ inline constexpr int kSketchSteps = 20;
 struct RowOptions {
   RowSolver method = RowSolver::automatic;  ///< the per-row solver
   double reg = 0.0;            ///< ridge weight on both factors (finite, >= 0)
+  bool reg_by_count = false;   ///< true: line j's ridge is reg * (its observation count), ALS-WR / Spark ALS's weighting
   int inner_maxiter = -1;      ///< CG / preconditioned-CG steps per row (cg, sketch); -1: per method (kCgSteps, kSketchSteps)
   double inner_tol = 1e-3;     ///< a row's CG ends when its normal-equation residual shrank by this factor
   double sketch_ratio = 1.0;   ///< sketch rows s = ceil(sketch_ratio k ln(k + 1)) (at least k + 1): O(k log k)
@@ -410,7 +411,7 @@ void solve_line(const CsrView<Scalar, Index>& obs, Index j, const Scalar* F, std
       for (Eigen::Index u = 0; u < nb; ++u) d[u] = src[u][i];
     }
   }
-  const Scalar reg = static_cast<Scalar>(opt.reg);
+  const Scalar reg = static_cast<Scalar>(opt.reg_by_count ? opt.reg * static_cast<double>(c) : opt.reg);
   const RowSolver solver = opt.method == RowSolver::automatic ? auto_solver(k, c) : opt.method;
   switch (solver) {
     case RowSolver::cg:
