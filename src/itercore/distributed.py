@@ -8,11 +8,12 @@ client (:func:`distributed.get_client`), which may be a ``LocalCluster`` on a
 laptop, a ``dask-jobqueue`` cluster on an HPC scheduler or a cloud cluster.
 
 - :func:`altmin`: alternating minimization with the observations partitioned
-  once by row blocks and once by column blocks and kept on the workers; each
-  half-step broadcasts the small factor, each worker solves its block's lines
+  once by row blocks and once by column blocks and kept on the workers; the
+  factors stay there too, one block per task: each half-step task fetches
+  the other factor's blocks worker to worker and solves its block's lines
   with the same C++ row solvers as :func:`itercore.completion.altmin` (GIL
-  released, ``n_threads`` per task), and only the new factor blocks and a
-  scalar residual come back. With the same seed the factors are those of the
+  released, ``n_threads`` per task); only a scalar residual per block comes
+  back to the client each sweep. With the same seed the factors are those of the
   single-machine solve.
 - :func:`itercore.ot.entropic_batch` given Dask arrays (chunked along the batch
   axis) runs here, one task per chunk, and returns Dask arrays.
@@ -22,8 +23,8 @@ laptop, a ``dask-jobqueue`` cluster on an HPC scheduler or a cloud cluster.
 
 Fault tolerance comes from Dask: the observation blocks are computed by tasks
 from the input (a Dask collection, or partitions embedded in the task graph),
-so a block lost with a worker is recomputed on another; the broadcast factors
-are replicated on every worker; the client keeps each half-step's result.
+so a block lost with a worker is recomputed on another; every factor block
+of the last finished sweep has a second copy on another worker.
 """
 
 from __future__ import annotations
@@ -255,22 +256,49 @@ def _spmm_task(block, X, alpha, n_threads):
     return _core.completion.spmm(indptr, indices, values, X, alpha, n_threads)
 
 
-def _half_step_task(block, F, warm, state, stream_base, inv_scale):
+def _x(out):
+    """A factor block: the array itself, or the first item of a half-step's ``(X, rr)``."""
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _whole(parts):
+    """The factor assembled on the worker from its blocks (the ones computed
+    elsewhere are fetched worker to worker by Dask)."""
+    return _x(parts[0]) if len(parts) == 1 else np.vstack([_x(p) for p in parts])
+
+
+def _half_step_task(block, warm, state, stream_base, inv_scale, *parts):
+    """One block's lines of the next factor, given the other factor's blocks
+    ``parts``; returns ``(X, rr)``, ``rr`` NaN if ``X`` is not finite."""
     indptr, indices, values = block
+    F = _whole(parts)
     if warm is None:  # an exact solver: no warm start needed, none sent
         X = np.zeros((indptr.shape[0] - 1, F.shape[1]), dtype=values.dtype)
     else:
-        X = np.array(warm, dtype=values.dtype, order="C")
+        X = np.array(_x(warm), dtype=values.dtype, order="C")
     rr = _core.completion.half_step(indptr, indices, values, F, X, _options_from(state), stream_base, inv_scale)
-    return X, rr
+    return X, (float(rr) if np.isfinite(X).all() else float("nan"))
 
 
-def _residual_task(block, U, V, lo, inv):
+def _rr_task(out):
+    return out[1]
+
+
+def _residual_task(block, inv, U, *parts):
     indptr, indices, values = block
+    U, V = _x(U), _whole(parts)
     rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
     pred = np.einsum("ij,ij->i", U[rows], V[indices]).astype(np.float64)
     r = (pred - values) * inv
-    return float(r @ r)
+    return float(r @ r) if np.isfinite(U).all() else float("nan")
+
+
+def _validation_task(val, U, *parts):
+    """Sum of squared validation errors of one row block (rows relative to it)."""
+    r, c, v = val
+    U, V = _x(U), _whole(parts)
+    d = np.einsum("ij,ij->i", U[r], V[c]).astype(np.float64) - v
+    return float(d @ d)
 
 
 # --------------------------------------------------------------------------
@@ -362,8 +390,10 @@ def altmin(X: Any, rank: int, *, shape: tuple[int, int] | None = None,
     with the same seed the factors are the same (to rounding: the products
     and solves are done in the same order). The observations are partitioned
     once by blocks of rows and once by blocks of columns and stay on the
-    workers; each half-step sends the other factor to every worker and
-    brings back the updated factor blocks and one residual per block.
+    workers, and so do the factors (one block per task): each half-step
+    task fetches the other factor's blocks from the workers that hold them,
+    and the client gathers one residual per block each sweep, the factors
+    only at the end (and after each sweep for a ``callback``).
 
     Parameters
     ----------
@@ -446,60 +476,88 @@ def _rmse(val, U, V):
     return float(np.sqrt(d @ d / d.size)) if d.size else 0.0
 
 
+def _scatter_blocks(client, F, bounds):
+    """A factor from the client as one future per block, replicated on every
+    worker (scattered data have no recipe to recompute them from)."""
+    return client.scatter([np.ascontiguousarray(F[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])],
+                          broadcast=True)
+
+
+def _gather_factor(client, parts):
+    return np.vstack([_x(p) for p in client.gather(parts)])
+
+
 def _sweeps(client, blocks, U, V, opts, val, callback):
     """The outer loop of completion::altmin (altmin.hpp) with the half-steps
-    on the workers: the same stopping rules, NaN recovery and statuses."""
+    on the workers: the same stopping rules, NaN recovery and statuses.
+
+    The factors stay on the workers as one future per block: a half-step
+    task fetches the other factor's blocks worker to worker and returns its
+    own block with its residual; the client only gathers one number per
+    block each sweep (and the factors for a callback, and at the end)."""
     state = _options_state(opts)
     lines = max(blocks.m, blocks.n) + 1
     k = U.shape[1]
     # the warm start matters to the iterative row solvers only (auto: CG rows appear above rank 16)
     warm = opts.method.name in ("cg", "sketch") or (opts.method.name == "auto" and k > 16)
-
-    def part(F, lo, hi):
-        return F[lo:hi] if warm else None
-
     inv = 1.0 / blocks.scale
     norm = blocks.scaled_norm
+    rb, cb = blocks.rb, blocks.cb
 
     def relative(rr):
         return np.sqrt(rr) / norm if norm > 0 else np.sqrt(rr)
 
-    Vf = client.scatter(V, broadcast=True)
-    rr0 = sum(client.gather([client.submit(_residual_task, b, U[lo:hi], Vf, lo, inv, pure=False)
-                             for b, lo, hi in zip(blocks.rows, blocks.rb[:-1], blocks.rb[1:])]))
+    def submit(fn, *args):
+        return client.submit(fn, *args, pure=False)
+
+    Us, Vs = _scatter_blocks(client, U, rb), _scatter_blocks(client, V, cb)
+    if val is not None:  # the validation entries cut by row blocks, replicated like the start
+        r, c, v = val
+        which = np.searchsorted(rb, r, side="right") - 1
+        vparts = client.scatter([(r[which == b] - rb[b], c[which == b], v[which == b]) for b in range(len(rb) - 1)],
+                                broadcast=True)
+        vsize = r.size
+
+    def validation_rmse(Us, Vs):
+        if vsize == 0:
+            return 0.0
+        ss = sum(client.gather([submit(_validation_task, vp, u, *Vs) for vp, u in zip(vparts, Us)]))
+        return float(np.sqrt(ss / vsize))
+
+    rr0 = sum(client.gather([submit(_residual_task, b, inv, u, *Vs) for b, u in zip(blocks.rows, Us)]))
     res = relative(rr0)
     hist, vhist = [res], []
     status, nit = _pipeline.MAX_ITER, 0
-    vres = _rmse(val, U, V) if val is not None else 0.0
+    vres = validation_rmse(Us, Vs) if val is not None else 0.0
     if val is not None:
         vhist.append(vres)
     if not (np.isfinite(res) and np.isfinite(U).all() and np.isfinite(V).all()):
         return dict(status=_pipeline.NON_FINITE, nit=0, residual=res, history=np.array(hist), U=U, V=V,
                     validation_history=np.array(vhist))
     for it in range(opts.maxiter):
-        Ub, Vb = U, V
+        Ub, Vb = Us, Vs
         base = 2 * it * lines
-        Uf = client.scatter(U, broadcast=True)
-        out = client.gather([client.submit(_half_step_task, b, Uf, part(V, lo, hi), state, base + int(lo), 1.0, pure=False)
-                             for b, lo, hi in zip(blocks.cols, blocks.cb[:-1], blocks.cb[1:])])
-        V = np.vstack([x for x, _ in out])
-        Vf = client.scatter(V, broadcast=True)
-        out = client.gather([client.submit(_half_step_task, b, Vf, part(U, lo, hi), state, base + lines + int(lo), inv,
-                                           pure=False)
-                             for b, lo, hi in zip(blocks.rows, blocks.rb[:-1], blocks.rb[1:])])
-        U = np.vstack([x for x, _ in out])
+        Vs = [submit(_half_step_task, b, w if warm else None, state, base + int(lo), 1.0, *Us)
+              for b, w, lo in zip(blocks.cols, Vs, cb[:-1])]
+        Us = [submit(_half_step_task, b, w if warm else None, state, base + lines + int(lo), inv, *Vs)
+              for b, w, lo in zip(blocks.rows, Us, rb[:-1])]
+        rr = client.gather([submit(_rr_task, x) for x in Us + Vs])
+        # a second copy of every block (the next half-step fetches them anyway): a lost worker then costs
+        # at most this sweep's recomputation, not a replay of the chain of sweeps back to the start
+        if len(client.scheduler_info()["workers"]) > 1:
+            client.replicate(Us + Vs, n=2)
         nit = it + 1
-        new_res = relative(sum(r for _, r in out))
-        if not (np.isfinite(new_res) and np.isfinite(U).all() and np.isfinite(V).all()):
-            U, V, status = Ub, Vb, _pipeline.NON_FINITE
+        new_res = relative(sum(rr[:len(Us)]))
+        if not np.isfinite(rr).all():
+            Us, Vs, status = Ub, Vb, _pipeline.NON_FINITE
             break
         prev, res = res, new_res
         hist.append(res)
         if val is not None:
-            v_new = _rmse(val, U, V)
+            v_new = validation_rmse(Us, Vs)
             vhist.append(v_new)
             if v_new > vres:  # worse: the previous sweep's factors, as if this one had not run
-                U, V = Ub, Vb
+                Us, Vs = Ub, Vb
                 hist.pop()
                 vhist.pop()
                 nit, res, status = it, prev, _pipeline.CONVERGED
@@ -510,15 +568,16 @@ def _sweeps(client, blocks, U, V, opts, val, callback):
             done = res <= opts.tol or abs(prev - res) <= opts.tol * prev
         if callback is not None:
             try:
-                callback(_pipeline.OptimizeResult(nit=nit, residual=float(res), U=U.copy(), V=V.copy()))
+                callback(_pipeline.OptimizeResult(nit=nit, residual=float(res), U=_gather_factor(client, Us),
+                                                  V=_gather_factor(client, Vs)))
             except StopIteration:
                 status = _pipeline.CALLBACK_STOP
                 break
         if done:
             status = _pipeline.CONVERGED
             break
-    return dict(status=status, nit=nit, residual=res, history=np.array(hist), U=U, V=V,
-                validation_history=np.array(vhist))
+    return dict(status=status, nit=nit, residual=res, history=np.array(hist), U=_gather_factor(client, Us),
+                V=_gather_factor(client, Vs), validation_history=np.array(vhist))
 
 
 # --------------------------------------------------------------------------
