@@ -146,7 +146,8 @@ def test_altmin_bad_arguments(client):
 
 def test_altmin_survives_a_worker_killed_mid_solve(client):
     """A worker process dies after the third sweep: the lost observation
-    blocks are recomputed from the task graph and the solve ends as without
+    blocks and factor blocks are recomputed from the task graph (the factors
+    of sweeps 1-2 are no longer held anywhere) and the solve ends as without
     the fault."""
     M, r, c, v = _problem(seed=3)
     kw = dict(rank=3, shape=M.shape, seed=1, maxiter=6, tol=0, n_blocks=4)
@@ -167,14 +168,10 @@ def test_altmin_survives_a_worker_killed_mid_solve(client):
             killed.append(victim)
             _wait_until(lambda: victim not in client.scheduler_info()["workers"])
 
-    with warnings.catch_warnings(), distributed.get_task_stream(client=client) as stream:
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = icd.altmin(_parts(r, c, v), client=client, callback=kill_one, **kw)
     assert killed and res.nit == ref.nit
-    # killed between sweeps: every factor block of the finished sweep has a second copy on the
-    # survivor, so no half-step runs twice (without the copies 2-3 of them did here)
-    half_steps = sum(str(t["key"]).startswith("_half_step_task") for t in stream.data)
-    assert half_steps == 2 * 4 * 6, half_steps
     assert _close(res.U, ref.U, 1e-12) and _close(res.V, ref.V, 1e-12)
     client.wait_for_workers(2, timeout=60)
 

@@ -23,8 +23,9 @@ laptop, a ``dask-jobqueue`` cluster on an HPC scheduler or a cloud cluster.
 
 Fault tolerance comes from Dask: the observation blocks are computed by tasks
 from the input (a Dask collection, or partitions embedded in the task graph),
-so a block lost with a worker is recomputed on another; every factor block
-of the last finished sweep has a second copy on another worker.
+so a block lost with a worker is recomputed on another; so is a lost factor
+block, from the blocks it was computed from (back to the start, whose blocks
+are held by the tasks that made them).
 """
 
 from __future__ import annotations
@@ -476,11 +477,15 @@ def _rmse(val, U, V):
     return float(np.sqrt(d @ d / d.size)) if d.size else 0.0
 
 
-def _scatter_blocks(client, F, bounds):
-    """A factor from the client as one future per block, replicated on every
-    worker (scattered data have no recipe to recompute them from)."""
-    return client.scatter([np.ascontiguousarray(F[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])],
-                          broadcast=True)
+def _held(x):
+    return x
+
+
+def _seed_blocks(client, F, bounds):
+    """A factor from the client as one future per block, made by a task whose
+    recipe holds the block (scattered data would have no recipe: a copy lost
+    with its worker could not be made again)."""
+    return [client.submit(_held, np.ascontiguousarray(F[lo:hi]), pure=False) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def _gather_factor(client, parts):
@@ -510,12 +515,12 @@ def _sweeps(client, blocks, U, V, opts, val, callback):
     def submit(fn, *args):
         return client.submit(fn, *args, pure=False)
 
-    Us, Vs = _scatter_blocks(client, U, rb), _scatter_blocks(client, V, cb)
-    if val is not None:  # the validation entries cut by row blocks, replicated like the start
+    Us, Vs = _seed_blocks(client, U, rb), _seed_blocks(client, V, cb)
+    if val is not None:  # the validation entries cut by row blocks, held like the start
         r, c, v = val
         which = np.searchsorted(rb, r, side="right") - 1
-        vparts = client.scatter([(r[which == b] - rb[b], c[which == b], v[which == b]) for b in range(len(rb) - 1)],
-                                broadcast=True)
+        vparts = [client.submit(_held, (r[which == b] - rb[b], c[which == b], v[which == b]), pure=False)
+                  for b in range(len(rb) - 1)]
         vsize = r.size
 
     def validation_rmse(Us, Vs):
@@ -542,10 +547,6 @@ def _sweeps(client, blocks, U, V, opts, val, callback):
         Us = [submit(_half_step_task, b, w if warm else None, state, base + lines + int(lo), inv, *Vs)
               for b, w, lo in zip(blocks.rows, Us, rb[:-1])]
         rr = client.gather([submit(_rr_task, x) for x in Us + Vs])
-        # a second copy of every block (the next half-step fetches them anyway): a lost worker then costs
-        # at most this sweep's recomputation, not a replay of the chain of sweeps back to the start
-        if len(client.scheduler_info()["workers"]) > 1:
-            client.replicate(Us + Vs, n=2)
         nit = it + 1
         new_res = relative(sum(rr[:len(Us)]))
         if not np.isfinite(rr).all():
