@@ -262,10 +262,28 @@ def _x(out):
     return out[0] if isinstance(out, tuple) else out
 
 
+_assembled: list = []  # per worker process: [(the blocks, their stack)] of the last factor assembled
+
+
 def _whole(parts):
     """The factor assembled on the worker from its blocks (the ones computed
-    elsewhere are fetched worker to worker by Dask)."""
-    return _x(parts[0]) if len(parts) == 1 else np.vstack([_x(p) for p in parts])
+    elsewhere are fetched worker to worker by Dask). The tasks of a half-step
+    on one worker get the same block objects: the stack is made once and kept
+    (with the blocks, so that their ids stay theirs) until another factor
+    replaces it."""
+    blocks = [_x(p) for p in parts]
+    if len(blocks) == 1:
+        return blocks[0]
+    last = _assembled[0] if _assembled else None
+    if last is not None and len(last[0]) == len(blocks) and all(a is b for a, b in zip(last[0], blocks)):
+        return last[1]
+    F = np.vstack(blocks)
+    _assembled[:] = [(blocks, F)]
+    return F
+
+
+def _forget_assembled():
+    _assembled.clear()
 
 
 def _half_step_task(block, warm, state, stream_base, inv_scale, *parts):
@@ -465,7 +483,13 @@ def altmin(X: Any, rank: int, *, shape: tuple[int, int] | None = None,
         V = np.zeros((n, rank), dtype=dt)
     else:
         U, V = _start(client, blocks, opts, rank, opts.n_threads)
-    info = _sweeps(client, blocks, U, V, opts, val, callback)
+    try:
+        info = _sweeps(client, blocks, U, V, opts, val, callback)
+    finally:
+        try:  # the workers' last stacked factor (kept between the tasks of a half-step) is not needed now
+            client.run(_forget_assembled)
+        except Exception:  # pragma: no cover - a worker gone meanwhile keeps nothing anyway
+            pass
     U, V = info.pop("U"), info.pop("V")
     return _completion._result(info, U, V, blocks.cold_rows, blocks.cold_cols, opts, history, val is not None,
                                "itercore.distributed.altmin")
