@@ -495,12 +495,6 @@ def altmin(X: Any, rank: int, *, shape: tuple[int, int] | None = None,
                                "itercore.distributed.altmin")
 
 
-def _rmse(val, U, V):
-    r, c, v = val
-    d = np.einsum("ij,ij->i", U[r], V[c]).astype(np.float64) - v
-    return float(np.sqrt(d @ d / d.size)) if d.size else 0.0
-
-
 def _held(x):
     return x
 
