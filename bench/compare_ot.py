@@ -3,6 +3,7 @@
     python bench/compare_ot.py            # n in {500, 1000, 2000}, ~15 min on 2 loaded cores
     python bench/compare_ot.py --full     # the whole grid (hours)
     python bench/compare_ot.py --problems assignment --sizes 1000 --regs 1e-4 --solvers "itercore sns" "RegOT sinkhorn_ssns"
+    python bench/compare_ot.py --sizes 500 1000 2000 4000 --regs 1e-2 --solvers "itercore sinkhorn" "POT sinkhorn"
 
 The default grid has the three problems, n in {500, 1000, 2000} and the four
 regs, with a 5 s cap per run and a total budget (``--budget``, 900 s): a
@@ -31,6 +32,7 @@ import argparse
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -378,17 +380,23 @@ def main(argv=None):
     ap.add_argument("--regs", nargs="+", type=float, help="default grid: only these regs")
     ap.add_argument("--solvers", nargs="+", help="only solvers whose label starts with one of these")
     ap.add_argument("--no-per-iteration", action="store_true", help="skip the per-iteration table")
+    ap.add_argument("--repeats", type=int, default=5, help="default grid: timed runs per solver (5)")
+    ap.add_argument("--cap", type=float, default=5.0, help="default grid: seconds per run (5)")
+    ap.add_argument("--single-above", type=float, default=1.0,
+                    help="default grid: runs slower than this many seconds are timed once (1)")
     args = ap.parse_args(argv)
+    load_start = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
     if args.full:
         grid = [(p, n, reg) for p in PROBLEMS for n in (500, 1000, 2000, 4000) for reg in (1e-2, 1e-3, 3e-4, 1e-4)]
         repeats, cap, slow_single, budget = 5, 60.0, 1e9, math.inf
     else:
         # n outermost: when the budget runs out, the largest n is cut for every problem
-        grid = [(p, n, reg) for n in (500, 1000, 2000) for p in PROBLEMS for reg in (1e-2, 1e-3, 3e-4, 1e-4)]
-        repeats, cap, slow_single, budget = 5, 5.0, 1.0, args.budget
-        grid = [(p, n, reg) for p, n, reg in grid if (args.problems is None or p in args.problems)
-                and (args.sizes is None or n in args.sizes) and (args.regs is None or reg in args.regs)]
+        # (--sizes may name sizes outside the default grid, e.g. 4000)
+        grid = [(p, n, reg) for n in (args.sizes or (500, 1000, 2000)) for p in PROBLEMS
+                for reg in (args.regs or (1e-2, 1e-3, 3e-4, 1e-4))]
+        repeats, cap, slow_single, budget = args.repeats, args.cap, args.single_above, args.budget
+        grid = [(p, n, reg) for p, n, reg in grid if args.problems is None or p in args.problems]
     # itercore's log-domain-only iteration is compared per iteration (below)
     solvers = [s for s in solver_table(args.full) if s[0] != "itercore sinkhorn_log"]
     if args.solvers:
@@ -441,6 +449,9 @@ def main(argv=None):
     print(markdown_machine(("itercore", "numpy", "scipy", "pot", "regot")))
     for var in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS"):
         print(f"- {var}: {os.environ.get(var, 'unset')}")
+    # the machine is shared with other jobs: its load, recorded with the table
+    print(f"- uptime at start: {load_start}")
+    print(f"- uptime at end: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     print(f"- mode: {'full' if args.full else 'default (reduced grid)'}; target L1 marginal error {TARGET:g}, "
           f"recomputed from each plan; median of {repeats} timed runs after 1 warm-up/calibration run "
           f"(runs slower than {slow_single:g} s: 1 run); cap {cap:g} s per run"
