@@ -378,7 +378,7 @@ def main(argv=None):
     ap.add_argument("--problems", nargs="+", choices=list(PROBLEMS), help="default grid: only these problems")
     ap.add_argument("--sizes", nargs="+", type=int, help="default grid: only these n")
     ap.add_argument("--regs", nargs="+", type=float, help="default grid: only these regs")
-    ap.add_argument("--solvers", nargs="+", help="only solvers whose label starts with one of these")
+    ap.add_argument("--solvers", nargs="+", help="only these solvers (a label, or its first words: \"itercore sns\" includes \"itercore sns (cg)\")")
     ap.add_argument("--no-per-iteration", action="store_true", help="skip the per-iteration table")
     ap.add_argument("--repeats", type=int, default=5, help="default grid: timed runs per solver (5)")
     ap.add_argument("--cap", type=float, default=5.0, help="default grid: seconds per run (5)")
@@ -400,7 +400,7 @@ def main(argv=None):
     # itercore's log-domain-only iteration is compared per iteration (below)
     solvers = [s for s in solver_table(args.full) if s[0] != "itercore sinkhorn_log"]
     if args.solvers:
-        solvers = [s for s in solvers if any(s[0].startswith(p) for p in args.solvers)]
+        solvers = [s for s in solvers if any(s[0] == p or s[0].startswith(p + " ") for p in args.solvers)]
     RUN_CAP[0] = 2.5 * cap
     t_start = time.perf_counter()
     rows = []

@@ -512,25 +512,38 @@ class SinkhornEngine {
     // u_i = a_i / s_i; while K_i is still in cache, u_i K_i goes into the
     // column sums t = K^T u of the plan after the row update. A stored-kernel
     // iteration so reads K once (POT's two GEMVs read it twice).
+    // Rows go four at a time (GEMV-style blocking: v and the column sums are
+    // loaded once for four rows); a short last block is padded with a zero row.
     row_err_.resize(static_cast<std::size_t>(n));
     colsum_.resize(static_cast<std::size_t>(m));
+    zero_row_.assign(static_cast<std::size_t>(m), Scalar(0));
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    column_reduce<Scalar>(n, m, nt_, par, scratch_, colsum_.data(), [&](std::int64_t i, Scalar* acc) {
-      if (!(p_.a[i] > 0)) {
-        row_err_[static_cast<std::size_t>(i)] = 0.0;
-        return;
+    const std::int64_t blocks = (n + 3) / 4;
+    column_reduce<Scalar>(blocks, m, nt_, par, scratch_, colsum_.data(), [&](std::int64_t blk, Scalar* acc) {
+      const Scalar* rows[4];
+      Scalar sums[4], un[4];
+      const std::int64_t i0 = 4 * blk;
+      for (int r = 0; r < 4; ++r) rows[r] = i0 + r < n ? K_ + (i0 + r) * m : zero_row_.data();
+      dot4<Scalar>(rows, v_.data(), m, sums);
+      for (int r = 0; r < 4; ++r) {
+        un[r] = Scalar(0);
+        const std::int64_t i = i0 + r;
+        if (i >= n) continue;
+        if (!(p_.a[i] > 0)) {  // (its kernel row is zero)
+          row_err_[static_cast<std::size_t>(i)] = 0.0;
+          continue;
+        }
+        if (!good_sum(sums[r])) {
+          row_err_[static_cast<std::size_t>(i)] = nan;  // the step is thrown away
+          continue;
+        }
+        const double si = static_cast<double>(sums[r]);
+        row_err_[static_cast<std::size_t>(i)] =
+            std::abs(static_cast<double>(u_[i]) * si - static_cast<double>(p_.a[i]));
+        un[r] = static_cast<Scalar>(p_.a[i] / si);
+        u_next_[static_cast<std::size_t>(i)] = un[r];
       }
-      const Scalar* Ki = K_ + i * m;
-      const Scalar ss = dot_row<Scalar>(Ki, v_.data(), m);
-      if (!good_sum(ss)) {
-        row_err_[static_cast<std::size_t>(i)] = nan;  // the step is thrown away
-        return;
-      }
-      const double s = static_cast<double>(ss);
-      row_err_[static_cast<std::size_t>(i)] = std::abs(static_cast<double>(u_[i]) * s - static_cast<double>(p_.a[i]));
-      const Scalar un = static_cast<Scalar>(p_.a[i] / s);
-      u_next_[static_cast<std::size_t>(i)] = un;
-      axpy_row<Scalar>(un, Ki, acc, m);
+      axpy4<Scalar>(un, rows, acc, m);
     });
     double err = 0.0;
     for (double e : row_err_) err += e;
@@ -607,7 +620,7 @@ class SinkhornEngine {
   bool cols_exact_ = false;  ///< the last step ended with a column update
   std::int64_t cooldown_ = 0;
   std::int64_t cool_ = 4;
-  std::vector<Scalar> fa_, ga_, u_, v_, u_next_, f_prev_, g_prev_, scratch_, f_new_, rowbuf_;
+  std::vector<Scalar> fa_, ga_, u_, v_, u_next_, f_prev_, g_prev_, scratch_, f_new_, rowbuf_, zero_row_;
   std::vector<double> colsum_, row_err_, logbuf_;
 };
 
