@@ -131,6 +131,9 @@ void register_ot(py::module_& parent) {
       .field("history", &ot::Options::history, "keep the error of every check")
       .field("switch_tol", &ot::Options::switch_tol, "SNS: Sinkhorn warm-up until the error is below this ...")
       .field("warmup_iter", &ot::Options::warmup_iter, "... or this many warm-up iterations")
+      .field("predict_sinkhorn", &ot::Options::predict_sinkhorn,
+             "sns: after the warm-up, Sinkhorn goes on while its observed linear rate predicts tol within this many "
+             "more iterations (0: never)")
       .field("drop_share", &ot::Options::drop_share,
              "initial share of each row's mass the sparsified Hessian may drop (shrunk tenfold on stalls)")
       .field("max_keep", &ot::Options::max_keep, "initial cap on kept Hessian entries per row (doubles on stalls)")

@@ -93,6 +93,7 @@ struct Options {
   // SNS
   double switch_tol = 1e-1;        ///< Sinkhorn warm-up until the error is below this ...
   std::int64_t warmup_iter = 50;   ///< ... or this many warm-up iterations
+  std::int64_t predict_sinkhorn = 100;  ///< sns: after the warm-up, Sinkhorn goes on while its observed linear rate predicts tol within this many more iterations (0: never)
   double drop_share = 1e-2;        ///< initial share of each row's mass the sparsified Hessian may drop (shrunk tenfold on stalls)
   std::int64_t max_keep = 32;      ///< initial cap on kept Hessian entries per row (doubles on stalls)
   std::int64_t cg_maxiter = 5000;  ///< conjugate-gradient iterations per Newton step
@@ -114,6 +115,7 @@ struct Options {
     if (!(tol >= 0)) throw std::invalid_argument("tol must be >= 0");
     if (!(switch_tol >= 0)) throw std::invalid_argument("switch_tol must be >= 0");
     if (warmup_iter < 0) throw std::invalid_argument("warmup_iter must be >= 0");
+    if (predict_sinkhorn < 0) throw std::invalid_argument("predict_sinkhorn must be >= 0");
     if (!(drop_share > 0 && drop_share < 1)) throw std::invalid_argument("drop_share must be in (0, 1)");
     if (max_keep < 1) throw std::invalid_argument("max_keep must be >= 1");
     if (cg_maxiter < 1) throw std::invalid_argument("cg_maxiter must be >= 1");
