@@ -149,6 +149,17 @@ def _regot(name):
     return _quiet(run)
 
 
+def extra_solvers():
+    """Run only when named in --solvers: SNS switching to Newton right after the
+    warm-up (the rule before ``predict_sinkhorn``), and that with the denser
+    Hessian measured in issue #18."""
+    return [
+        ("itercore sns (no predict)", _itercore("sns", {"predict_sinkhorn": 0}), lambda n: TARGET, 10000),
+        ("itercore sns (no predict, drop 1e-6, keep 128)",
+         _itercore("sns", {"predict_sinkhorn": 0, "drop_share": 1e-6, "max_keep": 128}), lambda n: TARGET, 10000),
+    ]
+
+
 def solver_table(full):
     """(label, run, first stop threshold as a function of n, default iteration cap)."""
     s = [
@@ -156,6 +167,7 @@ def solver_table(full):
         ("itercore sns", _itercore("sns"), lambda n: TARGET, 10000),
         # SNS with its Newton systems always by Jacobi-PCG (the solver before the direct path)
         ("itercore sns (cg)", _itercore("sns", {"linear_solver": "cg"}), lambda n: TARGET, 10000),
+
         ("itercore sinkhorn_log", _itercore("sinkhorn_log"), lambda n: TARGET, 10000),
         # Tang et al.'s Algorithm 1 as written (N1 = 20), at the density that converged in
         # bench/papers/tang2024.py (the paper's 2 stalls there)
@@ -400,7 +412,7 @@ def main(argv=None):
     # itercore's log-domain-only iteration is compared per iteration (below)
     solvers = [s for s in solver_table(args.full) if s[0] != "itercore sinkhorn_log"]
     if args.solvers:
-        solvers = [s for s in solvers if any(s[0] == p or s[0].startswith(p + " ") for p in args.solvers)]
+        solvers = [s for s in solvers + extra_solvers() if any(s[0] == p or s[0].startswith(p + " ") for p in args.solvers)]
     RUN_CAP[0] = 2.5 * cap
     t_start = time.perf_counter()
     rows = []
