@@ -158,8 +158,9 @@ void register_ot(py::module_& parent) {
   bind_ot<float>(m);
 
   py::module_ t = parent.def_submodule("_testing");
-  // Switch the AVX2 exp kernel of the log-domain passes off/on (returns
-  // whether it was allowed), and whether it runs now.
+  // Switch the AVX2 kernels (the exp of the log-domain passes and the scaling
+  // path's row kernels) off/on (returns whether they were allowed), and
+  // whether they run now.
   t.def("ot_allow_simd_exp", [](bool on) { return ot::detail::simd_exp_enabled().exchange(on); }, py::arg("on"));
   t.def("ot_simd_exp_active", [] { return ot::detail::simd_exp_active(); });
   // For tests (private): one sparsified Newton system [[diag(r), S], [S^T, diag(c)]] x = rhs
