@@ -622,3 +622,80 @@ def test_paper_options_are_validated():
         ot.entropic(a, b, M, 1e-3, method="sns", options={"sparsify": "row"})
     with raises_naming(ValueError, "options", match="paper_line_search"):
         ot.entropic(a, b, M, 1e-3, method="sns_paper", options={"paper_line_search": 0})
+
+
+# --- the fused, blocked scaling iteration and the rate-predicted SNS switch ------
+
+def numpy_scaling_sinkhorn(a, b, M, reg, iters):
+    """Obviously-correct scaling Sinkhorn (POT's form), a fixed number of iterations."""
+    K = np.exp(-M.astype(np.float64) / reg)
+    u = np.ones(len(a))
+    v = (b > 0).astype(np.float64)  # a zero-weight column carries no mass from the start
+    for _ in range(iters):
+        u = np.divide(a, K @ v, out=np.zeros(len(a)), where=a > 0)
+        v = np.divide(b, K.T @ u, out=np.zeros(len(b)), where=b > 0)
+    return u[:, None] * K * v[None, :]
+
+
+@pytest.mark.parametrize("simd", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(41, 30), (30, 43), (4, 4)])
+def test_scaling_path_matches_numpy_scaling_reference(simd, dtype, shape):
+    """The stored-kernel iteration (rows four at a time, one pass over K; a short
+    last block padded, zero-weight rows and columns inside blocks; AVX2 and
+    Eigen row kernels) after a fixed number of iterations equals POT's scaling
+    iterates computed by NumPy."""
+    from itercore import _core
+
+    n, m = shape
+    a, b, M = random_weights_problem(n, m, seed=5)
+    a[min(2, n - 1)] = 0.0
+    b[1] = 0.0
+    a /= a.sum()
+    b /= b.sum()
+    P_ref = numpy_scaling_sinkhorn(a, b, M, 0.05, 7)
+    before = _core._testing.ot_allow_simd_exp(simd)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+            res = ot.entropic(a.astype(dtype), b.astype(dtype), M.astype(dtype), 0.05, method="sinkhorn",
+                              tol=0.0, maxiter=7)
+    finally:
+        _core._testing.ot_allow_simd_exp(before)
+    assert res.nit == 7 and res.plan.dtype == dtype
+    tol = dict(rtol=1e-11, atol=1e-16) if dtype == np.float64 else dict(rtol=2e-4, atol=1e-9)
+    np.testing.assert_allclose(res.plan, P_ref, **tol)
+    assert not res.plan[min(2, n - 1)].any() and not res.plan[:, 1].any()
+
+
+def test_parallel_blocked_scaling_matches_reference():
+    """Above the parallel threshold (515 x 510: 129 blocks of four rows, the last
+    one short) with 1 and 2 threads: the same iterates as NumPy's."""
+    a, b, M = points_problem(515, 510, seed=9)
+    P_ref = numpy_scaling_sinkhorn(a, b, M, 0.02, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", itercore.ConvergenceWarning)
+        for nt in (1, 2):
+            res = ot.entropic(a, b, M, 0.02, method="sinkhorn", tol=0.0, maxiter=6, n_threads=nt)
+            np.testing.assert_allclose(res.plan, P_ref, rtol=1e-10, atol=1e-18)
+
+
+def test_sns_goes_on_with_sinkhorn_where_it_converges_fast():
+    """predict_sinkhorn: on a random assignment whose Sinkhorn error falls
+    fast, SNS finishes with Sinkhorn (no Newton step) and matches the log
+    reference; with predict_sinkhorn=0 it switches to Newton after the warm-up
+    as before; where Sinkhorn is slow (2-D points, reg 1e-3) Newton still runs."""
+    a, b, M = assignment_problem(200, seed=4)
+    reg = 1e-2  # (Sinkhorn: ~60 iterations to 1e-11)
+    P_ref, f_ref, g_ref = numpy_log_sinkhorn(a, b, M, reg, tol=1e-13)
+    res = ot.entropic(a, b, M, reg, method="sns", tol=1e-11)
+    assert res.success and res.nit_newton == 0 and res.nit_sinkhorn > 15
+    assert_matches_reference(res, P_ref, f_ref, g_ref, 1e-12, 1e-9)
+    old = ot.entropic(a, b, M, reg, method="sns", tol=1e-11, options={"predict_sinkhorn": 0})
+    assert old.success and old.nit_newton > 0
+    np.testing.assert_allclose(old.plan, P_ref, rtol=0, atol=1e-12)
+    a, b, M = points_problem(150, seed=2)
+    slow = ot.entropic(a, b, M, 1e-3, method="sns", tol=1e-10)
+    assert slow.success and slow.nit_newton > 0
+    with raises_naming(ValueError, "predict_sinkhorn"):
+        ot.entropic(a, b, M, 1e-3, options={"predict_sinkhorn": -1})

@@ -131,6 +131,9 @@ void register_ot(py::module_& parent) {
       .field("history", &ot::Options::history, "keep the error of every check")
       .field("switch_tol", &ot::Options::switch_tol, "SNS: Sinkhorn warm-up until the error is below this ...")
       .field("warmup_iter", &ot::Options::warmup_iter, "... or this many warm-up iterations")
+      .field("predict_sinkhorn", &ot::Options::predict_sinkhorn,
+             "sns: after the warm-up, Sinkhorn goes on while its observed linear rate predicts tol within this many "
+             "more iterations (0: never)")
       .field("drop_share", &ot::Options::drop_share,
              "initial share of each row's mass the sparsified Hessian may drop (shrunk tenfold on stalls)")
       .field("max_keep", &ot::Options::max_keep, "initial cap on kept Hessian entries per row (doubles on stalls)")
@@ -155,8 +158,9 @@ void register_ot(py::module_& parent) {
   bind_ot<float>(m);
 
   py::module_ t = parent.def_submodule("_testing");
-  // Switch the AVX2 exp kernel of the log-domain passes off/on (returns
-  // whether it was allowed), and whether it runs now.
+  // Switch the AVX2 kernels (the exp of the log-domain passes and the scaling
+  // path's row kernels) off/on (returns whether they were allowed), and
+  // whether they run now.
   t.def("ot_allow_simd_exp", [](bool on) { return ot::detail::simd_exp_enabled().exchange(on); }, py::arg("on"));
   t.def("ot_simd_exp_active", [] { return ot::detail::simd_exp_active(); });
   // For tests (private): one sparsified Newton system [[diag(r), S], [S^T, diag(c)]] x = rhs

@@ -186,7 +186,10 @@ def entropic(a: ArrayLike | None, b: ArrayLike | None, M: ArrayLike, reg: float,
         key is a ``TypeError`` naming the closest valid one):
         ``switch_tol`` and ``warmup_iter`` (the Sinkhorn warm-up runs until
         the marginal error is below ``switch_tol``, 0.1, or for
-        ``warmup_iter``, 50, iterations), ``cg_maxiter`` (CG iterations per Newton step,
+        ``warmup_iter``, 50, iterations), ``predict_sinkhorn`` (after the
+        warm-up, Sinkhorn goes on while its own linear rate, measured over
+        the last 5 iterations, predicts ``tol`` within this many more
+        iterations, 100; 0: Newton right after the warm-up), ``cg_maxiter`` (CG iterations per Newton step,
         default 5000), ``max_keep`` (initial kept Hessian entries per row, 32,
         doubled when Newton stalls), ``drop_share`` (initial share of a row's
         mass the sparsified Hessian may drop, 1e-2, shrunk tenfold on

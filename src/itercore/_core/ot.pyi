@@ -160,7 +160,7 @@ class Options:
     """
     Options of ot::solve and ot::solve_batch (itercore/ot/sinkhorn.hpp).
     """
-    _fields: typing.ClassVar[tuple] = ('method', 'maxiter', 'max_newton', 'tol', 'n_threads', 'history', 'switch_tol', 'warmup_iter', 'drop_share', 'max_keep', 'cg_maxiter', 'fallback_iter', 'max_step', 'newton_sinkhorn', 'stall_sinkhorn', 'linear_solver', 'direct_after', 'direct_max_size', 'sparsify', 'density', 'paper_line_search')
+    _fields: typing.ClassVar[tuple] = ('method', 'maxiter', 'max_newton', 'tol', 'n_threads', 'history', 'switch_tol', 'warmup_iter', 'predict_sinkhorn', 'drop_share', 'max_keep', 'cg_maxiter', 'fallback_iter', 'max_step', 'newton_sinkhorn', 'stall_sinkhorn', 'linear_solver', 'direct_after', 'direct_max_size', 'sparsify', 'density', 'paper_line_search')
     def __copy__(self) -> Options:
         ...
     def __init__(self) -> None:
@@ -296,6 +296,14 @@ class Options:
         """
     @paper_line_search.setter
     def paper_line_search(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def predict_sinkhorn(self) -> int:
+        """
+        sns: after the warm-up, Sinkhorn goes on while its observed linear rate predicts tol within this many more iterations (0: never)
+        """
+    @predict_sinkhorn.setter
+    def predict_sinkhorn(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def sparsify(self) -> Sparsify:
