@@ -93,6 +93,8 @@ void register_bcd_forest_amg(py::module_& parent) {
              "i-j is a strong edge when |a_ij| >= strength sqrt(a_ii a_jj); in [0, 1)")
       .field("smoothing", &bcd::ForestAmgOptions::smoothing,
              "Jacobi weight smoothing the prolongation, over a bound of rho(D^-1 A); 0: piecewise constant")
+      .field("smooth_min_ratio", &bcd::ForestAmgOptions::smooth_min_ratio,
+             "smooth the prolongation only where aggregation keeps at least this fraction of the variables")
       .field("max_coarse", &bcd::ForestAmgOptions::max_coarse,
              "a level with at most this many variables is solved directly")
       .field("max_levels", &bcd::ForestAmgOptions::max_levels,

@@ -9,8 +9,9 @@
 /// nearly constant across strongly coupled neighbours. Aggregation captures
 /// it: the variables are grouped into aggregates (a seed and its strong
 /// neighbours, then the stragglers attached to a neighbouring aggregate), the
-/// prolongation P is piecewise constant on the aggregates, optionally smoothed
-/// by one damped Jacobi step, P = (I - w D^{-1} A) T (smoothed aggregation),
+/// prolongation P is piecewise constant on the aggregates, smoothed by one
+/// damped Jacobi step, P = (I - w D^{-1} A) T (smoothed aggregation), where the
+/// aggregates are small (`smooth_min_ratio`),
 /// and the coarse operator is the Galerkin product P^T A P, again an SPD
 /// matrix of the same kind. Levels are built until at most `max_coarse`
 /// variables remain, which are solved directly (sparse Cholesky, LDL^T).
@@ -50,6 +51,7 @@ struct ForestAmgOptions {
   std::int64_t maxiter = 1000;          ///< CG iterations (one V-cycle each)
   double strength = 0.0;                ///< i-j is a strong edge when |a_ij| >= strength sqrt(a_ii a_jj); in [0, 1)
   double smoothing = 4.0 / 3.0;         ///< Jacobi weight smoothing the prolongation, over a bound of rho(D^-1 A); 0: piecewise constant
+  double smooth_min_ratio = 0.08;       ///< smooth the prolongation only where aggregation keeps at least this fraction of the variables
   std::int64_t max_coarse = 500;        ///< a level with at most this many variables is solved directly
   std::int64_t max_levels = 25;         ///< levels at most (the last is solved directly whatever its size)
   std::int64_t sweeps = 1;              ///< symmetric forest-block sweeps before and after each coarse correction
@@ -61,6 +63,8 @@ struct ForestAmgOptions {
     if (maxiter < 0) throw std::invalid_argument("maxiter must be >= 0");
     if (!(strength >= 0.0 && strength < 1.0)) throw std::invalid_argument("strength must lie in [0, 1)");
     if (!(smoothing >= 0.0 && smoothing < 2.0)) throw std::invalid_argument("smoothing must lie in [0, 2)");
+    if (!(smooth_min_ratio >= 0.0 && smooth_min_ratio <= 1.0))
+      throw std::invalid_argument("smooth_min_ratio must lie in [0, 1]");
     if (max_coarse < 1) throw std::invalid_argument("max_coarse must be >= 1");
     if (max_levels < 1) throw std::invalid_argument("max_levels must be >= 1");
     if (sweeps < 1) throw std::invalid_argument("sweeps must be >= 1");
@@ -381,7 +385,11 @@ class ForestAMG {
         factor(cur);
         break;
       }
-      L.P = amg_detail::prolongation(cur, agg, nc, opt.smoothing);
+      // Smoothing pays on low-degree graphs (small aggregates: lattices); where the
+      // aggregates are large (high-degree graphs: kNN), the smoothed P reaches two
+      // hops and P^T A P fills in, so the level stays piecewise constant.
+      const bool smooth = double(nc) >= opt.smooth_min_ratio * double(L.n);
+      L.P = amg_detail::prolongation(cur, agg, nc, smooth ? opt.smoothing : 0.0);
       CsrMatrix<Scalar, Index> R = amg_detail::transpose(L.P);
       CsrMatrix<Scalar, Index> AP = amg_detail::multiply(cur, L.P);
       CsrMatrix<Scalar, Index> Ac = amg_detail::multiply(R, AP);
