@@ -324,6 +324,44 @@ CsrMatrix<Scalar, Index> multiply(const CsrMatrix<Scalar, Index>& A, const CsrMa
   return C;
 }
 
+/// T^T A T for the piecewise-constant prolongation T of `agg` (one pass over
+/// A, aggregate by aggregate: `members` = T^T lists each aggregate's variables).
+template <class Scalar, class Index>
+CsrMatrix<Scalar, Index> galerkin_constant(const CsrMatrix<Scalar, Index>& A, const std::vector<std::int64_t>& agg,
+                                           const CsrMatrix<Scalar, Index>& members) {
+  const std::int64_t nc = members.rows;
+  CsrMatrix<Scalar, Index> C;
+  C.rows = C.cols = nc;
+  C.ptr.assign(nc + 1, 0);
+  std::vector<Scalar> acc(nc, Scalar(0));
+  std::vector<std::int64_t> mark(nc, -1), cols;
+  for (std::int64_t c = 0; c < nc; ++c) {
+    cols.clear();
+    for (Index m = members.ptr[c]; m < members.ptr[c + 1]; ++m) {
+      const std::int64_t i = members.idx[m];
+      for (Index p = A.ptr[i]; p < A.ptr[i + 1]; ++p) {
+        const std::int64_t a = agg[A.idx[p]];
+        if (a < 0) continue;
+        if (mark[a] != c) {
+          mark[a] = c;
+          cols.push_back(a);
+          acc[a] = A.val[p];
+        } else {
+          acc[a] += A.val[p];
+        }
+      }
+    }
+    std::sort(cols.begin(), cols.end());
+    for (std::int64_t j : cols) {
+      C.idx.push_back(static_cast<Index>(j));
+      C.val.push_back(acc[j]);
+    }
+    check_fits<Index>(static_cast<std::int64_t>(C.idx.size()));
+    C.ptr[c + 1] = static_cast<Index>(C.idx.size());
+  }
+  return C;
+}
+
 /// Ordered forest partition as a `Partition`'s arrays (blocks of consecutive variables).
 template <class Scalar, class Index>
 void ordered_blocks(const CsrView<Scalar, Index>& A, std::vector<std::int64_t>& ptr, std::vector<std::int64_t>& idx) {
@@ -390,10 +428,13 @@ class ForestAMG {
       // hops and P^T A P fills in, so the level stays piecewise constant.
       const bool smooth = double(nc) >= opt.smooth_min_ratio * double(L.n);
       L.P = amg_detail::prolongation(cur, agg, nc, smooth ? opt.smoothing : 0.0);
-      CsrMatrix<Scalar, Index> R = amg_detail::transpose(L.P);
-      CsrMatrix<Scalar, Index> AP = amg_detail::multiply(cur, L.P);
-      CsrMatrix<Scalar, Index> Ac = amg_detail::multiply(R, AP);
-      AP = CsrMatrix<Scalar, Index>();
+      CsrMatrix<Scalar, Index> R = amg_detail::transpose(L.P), Ac;
+      if (smooth && opt.smoothing > 0.0) {
+        CsrMatrix<Scalar, Index> AP = amg_detail::multiply(cur, L.P);
+        Ac = amg_detail::multiply(R, AP);
+      } else {
+        Ac = amg_detail::galerkin_constant(cur, agg, R);
+      }
       // the next level's smoother, then renumber Ac and P's columns with it
       amg_detail::ordered_blocks(Ac.view(), bptr, bidx);
       Partition part{bptr.data(), bidx.data(), static_cast<std::int64_t>(bptr.size()) - 1};
