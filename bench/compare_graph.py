@@ -243,12 +243,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small graphs, two labelled fractions")
     ap.add_argument("--big", action="store_true", help="add the 1,000,000-point mixture (minutes, ~10 GB)")
+    ap.add_argument("--only", default=None, help="run only the graphs whose name contains this text")
+    ap.add_argument("--fracs", default=None, help="labelled fractions, comma separated (default 0.1,0.01,0.001)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cap", type=float, default=20.0, help="methods slower than this (s) are timed once")
     ap.add_argument("--cg-cap", type=float, default=120.0,
                     help="scipy cg stops after this many seconds (then shown as '> t')")
     args = ap.parse_args()
     fracs = (0.1, 0.001) if args.quick else (0.1, 0.01, 0.001)
+    if args.fracs:
+        fracs = tuple(float(f) for f in args.fracs.split(","))
     graphs = [("lattice 300x300", lambda: lattice(300)), ("digits kNN", digits)]
     if args.quick:
         graphs.append(("mixture 20k kNN", lambda: mixture(20000)))
@@ -256,6 +260,8 @@ def main():
         graphs += [("lattice 1000x1000", lambda: lattice(1000)), ("mixture 100k kNN", lambda: mixture(100000))]
     if args.big:
         graphs.append(("mixture 1M kNN", lambda: mixture(1000000)))
+    if args.only:
+        graphs = [g for g in graphs if args.only in g[0]]
     print(markdown_machine(("itercore", "numpy", "scipy", "scikit-learn", "pyamg")))
     print("- load (uptime):", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     print()

@@ -288,13 +288,21 @@ CsrMatrix<Scalar, Index> transpose(const CsrMatrix<Scalar, Index>& A) {
   return T;
 }
 
-/// C = A B (Gustavson, a dense accumulator per row).
+/// C = A B (Gustavson, a dense accumulator per row; the columns of a row are
+/// left in first-touch order: nothing downstream needs them sorted).
 template <class Scalar, class Index>
 CsrMatrix<Scalar, Index> multiply(const CsrMatrix<Scalar, Index>& A, const CsrMatrix<Scalar, Index>& B) {
   CsrMatrix<Scalar, Index> C;
   C.rows = A.rows;
   C.cols = B.cols;
   C.ptr.assign(A.rows + 1, 0);
+  {  // reserve the products' count, an upper bound (pages are only touched when written): no regrowth
+    std::int64_t bound = 0;
+    for (std::int64_t p = 0; p < A.nnz(); ++p) bound += B.ptr[A.idx[p] + 1] - B.ptr[A.idx[p]];
+    bound = std::min<std::int64_t>(bound, A.rows * std::max<std::int64_t>(B.cols, 1));
+    C.idx.reserve(static_cast<std::size_t>(bound));
+    C.val.reserve(static_cast<std::size_t>(bound));
+  }
   std::vector<Scalar> acc(B.cols, Scalar(0));
   std::vector<std::int64_t> mark(B.cols, -1), cols;
   for (std::int64_t i = 0; i < A.rows; ++i) {
@@ -313,7 +321,6 @@ CsrMatrix<Scalar, Index> multiply(const CsrMatrix<Scalar, Index>& A, const CsrMa
         }
       }
     }
-    std::sort(cols.begin(), cols.end());
     for (std::int64_t j : cols) {
       C.idx.push_back(static_cast<Index>(j));
       C.val.push_back(acc[j]);
@@ -333,6 +340,8 @@ CsrMatrix<Scalar, Index> galerkin_constant(const CsrMatrix<Scalar, Index>& A, co
   CsrMatrix<Scalar, Index> C;
   C.rows = C.cols = nc;
   C.ptr.assign(nc + 1, 0);
+  C.idx.reserve(static_cast<std::size_t>(A.nnz()));
+  C.val.reserve(static_cast<std::size_t>(A.nnz()));
   std::vector<Scalar> acc(nc, Scalar(0));
   std::vector<std::int64_t> mark(nc, -1), cols;
   for (std::int64_t c = 0; c < nc; ++c) {
@@ -351,7 +360,6 @@ CsrMatrix<Scalar, Index> galerkin_constant(const CsrMatrix<Scalar, Index>& A, co
         }
       }
     }
-    std::sort(cols.begin(), cols.end());
     for (std::int64_t j : cols) {
       C.idx.push_back(static_cast<Index>(j));
       C.val.push_back(acc[j]);
