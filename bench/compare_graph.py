@@ -272,9 +272,9 @@ def main():
         print(f"{name}: graph built in {time.perf_counter() - t0:.1f}s, n={W.shape[0]}, nnz={W.nnz}",
               file=sys.stderr, flush=True)
         big = W.shape[0] >= 500000
-        for frac in fracs:
+        for frac in fracs:  # the single-level PCGs are left out on the 10^6-point kNN graph (time)
             rows.append(bench_one(name, W, truth, frac, 1 if big else args.repeats, args.cap, args.cg_cap,
-                                  skip=("forest_pcg", "ssor_pcg") if big else ()))
+                                  skip=("forest_pcg", "ssor_pcg") if big and "kNN" in name else ()))
     print(f"Label propagation's system, median seconds to a true relative residual <= {TARGET:g}, set-up included")
     print()
     print_table(rows)
