@@ -5,6 +5,7 @@ an aggregation hierarchy smoothed by forest-block sweeps, as a
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import scipy.sparse.linalg as sla
@@ -14,7 +15,7 @@ from .. import _core, _pipeline
 from .._typing import ArrayLike, CallbackLike, MatrixLike, OptionsLike
 from .._validation import as_csr, as_float_array, check_callback, check_int
 from ._forest_pcg import _as_linear_system
-from ._problems import _check_symmetric
+from ._problems import LeastSquares, Quadratic, _check_symmetric
 from ._quadratic import _start
 
 __all__ = ["forest_amg", "forest_amg_preconditioner", "ForestAMGPreconditioner"]
@@ -39,7 +40,7 @@ class ForestAMGPreconditioner(sla.LinearOperator):
         Seconds the hierarchy took to build.
     """
 
-    def __init__(self, core, n, setup_time):
+    def __init__(self, core: Any, n: int, setup_time: float) -> None:
         super().__init__(np.float64, (n, n))
         self._amg = core
         stats = core.stats()
@@ -127,8 +128,8 @@ def forest_amg_preconditioner(A: MatrixLike, *, options: OptionsLike = None) -> 
     >>> T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(100, 100))
     >>> A = (sp.kron(sp.identity(100), T) + sp.kron(T, sp.identity(100)) + 1e-3 * sp.identity(10000)).tocsr()
     >>> M = bcd.forest_amg_preconditioner(A)
-    >>> M.level_sizes
-    [10000, 1730, 170]
+    >>> M.level_sizes[:2], M.operator_complexity < 1.5
+    ([10000, 1730], True)
     >>> x, info = sla.cg(A, np.ones(10000), M=M, rtol=1e-8)
     >>> info, bool(np.linalg.norm(A @ x - 1) <= 1e-8 * 100)
     (0, True)
@@ -139,7 +140,7 @@ def forest_amg_preconditioner(A: MatrixLike, *, options: OptionsLike = None) -> 
     return _build(M, opts)
 
 
-def forest_amg(problem, *, x0: ArrayLike | None = None, tol: float = _D.tol, maxiter: int | None = None,
+def forest_amg(problem: Quadratic | LeastSquares, *, x0: ArrayLike | None = None, tol: float = _D.tol, maxiter: int | None = None,
                callback: CallbackLike = None, options: OptionsLike = None) -> OptimizeResult:
     """Conjugate gradients preconditioned by a forest-block multilevel V-cycle
     (:func:`forest_amg_preconditioner`), for a sparse quadratic without L1 or
