@@ -355,6 +355,17 @@ def _forest_pcg_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
     return (A, b), kw
 
 
+def _forest_amg_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
+    N = {"small": 30, "large": 300, "forever": 400}[mode]
+    A, b = _spd_lattice(N, dtype, index_dtype, shift=1e-3)
+    kw = dict(tol=1e-5 if dtype == np.float32 else 1e-10, options=dict(max_coarse=50))
+    if mode == "large":
+        kw.update(tol=0.0, maxiter=60)
+    elif mode == "forever":
+        kw.update(tol=0.0, maxiter=10**9)
+    return (A, b), kw
+
+
 def _smooth_make(dtype=np.float64, index_dtype=np.int32, mode="small"):
     m, n = {"small": (80, 12), "large": (2000, 400), "forever": (2000, 400)}[mode]
     rng = np.random.default_rng(3)
@@ -415,6 +426,9 @@ def _bcd_cases():
     def forest_pcg(A, b, **kw):
         return bcd.forest_pcg(bcd.Quadratic(A, b), **kw)
 
+    def forest_amg(A, b, **kw):
+        return bcd.forest_amg(bcd.Quadratic(A, b), **kw)
+
     def smooth(X, y, **kw):
         return bcd.minimize_smooth(bcd.Logistic(X, y, l2=0.1), **kw)
 
@@ -426,6 +440,8 @@ def _bcd_cases():
         Case("bcd.minimize", dispatched, _quadratic_make, "result", ("A", "b"), x, finite=("A", "b"),
              truncate=("b",), sparse=("A",), empty=empty_spd),
         Case("bcd.forest_pcg", forest_pcg, _forest_pcg_make, "result", ("A", "b"), x, finite=("A", "b"),
+             truncate=("b",), sparse=("A",), empty=empty_spd),
+        Case("bcd.forest_amg", forest_amg, _forest_amg_make, "result", ("A", "b"), x, finite=("A", "b"),
              truncate=("b",), sparse=("A",), empty=empty_spd),
         Case("bcd.minimize_smooth", smooth, _smooth_make, "result", ("X", "y"), x, finite=("X", "y"),
              truncate=("y",), sparse=("X",), empty=lambda: ((np.zeros((0, 3)), np.zeros(0)), {})),

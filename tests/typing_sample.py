@@ -139,6 +139,10 @@ def coordinate_descent() -> None:
     seeds = np.full(16, -1)
     seeds[0], seeds[15] = 0, 1
     r6 = bcd.label_propagation(W, seeds)
+    r7 = bcd.forest_amg(quad)
+    M: bcd.ForestAMGPreconditioner = bcd.forest_amg_preconditioner(A)
+    z: npt.NDArray[np.float64] = M @ np.ones(16)
+    assert M.operator_complexity >= 1.0 and z.shape == (16,) and r7.success
     forests: npt.NDArray[np.integer] = bcd.lattice_forests((4, 4))
     names: tuple[str, ...] = bcd.RULES + bcd.LASSO_RULES + bcd.UPDATES + bcd.BLOCKS + bcd.METHODS
     assert f > 0 and forests.size == 16 and names

@@ -129,6 +129,112 @@ class Update:
     @property
     def value(self) -> int:
         ...
+class ForestAmgOptions:
+    """
+    Options of bcd::ForestAMG (itercore/bcd/forest_amg.hpp).
+    """
+    _fields: typing.ClassVar[tuple] = ('tol', 'maxiter', 'strength', 'smoothing', 'smooth_min_ratio', 'max_coarse', 'max_levels', 'sweeps', 'omega')
+    def __copy__(self) -> ForestAmgOptions:
+        ...
+    def __init__(self) -> None:
+        ...
+    def check(self) -> None:
+        """
+        Raise ValueError naming the first invalid field.
+        """
+    @property
+    def max_coarse(self) -> int:
+        """
+        a level with at most this many variables is solved directly
+        """
+    @max_coarse.setter
+    def max_coarse(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_levels(self) -> int:
+        """
+        levels at most (the last is solved directly whatever its size)
+        """
+    @max_levels.setter
+    def max_levels(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def maxiter(self) -> int:
+        """
+        CG iterations (one V-cycle each)
+        """
+    @maxiter.setter
+    def maxiter(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def omega(self) -> float:
+        """
+        block SSOR relaxation of the sweeps, in (0, 2)
+        """
+    @omega.setter
+    def omega(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def smooth_min_ratio(self) -> float:
+        """
+        smooth the prolongation only where aggregation keeps at least this fraction of the variables
+        """
+    @smooth_min_ratio.setter
+    def smooth_min_ratio(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def smoothing(self) -> float:
+        """
+        Jacobi weight smoothing the prolongation, over a bound of rho(D^-1 A); 0: piecewise constant
+        """
+    @smoothing.setter
+    def smoothing(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def strength(self) -> float:
+        """
+        i-j is a strong edge when |a_ij| >= strength sqrt(a_ii a_jj); in [0, 1)
+        """
+    @strength.setter
+    def strength(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def sweeps(self) -> int:
+        """
+        symmetric forest-block sweeps before and after each coarse correction
+        """
+    @sweeps.setter
+    def sweeps(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def tol(self) -> float:
+        """
+        stop when ||A x - b|| / ||b|| <= tol
+        """
+    @tol.setter
+    def tol(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+class ForestAMG:
+    """
+    The multilevel hierarchy of bcd::ForestAMG, set up once for a matrix A (CSR arrays validated by the Python layer; the hierarchy owns copies).
+    """
+    def __init__(self, n: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.ndarray, indices: numpy.ndarray, data: numpy.typing.NDArray[numpy.float64], options: ForestAmgOptions) -> None:
+        ...
+    def apply(self, R: numpy.typing.NDArray[numpy.float64]) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        Each row of R (k, n) times the V-cycle operator.
+        """
+    def solve(self, B: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64], tol: typing.SupportsFloat | typing.SupportsIndex, maxiter: typing.SupportsInt | typing.SupportsIndex, callback: typing.Any) -> list:
+        """
+        A x = b for each row of B by CG preconditioned with the V-cycle to ||b - A x|| <= tol ||b|| in at most maxiter iterations, in place from the rows of X; one result dict per right-hand side solved.
+        """
+    def stats(self) -> dict:
+        """
+        level_sizes, level_nnz (stored entries per level), operator_complexity, grid_complexity
+        """
+    @property
+    def n(self) -> int:
+        ...
 class ForestPcgOptions:
     """
     Options of bcd::ForestPCG (itercore/bcd/forest_pcg.hpp).

@@ -16,11 +16,14 @@ function per C++ core, and :func:`minimize`, which picks among them:
   the non-zeros touched; with L1 a duality gap certifies the answer;
 - :func:`forest_pcg`: conjugate gradients preconditioned by a symmetric sweep
   of exact forest-block solves (sparse quadratics);
+- :func:`forest_amg` and :func:`forest_amg_preconditioner`: the same sweep as
+  the smoother of an aggregation multigrid V-cycle, for graph Laplacian
+  systems (CG, or a ``LinearOperator`` for scipy's ``cg``);
 - :func:`lasso`: L1-regularised least squares with scikit-learn's scaling,
   by greedy coordinate descent on a growing working set with Newton steps on
   the identified active set, certified by a duality gap;
 - :func:`label_propagation` for graph semi-supervised learning (a sparse
-  quadratic per class, :func:`forest_pcg` by default).
+  quadratic per class, :func:`forest_amg` or :func:`forest_pcg`).
 
 The C++ cores compute in float64; float32 input gives float32 output.
 """
@@ -31,6 +34,7 @@ from typing import Any
 
 from .. import _core
 from .._validation import check_choice
+from ._forest_amg import ForestAMGPreconditioner, forest_amg, forest_amg_preconditioner
 from ._forest_pcg import forest_pcg
 from ._label_propagation import label_propagation
 from ._lasso import lasso
@@ -41,7 +45,7 @@ from ._smooth import minimize_smooth
 from scipy.optimize import OptimizeResult
 
 __all__ = ["Quadratic", "LeastSquares", "Logistic", "Softmax", "minimize", "minimize_quadratic", "minimize_smooth",
-           "forest_pcg", "lasso", "label_propagation", "lattice_forests", "RULES", "LASSO_RULES", "UPDATES",
+           "forest_pcg", "forest_amg", "forest_amg_preconditioner", "ForestAMGPreconditioner", "lasso", "label_propagation", "lattice_forests", "RULES", "LASSO_RULES", "UPDATES",
            "BLOCKS", "METHODS"]
 
 #: Block selection rules of :func:`minimize`, :func:`minimize_quadratic` and
@@ -116,6 +120,6 @@ def minimize(problem: Quadratic | LeastSquares | Logistic | Softmax, *, method: 
 
 # The public objects say they live here (their docstrings are this module's doctests).
 for _obj in (Quadratic, LeastSquares, Logistic, Softmax, minimize_quadratic, minimize_smooth, forest_pcg, lasso,
-             label_propagation, lattice_forests):
+             label_propagation, lattice_forests, forest_amg, forest_amg_preconditioner, ForestAMGPreconditioner):
     _obj.__module__ = __name__
 del _obj

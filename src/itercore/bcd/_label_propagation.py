@@ -7,8 +7,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _pipeline
-from .._validation import as_array, as_csr, check_callback, check_choice, check_scalar
-from . import _forest_pcg, _quadratic
+from .._validation import as_array, as_csr, check_callback, check_choice, check_int, check_scalar
+from . import _forest_amg, _forest_pcg, _quadratic
 from ._partition import CHOSEN_EACH_ITERATION
 from ._problems import Quadratic, _check_symmetric
 from scipy.optimize import OptimizeResult
@@ -17,7 +17,12 @@ from .._typing import ArrayLike, CallbackLike, MatrixLike, SeedLike
 __all__ = ["label_propagation"]
 
 #: ``method=`` of :func:`label_propagation`.
-METHODS = ("auto", "bcd", "cg")
+METHODS = ("auto", "amg", "cg", "bcd")
+
+#: ``method="auto"`` takes the multilevel solver (``"amg"``) from this many
+#: nodes on; below it the single-level forest PCG (``"cg"``) is as fast or
+#: faster (its set-up is cheaper; see ``docs/bcd.md``).
+AMG_MIN_NODES = 20000
 
 
 def _graph_laplacian(W, extra):
@@ -79,13 +84,20 @@ def label_propagation(W: MatrixLike, labels: ArrayLike, *, weight: float = 1.0, 
     reg : float
         Ridge weight (>= 0). With ``reg = 0`` every connected component needs
         a labelled node (else the system is singular; an error says so).
-    method : {"auto", "cg", "bcd"}
-        ``"cg"``: :func:`forest_pcg`, conjugate gradients preconditioned by a
-        symmetric sweep of exact forest-block solves (needs a fixed partition
-        and ``update="message-passing"``); ``"bcd"``: plain block coordinate
-        descent, :func:`minimize_quadratic`. ``"auto"`` (default): ``"cg"``
-        when ``blocks`` is a fixed partition and ``update="message-passing"``,
-        ``"bcd"`` otherwise (e.g. ``blocks="greedy-forest"``).
+    method : {"auto", "amg", "cg", "bcd"}
+        ``"amg"``: :func:`forest_amg`, conjugate gradients preconditioned by
+        a multilevel V-cycle (aggregation of the graph, forest-block sweeps as
+        smoother; one set-up for all classes); ``"cg"``: :func:`forest_pcg`,
+        conjugate gradients preconditioned by a symmetric sweep of exact
+        forest-block solves (needs a fixed partition and
+        ``update="message-passing"``); ``"bcd"``: plain block coordinate
+        descent, :func:`minimize_quadratic`. ``"auto"`` (default): ``"amg"``
+        for graphs of at least ``AMG_MIN_NODES`` (20,000) nodes with the
+        default ``blocks`` and ``update``, else ``"cg"`` when ``blocks`` is a
+        fixed partition and ``update="message-passing"``, else ``"bcd"``
+        (e.g. ``blocks="greedy-forest"``). ``"amg"`` ignores ``blocks``,
+        ``block_size``, ``omega`` and ``lattice_shape`` (its levels are
+        partitioned into ordered forests).
     rule, update, seed
         As in :func:`minimize_quadratic` (``method="bcd"`` only).
     blocks, block_size, lattice_shape, tol, maxiter
@@ -151,6 +163,8 @@ def label_propagation(W: MatrixLike, labels: ArrayLike, *, weight: float = 1.0, 
     if method == "auto":
         fixed = isinstance(blocks, str) and blocks not in CHOSEN_EACH_ITERATION
         method = "cg" if fixed and update == "message-passing" else "bcd"
+        if method == "cg" and blocks == "ordered-forest" and n >= AMG_MIN_NODES:
+            method = "amg"
     if method == "cg" and update != "message-passing":
         raise ValueError(f"update must be 'message-passing' for method='cg' (exact forest-block solves), "
                          f"got {update!r}")
@@ -177,7 +191,12 @@ def label_propagation(W: MatrixLike, labels: ArrayLike, *, weight: float = 1.0, 
     q = Quadratic._trusted(A, Y[0])  # A = D - W + diag(...) is symmetric since W is
     hook = _pipeline.result_callback(check_callback(callback), "optimality")
     X = np.zeros_like(Y)
-    if method == "cg":  # one preconditioner set-up for all classes
+    if method == "amg":  # one hierarchy for all classes
+        opts = _forest_amg._options(None, tol=tol)
+        opts.maxiter = max(1000, n) if maxiter is None else check_int(maxiter, "maxiter", lower=0)
+        amg = _forest_amg._build(A, opts)
+        infos = amg._amg.solve(Y, X, opts.tol, opts.maxiter, hook)
+    elif method == "cg":  # one preconditioner set-up for all classes
         opts, part = _forest_pcg._setup(q, blocks=blocks, block_size=block_size, omega=omega, tol=tol,
                                         maxiter=maxiter, lattice_shape=lattice_shape, options=None)
         infos = _forest_pcg._solve(q, Y, X, part, opts, hook)

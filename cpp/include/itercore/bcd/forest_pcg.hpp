@@ -370,6 +370,33 @@ class ForestPCG {
     backward(t, z);        // (D/w + U) z = t
   }
 
+  /// The renumbering: variable `permutation()[i]` of A is variable i of the
+  /// renumbered space that `apply_preconditioner`, `multiply` and `sweep` use.
+  const std::vector<std::int64_t>& permutation() const noexcept { return perm_; }
+
+  /// y = A x in the renumbered space.
+  void multiply(const Scalar* x, Scalar* y) const { matvec(x, y); }
+
+  /// One symmetric block SSOR sweep (block Gauss-Seidel forward then backward
+  /// when omega = 1) on A x = b in the renumbered space:
+  /// x <- x + (2 - w) M^{-1} (b - A x), or x = (2 - w) M^{-1} b when
+  /// `zero_start` (x's values are then ignored). A smoother for multigrid.
+  void sweep(const Scalar* b, Scalar* x, bool zero_start) {
+    const Scalar f = Scalar(2.0 - opt_.omega);
+    if (zero_start) {
+      apply_preconditioner(b, x);
+      if (f != Scalar(1))
+        for (std::int64_t i = 0; i < n_; ++i) x[i] *= f;
+      return;
+    }
+    sweep_r_.resize(n_);
+    sweep_z_.resize(n_);
+    matvec(x, sweep_r_.data());
+    for (std::int64_t i = 0; i < n_; ++i) sweep_r_[i] = b[i] - sweep_r_[i];
+    apply_preconditioner(sweep_r_.data(), sweep_z_.data());
+    for (std::int64_t i = 0; i < n_; ++i) x[i] += f * sweep_z_[i];
+  }
+
   /// Applies M^{-1} in the original numbering (for tests).
   void apply(const Scalar* r, Scalar* z) {
     std::vector<Scalar> rp(n_), zp(n_);
@@ -558,7 +585,7 @@ class ForestPCG {
   ForestPcgOptions opt_;
   std::vector<std::int64_t> perm_, iperm_, start_, parent_, lo_ptr_, up_ptr_;
   std::vector<Index> lo_idx_, up_idx_;
-  std::vector<Scalar> diag_, weight_, lo_val_, up_val_, piv_, ell_, work_, ipiv_, dw_, ww_;
+  std::vector<Scalar> diag_, weight_, lo_val_, up_val_, piv_, ell_, work_, ipiv_, dw_, ww_, sweep_r_, sweep_z_;
   std::vector<char> path_;  ///< per block: a set of paths in consecutive order
   bool single_ = false;     ///< at most one coupling each way per variable: the *1_ arrays
   std::vector<Index> lo1_idx_, up1_idx_;
