@@ -29,6 +29,15 @@
 #include <numeric>
 #include <stdexcept>
 #include <vector>
+#ifdef ITERCORE_LASSO_TRACE
+#include <chrono>
+#include <cstdio>
+#define LTRACE(...) std::fprintf(stderr, __VA_ARGS__)
+static double ltime() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+#else
+#define LTRACE(...) ((void)0)
+static inline double ltime() { return 0.0; }
+#endif
 
 #include "itercore/bcd/rules.hpp"
 #include "itercore/common/csr.hpp"
@@ -162,6 +171,104 @@ struct LassoStats {
 
 namespace detail {
 inline double soft_threshold(double z, double t) { return z > t ? z - t : (z < -t ? z + t : 0.0); }
+
+/// One Newton step on the support S (positions in the working set), with an
+/// exact line search of the lasso objective along it. On the orthant of the
+/// current signs s the objective is the quadratic 1/2 w^T G w - b^T w +
+/// lambda s^T w (h = b - G w is the negative gradient of the smooth part); the
+/// direction d solves (G_SS + eps I) d = h_S - lambda s_S (eps > 0 keeps it
+/// defined when columns are collinear or |S| > n). Along w + t d, t in [0, 1],
+/// the lasso objective is convex and piecewise quadratic, with a break where
+/// a coordinate crosses zero: its exact minimiser t* is found by scanning the
+/// breaks in order (a coordinate whose break is t* is set exactly to zero;
+/// those crossed before t* change sign), as in feature-sign search (Lee,
+/// Battle, Raina & Ng 2007). `apply(q, delta)` moves one coordinate and
+/// updates h, rr = ||r||^2 and yr. Returns t* (1: the full step, the signs were
+/// right) or 0 when no step was taken (factorisation failed, or rounding made
+/// the objective grow: the iterate is then restored).
+template <class Apply>
+double newton_line_search(const Eigen::MatrixXd& G, const std::vector<std::int64_t>& S, std::vector<double>& wk,
+                          std::vector<double>& h, double lambda, double eps, Apply&& apply, double& rr, double& yr) {
+  const std::int64_t m = static_cast<std::int64_t>(S.size());
+  Eigen::MatrixXd Gs(m, m);
+  Eigen::VectorXd g(m), hs(m);
+  for (std::int64_t a = 0; a < m; ++a) {
+    const double w = wk[S[a]];
+    hs[a] = h[S[a]];
+    g[a] = hs[a] - lambda * (w > 0 ? 1.0 : -1.0);
+    for (std::int64_t b = 0; b <= a; ++b) Gs(a, b) = G(S[a], S[b]);
+  }
+  for (std::int64_t a = 0; a < m; ++a) Gs(a, a) += eps;
+  Eigen::LLT<Eigen::MatrixXd> f(Gs);  // reads the lower triangle
+  if (f.info() != Eigen::Success) return 0.0;
+  const Eigen::VectorXd d = f.solve(g);
+  if (!d.allFinite()) return 0.0;
+  for (std::int64_t a = 0; a < m; ++a) Gs(a, a) -= eps;
+  const double dGd = d.dot(Gs.selfadjointView<Eigen::Lower>() * d);
+  // phi'(t) = slope + t dGd with slope = -d.h_S + lambda sum d_a sign(w_a + t d_a), piecewise
+  double slope = -d.dot(hs);
+  std::vector<std::pair<double, std::int64_t>> breaks;
+  for (std::int64_t a = 0; a < m; ++a) {
+    const double w = wk[S[a]];
+    slope += lambda * d[a] * (w > 0 ? 1.0 : -1.0);
+    if (w * d[a] < 0.0 && -w / d[a] < 1.0) breaks.emplace_back(-w / d[a], a);
+  }
+  std::sort(breaks.begin(), breaks.end());
+  double t = 1.0;
+  std::int64_t zero_from = -1, zero_to = -1;  // breaks[zero_from, zero_to) sit at t (set to zero)
+  double lo = 0.0;
+  bool found = false;
+  for (std::size_t q = 0; q <= breaks.size() && !found; ++q) {
+    const double hi = q < breaks.size() ? breaks[q].first : 1.0;
+    if (slope + hi * dGd >= 0.0) {  // the minimiser is in [lo, hi]
+      t = dGd > 0.0 ? std::clamp(-slope / dGd, lo, hi) : lo;
+      found = true;
+      break;
+    }
+    if (q == breaks.size()) break;  // slope still < 0 at t = 1: take the full step
+    // cross the break (and any at the same t): the slope jumps by 2 lambda |d_a|
+    std::size_t e = q;
+    while (e < breaks.size() && breaks[e].first == hi) {
+      slope += 2.0 * lambda * std::abs(d[breaks[e].second]);
+      ++e;
+    }
+    if (slope + hi * dGd >= 0.0) {  // the subgradient holds 0 at the break: stop on it
+      t = hi;
+      zero_from = static_cast<std::int64_t>(q);
+      zero_to = static_cast<std::int64_t>(e);
+      found = true;
+      break;
+    }
+    lo = hi;
+    q = e - 1;
+  }
+  if (!(t > 0.0)) return 0.0;
+  double l1 = 0.0;
+  for (double w : wk) l1 += std::abs(w);
+  const double p_old = 0.5 * rr + lambda * l1;
+  const std::vector<double> h_old = h, w_old = wk;
+  const double rr_old = rr, yr_old = yr;
+  std::vector<char> to_zero;
+  if (zero_from >= 0) {
+    to_zero.assign(m, 0);
+    for (std::int64_t q = zero_from; q < zero_to; ++q) to_zero[breaks[q].second] = 1;
+  }
+  for (std::int64_t a = 0; a < m; ++a) {
+    const double delta = !to_zero.empty() && to_zero[a] ? -wk[S[a]] : t * d[a];
+    if (delta != 0.0) apply(S[a], delta);
+  }
+  double l1_new = 0.0;
+  for (double w : wk) l1_new += std::abs(w);
+  const double p_new = 0.5 * rr + lambda * l1_new;
+  if (!(p_new <= p_old)) {  // rounding (or a non-finite value): keep the coordinate-descent iterate
+    h = h_old;
+    wk = w_old;
+    rr = rr_old;
+    yr = yr_old;
+    return 0.0;
+  }
+  return t;
+}
 }  // namespace detail
 
 /// Lasso primal, dual and gap at w with residual r = y - X w and c = X^T r.
@@ -283,6 +390,9 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
     }
     std::sort(ws.begin(), ws.end());
     const std::int64_t k = static_cast<std::int64_t>(ws.size());
+    [[maybe_unused]] const double t_ws = ltime();
+    [[maybe_unused]] std::int64_t tr_epochs = 0, tr_newton = 0, tr_full = 0;
+    [[maybe_unused]] double tr_newton_t = 0.0, tr_gram_t = 0.0;
     const double inner_target = 0.3 * st.gap;
     // --- inner solve on the working set
     std::vector<double> wk(k), h(k), diag(k);
@@ -324,6 +434,7 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
         for (std::int64_t q = 0; q < k; ++q) prev_pos[ws[q]] = q;
         prev_G = G;
       }
+      tr_gram_t = ltime() - t_ws;
       std::vector<double> xty(k);
       for (std::int64_t q = 0; q < k; ++q) xty[q] = h[q];
       // X_ws^T y = h + G w_ws
@@ -351,12 +462,21 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
         for (std::int64_t a = 0; a < k; ++a) h[a] -= G(a, q) * delta;
         ++st.coordinate_updates;
       };
-      // signs of the warm start: an unchanged support after one epoch triggers Newton at once
-      std::vector<signed char> last_signs(k, 0);
-      for (std::int64_t q = 0; q < k; ++q) last_signs[q] = wk[q] > 0 ? 1 : (wk[q] < 0 ? -1 : 0);
-      std::int64_t stable = 0;
-      // a failed Newton try (signs not consistent yet) waits twice as long before the next
-      std::int64_t newton_wait = 1, since_try = 1;
+      // Newton steps on the active set when they pay: the objective decrease per unit of
+      // work (flops) of the last Newton step against that of the last coordinate-descent
+      // epoch; a step that stopped paying is retried once the epochs since cost as much
+      const double epoch_cost = double(greedy ? 2 : 1) * double(k) * double(k);
+      double work_since = 0.0, rate_cd = 0.0, rate_nt = std::numeric_limits<double>::infinity();
+      double max_diag = 0.0;
+      for (std::int64_t q = 0; q < k; ++q) max_diag = std::max(max_diag, diag[q]);
+      auto objective = [&]() {
+        double l1 = 0.0;
+        for (std::int64_t q = 0; q < k; ++q) l1 += std::abs(wk[q]);
+        return 0.5 * rr + lambda * l1;
+      };
+      double p_now = objective();
+      std::vector<std::int64_t> S;
+      S.reserve(k);
       for (std::int64_t epoch = 0; epoch < opt.max_epochs; ++epoch) {
         bool moved = false;
         for (std::int64_t u = 0; u < k; ++u) {
@@ -387,58 +507,34 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
         double g_in = inner_gap();
         if (!std::isfinite(g_in)) break;
         if (!moved || g_in <= 1e-3 * inner_target) break;
-        // active-set Newton once the signs have settled for two checks
-        std::int64_t changed = 0;
-        for (std::int64_t q = 0; q < k; ++q) {
-          const signed char s = wk[q] > 0 ? 1 : (wk[q] < 0 ? -1 : 0);
-          changed += s != last_signs[q];
-          last_signs[q] = s;
+        work_since += epoch_cost;
+        ++tr_epochs;
+        {
+          const double p_new = objective();
+          rate_cd = (p_now - p_new) / epoch_cost;
+          p_now = p_new;
         }
-        stable = changed == 0 ? stable + 1 : 0;
-        std::int64_t support_k = 0;
-        for (std::int64_t q = 0; q < k; ++q) support_k += last_signs[q] != 0;
-        ++since_try;
-        if (opt.active_set_newton && stable >= 1 && support_k <= 512 && since_try >= newton_wait) {
-          since_try = 0;
-          bool accepted = false;
-          std::vector<std::int64_t> S;
+        for (int burst = 0; opt.active_set_newton && burst < 8; ++burst) {
+          S.clear();
           for (std::int64_t q = 0; q < k; ++q)
-            if (last_signs[q] != 0) S.push_back(q);
-          const std::int64_t m = static_cast<std::int64_t>(S.size());
-          if (m > 0) {
-            Eigen::MatrixXd Gs(m, m);
-            Eigen::VectorXd rhs(m);
-            for (std::int64_t a = 0; a < m; ++a) {
-              rhs[a] = xty[S[a]] - lambda * last_signs[S[a]];
-              for (std::int64_t b2 = 0; b2 < m; ++b2) Gs(a, b2) = G(S[a], S[b2]);
-            }
-            Eigen::LDLT<Eigen::MatrixXd> f(Gs);
-            if (f.info() == Eigen::Success && f.isPositive()) {
-              const Eigen::VectorXd ws_new = f.solve(rhs);
-              bool consistent = ws_new.allFinite();
-              for (std::int64_t a = 0; a < m && consistent; ++a) consistent = ws_new[a] * last_signs[S[a]] > 0.0;
-              if (consistent) {
-                const std::vector<double> h_old = h, w_old = wk;
-                const double rr_old = rr, yr_old = yr;
-                for (std::int64_t a = 0; a < m; ++a) {
-                  const double delta = ws_new[a] - wk[S[a]];
-                  if (delta != 0.0) apply(S[a], delta);
-                }
-                const double g_new = inner_gap();
-                if (std::isfinite(g_new) && g_new <= g_in) {
-                  ++st.newton_steps;
-                  g_in = g_new;
-                  accepted = true;
-                } else {  // keep the coordinate-descent iterate
-                  h = h_old;
-                  wk = w_old;
-                  rr = rr_old;
-                  yr = yr_old;
-                }
-              }
-            }
-          }
-          newton_wait = accepted ? 1 : 2 * newton_wait;
+            if (wk[q] != 0.0) S.push_back(q);
+          const double m = double(S.size());
+          const double cost = m * m * m / 3.0 + m * m + 2.0 * m * double(k);
+          if (S.empty() || !(rate_nt >= rate_cd || work_since >= cost)) break;
+          work_since = 0.0;
+          [[maybe_unused]] const double t0n = ltime();
+          const double t = detail::newton_line_search(G, S, wk, h, lambda, 1e-12 * max_diag, apply, rr, yr);
+          tr_newton_t += ltime() - t0n;
+          ++tr_newton;
+          tr_full += t >= 1.0;
+          const double p_new = objective();
+          rate_nt = (p_now - p_new) / cost;
+          p_now = p_new;
+          if (t > 0.0) ++st.newton_steps;
+          g_in = inner_gap();
+          // a full step (the signs were right) leaves the rest to coordinate descent (new
+          // coordinates); a step stopped by a sign change is followed by another while it pays
+          if (t <= 0.0 || t >= 1.0 || g_in <= inner_target) break;
         }
         if (g_in <= inner_target) break;
         if ((epoch & 7) == 7 && control && control->poll()) {
@@ -493,6 +589,9 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
         w[ws[q]] = wk[q];
       }
     }
+    LTRACE("outer %lld k %lld gram %d: %.4fs (gram %.4f, newton %.4f) epochs %lld newton %lld full %lld gap %.3e\n",
+           (long long)outer, (long long)k, int(use_gram), ltime() - t_ws, tr_gram_t, tr_newton_t, (long long)tr_epochs,
+           (long long)tr_newton, (long long)tr_full, st.gap / scale);
     if (stop_all) {
       info.status = Status::interrupted;
       break;
