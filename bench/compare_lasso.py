@@ -7,6 +7,9 @@ function, ``rel_gap``: the duality gap with the rescaled residual as dual point
 (theta = r min(1, n alpha / ||X^T r||_inf)), divided by P(0) = ||y||^2 / (2n).
 The target is rel_gap <= 1e-6.
 
+A solver whose runs reach ``--cap`` seconds before meeting the target stops
+climbing the ladder and shows ``not reached (best gap)``.
+
 Each solver's own ``tol`` means something different (scikit-learn and celer:
 their own gap, skglm: a KKT violation, itercore: the gap above), so it is
 tuned: a ladder of tolerances from loose to tight is tried once each (that
@@ -272,7 +275,7 @@ def fmt(c):
         return "-"
     t, g = c[0], c[1]
     if not np.isfinite(t):
-        return f"fails ({g:.0e})"
+        return f"not reached ({g:.0e})"
     return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
 
 
