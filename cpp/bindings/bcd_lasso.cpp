@@ -76,6 +76,8 @@ void register_bcd_lasso(py::module_& parent) {
       .field("gram_limit", &bcd::LassoOptions::gram_limit, "largest working set solved with a Gram matrix")
       .field("active_set_newton", &bcd::LassoOptions::active_set_newton,
              "Newton steps on the active set (exact line search along them)")
+      .field("newton_limit", &bcd::LassoOptions::newton_limit,
+             "largest support given a Newton step (its Gram block is newton_limit^2)")
       .field("anderson", &bcd::LassoOptions::anderson,
              "Anderson extrapolation of the cyclic iterates from the last this many epochs (0: none)")
       .field("history", &bcd::LassoOptions::history, "record the relative gap at each outer iteration")

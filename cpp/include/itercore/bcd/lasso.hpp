@@ -139,6 +139,7 @@ struct LassoOptions {
   std::int64_t ws_start = 10;   ///< first working-set size
   std::int64_t gram_limit = 2048;   ///< largest working set solved with a Gram matrix
   bool active_set_newton = true;    ///< Newton steps on the active set (exact line search along them)
+  std::int64_t newton_limit = 2048;  ///< largest support given a Newton step (its Gram block is newton_limit^2)
   std::int64_t anderson = 5;    ///< Anderson extrapolation of the cyclic iterates from the last this many epochs (0: none)
   bool history = false;         ///< record the relative gap at each outer iteration
   int n_threads = 0;            ///< threads for the full gradient and sparse Gram matrices; <= 0: the OpenMP default
@@ -152,6 +153,7 @@ struct LassoOptions {
     if (max_epochs < 1) throw std::invalid_argument("max_epochs must be >= 1");
     if (ws_start < 1) throw std::invalid_argument("ws_start must be >= 1");
     if (gram_limit < 0) throw std::invalid_argument("gram_limit must be >= 0");
+    if (newton_limit < 0) throw std::invalid_argument("newton_limit must be >= 0");
     if (anderson < 0 || anderson > 64) throw std::invalid_argument("anderson must be in [0, 64]");
   }
 };
@@ -530,7 +532,7 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
             if (wk[q] != 0.0) S.push_back(q);
           const double m = double(S.size());
           const double cost = m * m * m / 3.0 + m * m + 2.0 * m * double(k);
-          if (S.empty() || !(rate_nt >= rate_cd || work_since >= cost)) break;
+          if (S.empty() || m > double(opt.newton_limit) || !(rate_nt >= rate_cd || work_since >= cost)) break;
           work_since = 0.0;
           double t = 0.0;
           {
@@ -638,7 +640,7 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
             }
           const double m = double(S.size());
           const double cost = 0.5 * m * nnz_s + m * m * m / 3.0 + 4.0 * nnz_s;
-          if (S.empty() || m > double(opt.gram_limit) || !(rate_nt >= rate_cd || work_since >= cost)) break;
+          if (S.empty() || m > double(opt.newton_limit) || !(rate_nt >= rate_cd || work_since >= cost)) break;
           work_since = 0.0;
           const std::int64_t ms = static_cast<std::int64_t>(S.size());
           Eigen::MatrixXd Gs = X.gram(Scols, opt.n_threads);
