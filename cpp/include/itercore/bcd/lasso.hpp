@@ -28,6 +28,7 @@
 #include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "itercore/bcd/rules.hpp"
@@ -47,9 +48,13 @@ struct DenseColumns {
   std::int64_t nnz(std::int64_t) const { return n; }
   double dot(std::int64_t j, const double* v) const {
     const Scalar* c = xt + j * n;
-    double s = 0.0;
-    for (std::int64_t i = 0; i < n; ++i) s += double(c[i]) * v[i];
-    return s;
+    if constexpr (std::is_same_v<Scalar, double>) {  // Eigen's dot: vectorised, several accumulators
+      return Eigen::Map<const Eigen::VectorXd>(c, n).dot(Eigen::Map<const Eigen::VectorXd>(v, n));
+    } else {
+      double s = 0.0;
+      for (std::int64_t i = 0; i < n; ++i) s += double(c[i]) * v[i];
+      return s;
+    }
   }
   void axpy(std::int64_t j, double a, double* v) const {
     const Scalar* c = xt + j * n;
@@ -307,7 +312,10 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
       double s = 0.0;
       if constexpr (std::is_same_v<Cols, DenseColumns<typename Cols::scalar>>) {
         const auto* col = X.xt + j * n;
-        for (std::int64_t i = 0; i < n; ++i) s += double(col[i]) * double(col[i]);
+        if constexpr (std::is_same_v<typename Cols::scalar, double>)
+          s = Eigen::Map<const Eigen::VectorXd>(col, n).squaredNorm();
+        else
+          for (std::int64_t i = 0; i < n; ++i) s += double(col[i]) * double(col[i]);
       } else {
         for (auto q = X.xt.indptr[j]; q < X.xt.indptr[j + 1]; ++q) s += double(X.xt.data[q]) * double(X.xt.data[q]);
       }
