@@ -589,6 +589,61 @@ def test_lasso_alpha_max_gives_zero_and_warm_start():
     assert b.nit <= 1 and np.max(np.abs(a.x - b.x)) <= 1e-10
 
 
+@pytest.fixture(scope="module")
+def diabetes3_sklearn_100(diabetes3):
+    """alpha = alpha_max / 100 and scikit-learn's objective there (computed once)."""
+    from sklearn.linear_model import Lasso
+
+    X, y = diabetes3
+    n = len(y)
+    alpha = np.max(np.abs(X.T @ y)) / n / 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = Lasso(alpha=alpha, fit_intercept=False, tol=1e-14, max_iter=200000).fit(X, y)
+    return alpha, 0.5 * np.sum((y - X @ sk.coef_) ** 2) / n + alpha * np.abs(sk.coef_).sum()
+
+
+@pytest.mark.parametrize("anderson", [0, 5])
+@pytest.mark.parametrize("newton", [True, False])
+@pytest.mark.parametrize("gram_limit", [0, 2048])
+def test_lasso_paths_reach_the_recomputed_gap_and_sklearn(diabetes3, diabetes3_sklearn_100, anderson, newton,
+                                                          gram_limit):
+    """Every inner path (residual CD: gram_limit=0; Gram CD), with and without Anderson
+    extrapolation and Newton line-search steps, reaches the gap recomputed in NumPy and
+    scikit-learn's objective, on the ill-conditioned diabetes cubic features."""
+    X, y = diabetes3
+    n = len(y)
+    alpha, sk_fun = diabetes3_sklearn_100
+    res = bcd.lasso(X, y, alpha, tol=1e-10, active_set_newton=newton,
+                    options={"anderson": anderson, "gram_limit": gram_limit})
+    assert res.success
+    fun, gap = _gap(X, y, res.x, alpha)
+    assert gap <= 1.01e-10 * (0.5 * y @ y / n) and abs(gap - res.gap) <= 1e-9 * fun
+    assert (res.n_newton > 0) == newton and (res.n_extrapolations > 0) == (anderson > 0)
+    assert sk_fun >= fun - gap - 1e-12 * fun and abs(sk_fun - fun) <= 1e-8 * fun
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_lasso_duplicate_and_negated_columns(sparse):
+    """Exact duplicates (and negated copies) make G_SS singular: the regularised Newton
+    direction with its line search still lowers the objective and the answer is certified."""
+    rng = np.random.default_rng(21)
+    B = rng.standard_normal((60, 40))
+    X = np.hstack([B, B[:, :10], -B[:, 10:20], 2.0 * B[:, 20:25]])
+    y = B[:, :12] @ rng.standard_normal(12) + 0.1 * rng.standard_normal(60)
+    alpha = np.max(np.abs(X.T @ y)) / 60 / 200
+    Xa = sp.csc_matrix(X) if sparse else np.asfortranarray(X)
+    res = bcd.lasso(Xa, y, alpha, tol=1e-12)
+    assert res.success and res.n_newton > 0
+    fun, gap = _gap(X, y, res.x, alpha)
+    assert gap <= 1.01e-12 * (0.5 * y @ y / 60)
+    # the reference: the same problem without the copies (a copy c x_j costs |w| / c per unit of fit)
+    ref = bcd.lasso(np.hstack([B[:, :20], B[:, 20:25] * 2.0, B[:, 25:]]), y, alpha, tol=1e-13)
+    assert abs(ref.fun - fun) <= 1e-10 * fun
+    # the weight sits on the cheapest copy: the doubled columns, not their originals
+    assert not np.any(res.x[20:25]) or np.all(np.abs(res.x[20:25]) <= 1e-12)
+
+
 def test_lasso_matches_celer_and_skglm_when_installed():
     celer = pytest.importorskip("celer")
     rng = np.random.default_rng(11)

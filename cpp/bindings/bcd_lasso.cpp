@@ -45,6 +45,7 @@ py::dict lasso_run(const Cols& X, const carray<double>& y, carray<double>& w, do
   d["gap"] = st.gap;
   d["coordinate_updates"] = st.coordinate_updates;
   d["newton_steps"] = st.newton_steps;
+  d["extrapolations"] = st.extrapolations;
   return d;
 }
 
@@ -66,14 +67,19 @@ void bind_sparse(py::module_& m) {
 void register_bcd_lasso(py::module_& parent) {
   py::module_ m = parent.def_submodule("bcd");
   bind::options_class<bcd::LassoOptions>(m, "LassoOptions", "Options of bcd::lasso_solve (itercore/bcd/lasso.hpp).")
-      .field("rule", &bcd::LassoOptions::rule, "inside the working set: gs-r (the largest proximal step) or cyclic")
+      .field("rule", &bcd::LassoOptions::rule,
+             "inside the working set: cyclic (with Anderson extrapolation) or gs-r (the largest proximal step)")
       .field("tol", &bcd::LassoOptions::tol, "on the duality gap relative to P(0) = ||y||^2 / 2")
       .field("maxiter", &bcd::LassoOptions::maxiter, "outer iterations (each one full gradient and gap)")
       .field("max_epochs", &bcd::LassoOptions::max_epochs, "inner passes per outer iteration")
       .field("ws_start", &bcd::LassoOptions::ws_start, "first working-set size")
       .field("gram_limit", &bcd::LassoOptions::gram_limit, "largest working set solved with a Gram matrix")
       .field("active_set_newton", &bcd::LassoOptions::active_set_newton,
-             "Newton steps on the active set once its signs settle")
+             "Newton steps on the active set (exact line search along them)")
+      .field("newton_limit", &bcd::LassoOptions::newton_limit,
+             "largest support given a Newton step (its Gram block is newton_limit^2)")
+      .field("anderson", &bcd::LassoOptions::anderson,
+             "Anderson extrapolation of the cyclic iterates from the last this many epochs (0: none)")
       .field("history", &bcd::LassoOptions::history, "record the relative gap at each outer iteration")
       .field("n_threads", &bcd::LassoOptions::n_threads,
              "threads for the full gradient and sparse Gram matrices; <= 0: the OpenMP default");

@@ -75,8 +75,9 @@ class Lasso(RegressorMixin, BaseEstimator):
         ``tol`` (the ``tol`` of :func:`~itercore.bcd.lasso`, default 1e-8).
     warm_start : bool
         Start from the previous ``coef_`` when refitting.
-    rule : {"gs-r", "cyclic"}
-        Coordinate rule inside the working set.
+    rule : {"cyclic", "gs-r"}
+        Coordinate rule inside the working set (default ``"cyclic"``, with
+        Anderson extrapolation; see :func:`~itercore.bcd.lasso`).
     n_threads : int or None
         Threads (``None``: the OpenMP default).
 

@@ -276,7 +276,7 @@ class LassoOptions:
     """
     Options of bcd::lasso_solve (itercore/bcd/lasso.hpp).
     """
-    _fields: typing.ClassVar[tuple] = ('rule', 'tol', 'maxiter', 'max_epochs', 'ws_start', 'gram_limit', 'active_set_newton', 'history', 'n_threads')
+    _fields: typing.ClassVar[tuple] = ('rule', 'tol', 'maxiter', 'max_epochs', 'ws_start', 'gram_limit', 'active_set_newton', 'newton_limit', 'anderson', 'history', 'n_threads')
     def __copy__(self) -> LassoOptions:
         ...
     def __init__(self) -> None:
@@ -288,10 +288,18 @@ class LassoOptions:
     @property
     def active_set_newton(self) -> bool:
         """
-        Newton steps on the active set once its signs settle
+        Newton steps on the active set (exact line search along them)
         """
     @active_set_newton.setter
     def active_set_newton(self, arg0: bool) -> None:
+        ...
+    @property
+    def anderson(self) -> int:
+        """
+        Anderson extrapolation of the cyclic iterates from the last this many epochs (0: none)
+        """
+    @anderson.setter
+    def anderson(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def gram_limit(self) -> int:
@@ -334,9 +342,17 @@ class LassoOptions:
     def n_threads(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def newton_limit(self) -> int:
+        """
+        largest support given a Newton step (its Gram block is newton_limit^2)
+        """
+    @newton_limit.setter
+    def newton_limit(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
     def rule(self) -> Rule:
         """
-        inside the working set: gs-r (the largest proximal step) or cyclic
+        inside the working set: cyclic (with Anderson extrapolation) or gs-r (the largest proximal step)
         """
     @rule.setter
     def rule(self, arg0: Rule) -> None:

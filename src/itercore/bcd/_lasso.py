@@ -50,11 +50,13 @@ def lasso(X: MatrixLike, y: ArrayLike, alpha: float, *, x0: ArrayLike | None = N
     """L1-regularised least squares, ``min_w 1/(2 n) ||y - X w||^2 + alpha ||w||_1``.
 
     scikit-learn's ``Lasso(alpha, fit_intercept=False)`` objective, solved by
-    greedy coordinate descent on a growing working set (the support plus the
-    largest optimality violations), with the working set's Gram matrix so the
-    greedy Gauss-Southwell-r rule costs what a cyclic sweep would, and Newton
-    steps on the identified active set. Every outer iteration computes the
-    duality gap, a certificate: ``P(w) - P(w*) <= gap``.
+    coordinate descent on a working set (the support plus the largest
+    optimality violations) with the working set's Gram matrix while it is the
+    cheaper way (else on the residual), Anderson extrapolation of the cyclic
+    epochs, and Newton steps on the active set with an exact line search
+    along them (a coordinate that reaches zero leaves the support). Every
+    outer iteration computes the duality gap, a certificate:
+    ``P(w) - P(w*) <= gap``.
 
     Parameters
     ----------
@@ -72,11 +74,15 @@ def lasso(X: MatrixLike, y: ArrayLike, alpha: float, *, x0: ArrayLike | None = N
         ``<= tol`` (default 1e-8).
     maxiter : int
         Outer iterations (working-set rounds; default 100).
-    rule : {"gs-r", "cyclic"}
+    rule : {"cyclic", "gs-r"}
         Coordinate rule inside the working set (:data:`LASSO_RULES`; default
-        ``"gs-r"``, the coordinate whose proximal step is largest).
+        ``"cyclic"``, extrapolated by Anderson acceleration; ``"gs-r"`` takes
+        the coordinate whose proximal step is largest, from the working set's
+        Gram matrix).
     active_set_newton : bool
-        Try Newton steps on the active set once the signs settle (default True).
+        Newton steps on the active set, each followed by an exact line search
+        of the objective along it, when they lower the objective faster per
+        flop than coordinate descent (default True).
     callback : callable, optional
         ``callback(intermediate_result)`` after each outer iteration but the
         first, an ``OptimizeResult`` with ``x`` (a copy), ``fun``, ``nit`` and
@@ -90,7 +96,10 @@ def lasso(X: MatrixLike, y: ArrayLike, alpha: float, *, x0: ArrayLike | None = N
         Expert fields of the C++ ``bcd::LassoOptions``: ``max_epochs`` (inner
         passes per outer iteration, 10000), ``ws_start`` (first working-set
         size, 10), ``gram_limit`` (largest working set solved with a Gram
-        matrix, 2048).
+        matrix, 2048), ``newton_limit`` (largest support given a Newton
+        step, 2048), ``anderson``
+        (Anderson extrapolation from the last this many cyclic epochs, 5;
+        0 turns it off).
 
     Returns
     -------
@@ -100,7 +109,9 @@ def lasso(X: MatrixLike, y: ArrayLike, alpha: float, *, x0: ArrayLike | None = N
         ``status`` (0 converged: the relative gap is ``<= tol``; 1 iteration
         limit; 2 no coordinate violates optimality but the gap is still above
         ``tol``, rounding error at extreme data scales; 3 non-finite; 5
-        callback stop), ``message``, ``n_newton``, ``history`` when asked.
+        callback stop), ``message``, ``n_newton`` (Newton steps taken),
+        ``n_extrapolations`` (Anderson extrapolations kept), ``history`` when
+        asked.
 
     Examples
     --------
@@ -132,7 +143,7 @@ def lasso(X: MatrixLike, y: ArrayLike, alpha: float, *, x0: ArrayLike | None = N
                    f"above tol (rounding error at this data scale)")
     res = _pipeline.make_result(info, message=message, history=opts.history, x=w.astype(dtype, copy=False),
                                 fun=info["primal"] / n, gap=info["gap"] / n, optimality=info["residual"],
-                                n_newton=int(info["newton_steps"]))
+                                n_newton=int(info["newton_steps"]), n_extrapolations=int(info["extrapolations"]))
     _pipeline.warn_not_converged("itercore.bcd.lasso", res.status, res.optimality, opts.tol, "relative duality gap",
                                  reason=message)
     return res

@@ -28,6 +28,7 @@
 #include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "itercore/bcd/rules.hpp"
@@ -47,9 +48,13 @@ struct DenseColumns {
   std::int64_t nnz(std::int64_t) const { return n; }
   double dot(std::int64_t j, const double* v) const {
     const Scalar* c = xt + j * n;
-    double s = 0.0;
-    for (std::int64_t i = 0; i < n; ++i) s += double(c[i]) * v[i];
-    return s;
+    if constexpr (std::is_same_v<Scalar, double>) {  // Eigen's dot: vectorised, several accumulators
+      return Eigen::Map<const Eigen::VectorXd>(c, n).dot(Eigen::Map<const Eigen::VectorXd>(v, n));
+    } else {
+      double s = 0.0;
+      for (std::int64_t i = 0; i < n; ++i) s += double(c[i]) * v[i];
+      return s;
+    }
   }
   void axpy(std::int64_t j, double a, double* v) const {
     const Scalar* c = xt + j * n;
@@ -132,13 +137,15 @@ struct SparseColumns {
 /// Knobs of `lasso_solve`. The defaults here are the only ones: the Python
 /// layer reads them from the bound struct.
 struct LassoOptions {
-  Rule rule = Rule::gs_r;       ///< inside the working set: gs_r (the largest proximal step) or cyclic
+  Rule rule = Rule::cyclic;     ///< inside the working set: cyclic (with Anderson extrapolation) or gs_r (the largest proximal step)
   double tol = 1e-8;            ///< on the duality gap relative to P(0) = ||y||^2 / 2
   std::int64_t maxiter = 100;   ///< outer iterations (each one full gradient and gap)
   std::int64_t max_epochs = 10000;  ///< inner passes per outer iteration
   std::int64_t ws_start = 10;   ///< first working-set size
   std::int64_t gram_limit = 2048;   ///< largest working set solved with a Gram matrix
-  bool active_set_newton = true;    ///< Newton steps on the active set once its signs settle
+  bool active_set_newton = true;    ///< Newton steps on the active set (exact line search along them)
+  std::int64_t newton_limit = 2048;  ///< largest support given a Newton step (its Gram block is newton_limit^2)
+  std::int64_t anderson = 5;    ///< Anderson extrapolation of the cyclic iterates from the last this many epochs (0: none)
   bool history = false;         ///< record the relative gap at each outer iteration
   int n_threads = 0;            ///< threads for the full gradient and sparse Gram matrices; <= 0: the OpenMP default
 
@@ -151,17 +158,115 @@ struct LassoOptions {
     if (max_epochs < 1) throw std::invalid_argument("max_epochs must be >= 1");
     if (ws_start < 1) throw std::invalid_argument("ws_start must be >= 1");
     if (gram_limit < 0) throw std::invalid_argument("gram_limit must be >= 0");
+    if (newton_limit < 0) throw std::invalid_argument("newton_limit must be >= 0");
+    if (anderson < 0 || anderson > 64) throw std::invalid_argument("anderson must be in [0, 64]");
   }
 };
 
 /// Result extras beside SolveInfo.
 struct LassoStats {
   double primal = 0.0, dual = 0.0, gap = 0.0;  ///< unscaled: P(w) = 1/2||r||^2 + lambda||w||_1
-  std::int64_t coordinate_updates = 0, newton_steps = 0;
+  std::int64_t coordinate_updates = 0, newton_steps = 0, extrapolations = 0;
 };
 
 namespace detail {
 inline double soft_threshold(double z, double t) { return z > t ? z - t : (z < -t ? z + t : 0.0); }
+
+/// A Newton step on a support S with an exact line search of the lasso objective
+/// along it. On the orthant of the current signs s the objective is the quadratic
+/// 1/2 ||y - X w||^2 + lambda s^T w; with hs = X_S^T r (the negative gradient of
+/// the smooth part on S) the direction d solves (G_SS + eps I) d = hs - lambda s
+/// (eps > 0 keeps it defined when columns are collinear or |S| > n). Along
+/// w + t d, t in [0, 1], the lasso objective is convex and piecewise quadratic,
+/// with a break where a coordinate crosses zero: its exact minimiser t* is
+/// found by scanning the breaks in order (coordinates whose break is t* are set
+/// exactly to zero, those crossed before t* change sign), as in feature-sign
+/// search (Lee, Battle, Raina & Ng 2007). `Gs` holds G_SS in its lower
+/// triangle and is overwritten. Fills `delta` (the move of each coordinate of
+/// S) and returns t* (1: the full step, the signs were right), or 0 when the
+/// factorisation failed.
+inline double newton_line_search(Eigen::MatrixXd& Gs, const Eigen::VectorXd& hs, const Eigen::VectorXd& wS,
+                                 double lambda, double eps, Eigen::VectorXd& delta) {
+  const std::int64_t m = hs.size();
+  Eigen::VectorXd g(m);
+  for (std::int64_t a = 0; a < m; ++a) g[a] = hs[a] - lambda * (wS[a] > 0 ? 1.0 : -1.0);
+  const Eigen::MatrixXd G0 = Gs.selfadjointView<Eigen::Lower>();
+  for (std::int64_t a = 0; a < m; ++a) Gs(a, a) += eps;
+  Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>> f(Gs);  // in place, reads the lower triangle
+  if (f.info() != Eigen::Success) return 0.0;
+  const Eigen::VectorXd d = f.solve(g);
+  if (!d.allFinite()) return 0.0;
+  const double dGd = d.dot(G0 * d);
+  // phi'(t) = slope + t dGd with slope = -d.hs + lambda sum d_a sign(w_a + t d_a), piecewise
+  double slope = -d.dot(hs);
+  std::vector<std::pair<double, std::int64_t>> breaks;
+  for (std::int64_t a = 0; a < m; ++a) {
+    const double w = wS[a];
+    slope += lambda * d[a] * (w > 0 ? 1.0 : -1.0);
+    if (w * d[a] < 0.0 && -w / d[a] < 1.0) breaks.emplace_back(-w / d[a], a);
+  }
+  std::sort(breaks.begin(), breaks.end());
+  double t = 1.0, lo = 0.0;
+  std::size_t zero_from = 0, zero_to = 0;  // breaks[zero_from, zero_to) sit at t (set to zero)
+  for (std::size_t q = 0;; ) {
+    const double hi = q < breaks.size() ? breaks[q].first : 1.0;
+    if (slope + hi * dGd >= 0.0) {  // the minimiser is in [lo, hi]
+      t = dGd > 0.0 ? std::clamp(-slope / dGd, lo, hi) : lo;
+      break;
+    }
+    if (q == breaks.size()) break;  // slope still < 0 at t = 1: the full step
+    std::size_t e = q;  // cross the break (and any at the same t): the slope jumps by 2 lambda |d_a|
+    while (e < breaks.size() && breaks[e].first == hi) slope += 2.0 * lambda * std::abs(d[breaks[e++].second]);
+    if (slope + hi * dGd >= 0.0) {  // the subgradient holds 0 at the break: stop on it
+      t = hi;
+      zero_from = q;
+      zero_to = e;
+      break;
+    }
+    lo = hi;
+    q = e;
+  }
+  delta = t * d;
+  for (std::size_t q = zero_from; q < zero_to; ++q) delta[breaks[q].second] = -wS[breaks[q].second];
+  return t > 0.0 ? t : 0.0;
+}
+
+/// Anderson extrapolation of the iterates of a fixed-point map (coordinate-descent
+/// epochs), as skglm and celer use it (Bertrand & Massias 2021): after K + 1 stored
+/// iterates w_0..w_K, with U the K differences w_{i+1} - w_i, the weights c = z / sum(z)
+/// with (U^T U) z = 1 give the extrapolated point sum_i c_i w_{i+1}. The caller
+/// keeps it only if it lowers the objective; the store then starts again.
+class Anderson {
+ public:
+  Anderson(std::int64_t K, std::int64_t k) : K_(K), W_(K > 0 ? k : 0, K > 0 ? K + 1 : 0) {}
+  /// Stores w (length k); true when K + 1 iterates are stored (extrapolate() may then run).
+  bool push(const std::vector<double>& w) {
+    if (K_ <= 0) return false;
+    W_.col(count_) = Eigen::Map<const Eigen::VectorXd>(w.data(), W_.rows());
+    if (++count_ <= K_) return false;
+    count_ = 0;
+    return true;
+  }
+  /// The extrapolated point into `out` (length k); false if the weights are not finite.
+  bool extrapolate(std::vector<double>& out) const {
+    const Eigen::MatrixXd U = W_.rightCols(K_) - W_.leftCols(K_);
+    Eigen::MatrixXd C = U.transpose().lazyProduct(U);
+    const double reg = 1e-12 * C.trace();
+    if (!(reg > 0.0)) return false;  // no move, or non-finite
+    C.diagonal().array() += reg;
+    const Eigen::VectorXd z = C.ldlt().solve(Eigen::VectorXd::Ones(K_));
+    const double sz = z.sum();
+    if (!z.allFinite() || sz == 0.0) return false;
+    Eigen::Map<Eigen::VectorXd>(out.data(), W_.rows()).noalias() = W_.rightCols(K_).lazyProduct(z / sz);
+    for (double v : out)
+      if (!std::isfinite(v)) return false;
+    return true;
+  }
+
+ private:
+  std::int64_t K_, count_ = 0;
+  Eigen::MatrixXd W_;
+};
 }  // namespace detail
 
 /// Lasso primal, dual and gap at w with residual r = y - X w and c = X^T r.
@@ -207,7 +312,10 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
       double s = 0.0;
       if constexpr (std::is_same_v<Cols, DenseColumns<typename Cols::scalar>>) {
         const auto* col = X.xt + j * n;
-        for (std::int64_t i = 0; i < n; ++i) s += double(col[i]) * double(col[i]);
+        if constexpr (std::is_same_v<typename Cols::scalar, double>)
+          s = Eigen::Map<const Eigen::VectorXd>(col, n).squaredNorm();
+        else
+          for (std::int64_t i = 0; i < n; ++i) s += double(col[i]) * double(col[i]);
       } else {
         for (auto q = X.xt.indptr[j]; q < X.xt.indptr[j + 1]; ++q) s += double(X.xt.data[q]) * double(X.xt.data[q]);
       }
@@ -351,30 +459,48 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
         for (std::int64_t a = 0; a < k; ++a) h[a] -= G(a, q) * delta;
         ++st.coordinate_updates;
       };
-      // signs of the warm start: an unchanged support after one epoch triggers Newton at once
-      std::vector<signed char> last_signs(k, 0);
-      for (std::int64_t q = 0; q < k; ++q) last_signs[q] = wk[q] > 0 ? 1 : (wk[q] < 0 ? -1 : 0);
-      std::int64_t stable = 0;
-      // a failed Newton try (signs not consistent yet) waits twice as long before the next
-      std::int64_t newton_wait = 1, since_try = 1;
+      // Newton steps on the active set when they pay: the objective decrease per unit of
+      // work (flops) of the last Newton step against that of the last coordinate-descent
+      // epoch; a step that stopped paying is retried once the epochs since cost as much
+      const double epoch_cost = double(greedy ? 2 : 1) * double(k) * double(k);
+      double work_since = 0.0, rate_cd = 0.0, rate_nt = std::numeric_limits<double>::infinity();
+      double max_diag = 0.0;
+      for (std::int64_t q = 0; q < k; ++q) max_diag = std::max(max_diag, diag[q]);
+      auto objective = [&]() {
+        double l1 = 0.0;
+        for (std::int64_t q = 0; q < k; ++q) l1 += std::abs(wk[q]);
+        return 0.5 * rr + lambda * l1;
+      };
+      double p_now = objective();
+      detail::Anderson acc(greedy ? 0 : opt.anderson, k);
+      std::vector<double> w_acc(k);
+      std::vector<std::int64_t> S;
+      S.reserve(k);
+      // GS-r scores: 1/diag and lambda/diag once (0 for empty columns: their score is 0)
+      std::vector<double> inv_diag(k), thr(k), gs_score(greedy ? k : 0);
+      for (std::int64_t q = 0; q < k; ++q) {
+        inv_diag[q] = diag[q] > 0.0 ? 1.0 / diag[q] : 0.0;
+        thr[q] = lambda * inv_diag[q];
+      }
       for (std::int64_t epoch = 0; epoch < opt.max_epochs; ++epoch) {
         bool moved = false;
         for (std::int64_t u = 0; u < k; ++u) {
           std::int64_t q = u;
           double best = 0.0, delta = 0.0;
-          if (greedy) {  // GS-r: the largest proximal step
-            q = -1;
+          if (greedy) {  // GS-r: the largest proximal step, scored branch-free (vectorised) first
             for (std::int64_t a = 0; a < k; ++a) {
-              if (diag[a] <= 0.0) continue;
-              const double z = detail::soft_threshold(wk[a] + h[a] / diag[a], lambda / diag[a]) - wk[a];
-              const double v = z * z * diag[a];
-              if (v > best) {
-                best = v;
-                q = a;
-                delta = z;
-              }
+              const double u = wk[a] + h[a] * inv_diag[a];
+              const double z = u - std::clamp(u, -thr[a], thr[a]) - wk[a];
+              gs_score[a] = z * z * diag[a];
             }
+            q = -1;
+            for (std::int64_t a = 0; a < k; ++a)
+              if (gs_score[a] > best) {
+                best = gs_score[a];
+                q = a;
+              }
             if (q < 0) break;
+            delta = detail::soft_threshold(wk[q] + h[q] / diag[q], lambda / diag[q]) - wk[q];
           } else {
             if (diag[q] <= 0.0) continue;
             delta = detail::soft_threshold(wk[q] + h[q] / diag[q], lambda / diag[q]) - wk[q];
@@ -387,58 +513,68 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
         double g_in = inner_gap();
         if (!std::isfinite(g_in)) break;
         if (!moved || g_in <= 1e-3 * inner_target) break;
-        // active-set Newton once the signs have settled for two checks
-        std::int64_t changed = 0;
-        for (std::int64_t q = 0; q < k; ++q) {
-          const signed char s = wk[q] > 0 ? 1 : (wk[q] < 0 ? -1 : 0);
-          changed += s != last_signs[q];
-          last_signs[q] = s;
-        }
-        stable = changed == 0 ? stable + 1 : 0;
-        std::int64_t support_k = 0;
-        for (std::int64_t q = 0; q < k; ++q) support_k += last_signs[q] != 0;
-        ++since_try;
-        if (opt.active_set_newton && stable >= 1 && support_k <= 512 && since_try >= newton_wait) {
-          since_try = 0;
-          bool accepted = false;
-          std::vector<std::int64_t> S;
+        work_since += epoch_cost;
+        if (!greedy && acc.push(wk) && acc.extrapolate(w_acc)) {  // Anderson (cyclic epochs only)
+          const std::vector<double> h_old = h, w_old = wk;
+          const double rr_old = rr, yr_old = yr, p_old = objective();
           for (std::int64_t q = 0; q < k; ++q)
-            if (last_signs[q] != 0) S.push_back(q);
-          const std::int64_t m = static_cast<std::int64_t>(S.size());
-          if (m > 0) {
-            Eigen::MatrixXd Gs(m, m);
-            Eigen::VectorXd rhs(m);
-            for (std::int64_t a = 0; a < m; ++a) {
-              rhs[a] = xty[S[a]] - lambda * last_signs[S[a]];
-              for (std::int64_t b2 = 0; b2 < m; ++b2) Gs(a, b2) = G(S[a], S[b2]);
+            if (w_acc[q] != wk[q]) apply(q, w_acc[q] - wk[q]);
+          if (objective() < p_old) {
+            ++st.extrapolations;
+            g_in = inner_gap();
+          } else {
+            h = h_old;
+            wk = w_old;
+            rr = rr_old;
+            yr = yr_old;
+          }
+        }
+        {
+          const double p_new = objective();
+          rate_cd = (p_now - p_new) / epoch_cost;
+          p_now = p_new;
+        }
+        for (int burst = 0; opt.active_set_newton && burst < 8; ++burst) {
+          S.clear();
+          for (std::int64_t q = 0; q < k; ++q)
+            if (wk[q] != 0.0) S.push_back(q);
+          const double m = double(S.size());
+          const double cost = m * m * m / 3.0 + m * m + 2.0 * m * double(k);
+          if (S.empty() || m > double(opt.newton_limit) || !(rate_nt >= rate_cd || work_since >= cost)) break;
+          work_since = 0.0;
+          double t = 0.0;
+          {
+            const std::int64_t ms = static_cast<std::int64_t>(S.size());
+            Eigen::MatrixXd Gs(ms, ms);
+            Eigen::VectorXd hs(ms), wS(ms), delta;
+            for (std::int64_t a2 = 0; a2 < ms; ++a2) {
+              hs[a2] = h[S[a2]];
+              wS[a2] = wk[S[a2]];
+              for (std::int64_t b2 = 0; b2 <= a2; ++b2) Gs(a2, b2) = G(S[a2], S[b2]);
             }
-            Eigen::LDLT<Eigen::MatrixXd> f(Gs);
-            if (f.info() == Eigen::Success && f.isPositive()) {
-              const Eigen::VectorXd ws_new = f.solve(rhs);
-              bool consistent = ws_new.allFinite();
-              for (std::int64_t a = 0; a < m && consistent; ++a) consistent = ws_new[a] * last_signs[S[a]] > 0.0;
-              if (consistent) {
-                const std::vector<double> h_old = h, w_old = wk;
-                const double rr_old = rr, yr_old = yr;
-                for (std::int64_t a = 0; a < m; ++a) {
-                  const double delta = ws_new[a] - wk[S[a]];
-                  if (delta != 0.0) apply(S[a], delta);
-                }
-                const double g_new = inner_gap();
-                if (std::isfinite(g_new) && g_new <= g_in) {
-                  ++st.newton_steps;
-                  g_in = g_new;
-                  accepted = true;
-                } else {  // keep the coordinate-descent iterate
-                  h = h_old;
-                  wk = w_old;
-                  rr = rr_old;
-                  yr = yr_old;
-                }
+            t = detail::newton_line_search(Gs, hs, wS, lambda, 1e-12 * max_diag, delta);
+            if (t > 0.0) {
+              const std::vector<double> h_old = h, w_old = wk;
+              const double rr_old = rr, yr_old = yr, p_old = objective();
+              for (std::int64_t a2 = 0; a2 < ms; ++a2)
+                if (delta[a2] != 0.0) apply(S[a2], delta[a2]);
+              if (!(objective() <= p_old)) {  // rounding: keep the coordinate-descent iterate
+                h = h_old;
+                wk = w_old;
+                rr = rr_old;
+                yr = yr_old;
+                t = 0.0;
               }
             }
           }
-          newton_wait = accepted ? 1 : 2 * newton_wait;
+          const double p_new = objective();
+          rate_nt = (p_now - p_new) / cost;
+          p_now = p_new;
+          if (t > 0.0) ++st.newton_steps;
+          g_in = inner_gap();
+          // a full step (the signs were right) leaves the rest to coordinate descent (new
+          // coordinates); a step stopped by a sign change is followed by another while it pays
+          if (t <= 0.0 || t >= 1.0 || g_in <= inner_target) break;
         }
         if (g_in <= inner_target) break;
         if ((epoch & 7) == 7 && control && control->poll()) {
@@ -447,7 +583,23 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
         }
       }
     } else {
-      // residual-based cyclic coordinate descent on a large working set
+      // residual-based cyclic coordinate descent on a large working set, with Anderson
+      // extrapolation (kept when it lowers the objective: r is then recomputed on the ws)
+      detail::Anderson acc(opt.anderson, k);
+      std::vector<double> w_acc(k), r_acc;
+      // Newton steps on the support as in the Gram path, its Gram block computed per try
+      // (costly here: the first try waits until the epochs have cost as much)
+      const double epoch_cost = 2.0 * double(ws_nnz);
+      double work_since = 0.0, rate_cd = 0.0, rate_nt = 0.0;
+      auto objective_r = [&]() {
+        double l1 = 0.0, rr = 0.0;
+        for (std::int64_t q = 0; q < k; ++q) l1 += std::abs(wk[q]);
+        for (std::int64_t i = 0; i < n; ++i) rr += r[i] * r[i];
+        return 0.5 * rr + lambda * l1;
+      };
+      double p_now = objective_r(), max_diag = 0.0;
+      for (std::int64_t q = 0; q < k; ++q) max_diag = std::max(max_diag, diag[q]);
+      std::vector<std::int64_t> S, Scols;
       for (std::int64_t epoch = 0; epoch < opt.max_epochs; ++epoch) {
         for (std::int64_t q = 0; q < k; ++q) {
           const std::int64_t j = ws[q];
@@ -459,6 +611,73 @@ SolveInfo lasso_solve(const Cols& X, const double* y, double lambda, double* w, 
             X.axpy(j, -delta, r.data());
             ++st.coordinate_updates;
           }
+        }
+        if (acc.push(wk) && acc.extrapolate(w_acc)) {
+          r_acc = r;
+          double l1_old = 0.0, l1_new = 0.0, rr_old = 0.0, rr_new = 0.0;
+          for (std::int64_t q = 0; q < k; ++q) {
+            l1_old += std::abs(wk[q]);
+            l1_new += std::abs(w_acc[q]);
+            if (w_acc[q] != wk[q]) X.axpy(ws[q], wk[q] - w_acc[q], r_acc.data());
+          }
+          for (std::int64_t i = 0; i < n; ++i) {
+            rr_old += r[i] * r[i];
+            rr_new += r_acc[i] * r_acc[i];
+          }
+          if (0.5 * rr_new + lambda * l1_new < 0.5 * rr_old + lambda * l1_old) {
+            r.swap(r_acc);
+            wk.swap(w_acc);
+            ++st.extrapolations;
+          }
+        }
+        work_since += epoch_cost;
+        {
+          const double p_new = objective_r();
+          rate_cd = (p_now - p_new) / epoch_cost;
+          p_now = p_new;
+        }
+        for (int burst = 0; opt.active_set_newton && burst < 4; ++burst) {
+          S.clear();
+          Scols.clear();
+          double nnz_s = 0.0;
+          for (std::int64_t q = 0; q < k; ++q)
+            if (wk[q] != 0.0) {
+              S.push_back(q);
+              Scols.push_back(ws[q]);
+              nnz_s += double(X.nnz(ws[q]));
+            }
+          const double m = double(S.size());
+          const double cost = 0.5 * m * nnz_s + m * m * m / 3.0 + 4.0 * nnz_s;
+          if (S.empty() || m > double(opt.newton_limit) || !(rate_nt >= rate_cd || work_since >= cost)) break;
+          work_since = 0.0;
+          const std::int64_t ms = static_cast<std::int64_t>(S.size());
+          Eigen::MatrixXd Gs = X.gram(Scols, opt.n_threads);
+          Eigen::VectorXd hs(ms), wS(ms), delta;
+          for (std::int64_t a = 0; a < ms; ++a) {
+            hs[a] = X.dot(Scols[a], r.data());
+            wS[a] = wk[S[a]];
+          }
+          const double t = detail::newton_line_search(Gs, hs, wS, lambda, 1e-12 * max_diag, delta);
+          double p_new = p_now;
+          if (t > 0.0) {
+            r_acc = r;
+            for (std::int64_t a = 0; a < ms; ++a)
+              if (delta[a] != 0.0) {
+                wk[S[a]] += delta[a];
+                X.axpy(Scols[a], -delta[a], r.data());
+              }
+            p_new = objective_r();
+            if (!(p_new <= p_now)) {  // rounding: keep the coordinate-descent iterate
+              r.swap(r_acc);
+              for (std::int64_t a = 0; a < ms; ++a) wk[S[a]] = wS[a];
+              p_new = p_now;
+            } else {
+              ++st.newton_steps;
+            }
+          }
+          rate_nt = (p_now - p_new) / cost;
+          p_now = p_new;
+          if (t <= 0.0 || t >= 1.0) break;
         }
         if (epoch % 5 == 4) {
           double hmax = 0.0, l1 = 0.0, rr = 0.0, yr = 0.0;
