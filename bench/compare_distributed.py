@@ -276,6 +276,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1M synthetic ratings instead of 10M")
     ap.add_argument("--no-spark", action="store_true")
     ap.add_argument("--no-movielens", action="store_true")
+    ap.add_argument("--no-synthetic", action="store_true")
     ap.add_argument("--spark-iters", default="2,5,10,20", help="Spark's maxIter values (one fit each)")
     args = ap.parse_args()
     print(markdown_machine(("itercore", "numpy", "dask", "distributed", "pyspark")), "\n", flush=True)
@@ -289,6 +290,8 @@ def main():
         # each side uses the value that gave its best validation RMSE in compare_completion.py / Spark's docs.
         table("MovieLens 100k", train, test, shape, 10, (3.0, 10.0, 30.0), (0.05, 0.1, 0.2), 15, (1, 5), (1, 2),
               iters)
+    if args.no_synthetic:
+        return
     m, n, nnz = (20_000, 5_000, 1_000_000) if args.quick else (200_000, 50_000, 10_000_000)
     r, c, v, shape = synthetic(m, n, 20, nnz, noise=0.1)
     train, test = split(r, c, v)
