@@ -84,7 +84,11 @@ def text_like(n=5000, p=20000, words=60, seed=0):
 
 
 def rel_gap(X, y, w, alpha):
+    """Duality gap of 1/2||y - Xw||^2 + n alpha ||w||_1 at w, dual point the rescaled residual,
+    divided by P(0) = ||y||^2 / 2 (the same ratio as with the 1/n scaling): the one accuracy
+    measure of every lasso solver here and in compare_lasso.py."""
     n = y.shape[0]
+    w = np.asarray(w, dtype=np.float64).ravel()
     r = y - X @ w
     lam = n * alpha
     c = np.max(np.abs(X.T @ r))
@@ -94,27 +98,29 @@ def rel_gap(X, y, w, alpha):
     return (primal - dual) / (0.5 * y @ y)
 
 
-def lasso_solvers():
-    out = {"itercore": lambda X, y, a, tol: bcd.lasso(X, y, a, tol=tol, maxiter=1000).x}
+def lasso_solvers(maxiter=1000, n_threads=None):
+    """itercore and the installed peers, each ``f(X, y, alpha, tol) -> w`` (no intercept);
+    ``maxiter``: each one's outer-iteration cap (scikit-learn's 100x, its epochs)."""
+    out = {"itercore": lambda X, y, a, tol: bcd.lasso(X, y, a, tol=tol, maxiter=maxiter, n_threads=n_threads).x}
     try:
         from sklearn.linear_model import Lasso
 
         out["scikit-learn"] = lambda X, y, a, tol: Lasso(alpha=a, fit_intercept=False, tol=tol,
-                                                         max_iter=100000).fit(X, y).coef_
+                                                         max_iter=100 * maxiter).fit(X, y).coef_
     except ImportError:
         pass
     try:
         import celer
 
         out["celer"] = lambda X, y, a, tol: celer.Lasso(alpha=a, fit_intercept=False, tol=tol,
-                                                        max_iter=1000).fit(X, y).coef_
+                                                        max_iter=maxiter).fit(X, y).coef_
     except ImportError:
         pass
     try:
         import skglm
 
         out["skglm"] = lambda X, y, a, tol: skglm.Lasso(alpha=a, fit_intercept=False, tol=tol,
-                                                        max_iter=1000).fit(X, y).coef_
+                                                        max_iter=maxiter).fit(X, y).coef_
     except ImportError:
         pass
     return out

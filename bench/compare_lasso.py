@@ -59,45 +59,22 @@ import scipy.sparse as sp
 sys.path.insert(0, os.path.dirname(__file__))
 from machine import markdown_machine  # noqa: E402
 
-from itercore import bcd  # noqa: E402
+import compare_bcd as _bcd  # noqa: E402  (the shared problems, the one gap measure, the solvers)
+from compare_bcd import diabetes_poly4, rel_gap  # noqa: E402
+
 
 TOLS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-14)
 
 
 # --- problems ----------------------------------------------------------------------------
 
-def diabetes_poly4():
-    from sklearn.datasets import load_diabetes
-    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
-
-    X, y = load_diabetes(return_X_y=True)
-    X = StandardScaler().fit_transform(PolynomialFeatures(4, include_bias=False).fit_transform(X))
-    return np.asfortranarray(X), y - y.mean()
+def sparse_gaussian():
+    return _bcd.sparse_gaussian(n=5000, p=2500)
 
 
-def sparse_gaussian(n=5000, p=2500, density=0.01, seed=0):
-    rng = np.random.default_rng(seed)
-    X = sp.random(n, p, density=density, random_state=rng, format="csc", data_rvs=rng.standard_normal)
-    w = np.zeros(p)
-    w[rng.choice(p, 50, replace=False)] = rng.standard_normal(50)
-    return X, X @ w + 0.5 * rng.standard_normal(n)
-
-
-def text_like(n=2500, p=10000, words=60, seed=0):
-    """Synthetic bag-of-words counts with Zipf term frequencies, rows L2-normalised."""
-    rng = np.random.default_rng(seed)
-    prob = 1.0 / np.arange(1, p + 1) ** 1.1
-    prob /= prob.sum()
-    rows = np.repeat(np.arange(n), words)
-    cols = rng.choice(p, n * words, p=prob)
-    X = sp.csr_matrix((np.ones(n * words), (rows, cols)), shape=(n, p))
-    X.sum_duplicates()
-    X.data = np.log1p(X.data)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    X = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ X
-    w = np.zeros(p)
-    w[rng.choice(200, 30, replace=False)] = rng.standard_normal(30) * 3
-    return X.tocsc(), X @ w + 0.1 * rng.standard_normal(n)
+def text_like():
+    """compare_bcd's Zipf bag of words at half its size."""
+    return _bcd.text_like(n=2500, p=10000)
 
 
 def _docstrings(packages=("numpy", "scipy", "sklearn", "matplotlib")):
@@ -181,48 +158,8 @@ PROBLEMS = {
 }
 
 
-# --- the one accuracy measure ---------------------------------------------------------------
-
-def rel_gap(X, y, w, alpha):
-    """Duality gap of 1/2||y - Xw||^2 + n alpha ||w||_1 at w, dual point the rescaled residual,
-    divided by P(0) = ||y||^2 / 2 (the same ratio as with the 1/n scaling)."""
-    n = y.shape[0]
-    w = np.asarray(w, dtype=np.float64).ravel()
-    r = y - X @ w
-    lam = n * alpha
-    c = np.max(np.abs(X.T @ r))
-    s = min(1.0, lam / c) if c > 0 else 1.0
-    primal = 0.5 * r @ r + lam * np.abs(w).sum()
-    dual = s * (y @ r) - 0.5 * s * s * (r @ r)
-    return (primal - dual) / (0.5 * y @ y)
-
-
-# --- solvers ---------------------------------------------------------------------------------
-
 def solvers(n_threads):
-    out = {"itercore": lambda X, y, a, tol: bcd.lasso(X, y, a, tol=tol, maxiter=10000, n_threads=n_threads).x}
-    try:
-        from sklearn.linear_model import Lasso
-
-        out["scikit-learn"] = lambda X, y, a, tol: Lasso(alpha=a, fit_intercept=False, tol=tol,
-                                                         max_iter=1000000).fit(X, y).coef_
-    except ImportError:
-        pass
-    try:
-        import celer
-
-        out["celer"] = lambda X, y, a, tol: celer.Lasso(alpha=a, fit_intercept=False, tol=tol,
-                                                        max_iter=10000).fit(X, y).coef_
-    except ImportError:
-        pass
-    try:
-        import skglm
-
-        out["skglm"] = lambda X, y, a, tol: skglm.Lasso(alpha=a, fit_intercept=False, tol=tol,
-                                                        max_iter=10000).fit(X, y).coef_
-    except ImportError:
-        pass
-    return out
+    return _bcd.lasso_solvers(maxiter=10000, n_threads=n_threads)
 
 
 def run_problem(label, X, y, divs, target, repeats, fns, cap_s, log):

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "bcd_binding.hpp"
 #include "binding_utils.hpp"
 #include "itercore/bcd/forest_amg.hpp"
 
@@ -152,22 +153,16 @@ void register_bcd_forest_amg(py::module_& parent) {
               throw std::invalid_argument("x must have the shape of b");
             const I64 k = B.shape(0);
             bind::Callback cb(std::move(callback));
-            std::function<bool(I64, const double*, double)> monitor;
-            if (cb.active())
-              monitor = [&](I64 it, const double* xc, double residual) {
-                return cb.report(it, residual, [&] { return py::dict(py::arg("x") = bind::copy_of(xc, n)); });
-              };
+            const auto monitor = bind::x_monitor(cb, n);
             std::vector<SolveInfo> infos;
             double* xp = X.mutable_data();
             const double* bp = B.data();
             if (k > 0)
               bind::run_released(cb, [&](Control* control) {
                 std::lock_guard<std::mutex> lock(h.mutex);
-                for (I64 c = 0; c < k; ++c) {
-                  infos.push_back(h.solve(bp + c * n, xp + c * n, tol, maxiter, control, monitor));
-                  const Status st = infos.back().status;
-                  if (st == Status::interrupted || st == Status::callback_stop) break;
-                }
+                infos = bind::solve_rows(k, n, bp, xp, [&](const double* b, double* x) {
+                  return h.solve(b, x, tol, maxiter, control, monitor);
+                });
                 return infos.back();
               });
             py::list out;

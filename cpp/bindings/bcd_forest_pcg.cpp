@@ -38,22 +38,16 @@ void bind_index(py::module_& m, py::module_& t) {
         const I64 k = B.shape(0);
         const bcd::Partition blocks = bind::partition_view(block_ptr, block_idx, n);
         bind::Callback cb(std::move(callback));
-        std::function<bool(I64, const double*, double)> monitor;
-        if (cb.active())
-          monitor = [&](I64 it, const double* xc, double residual) {
-            return cb.report(it, residual, [&] { return py::dict(py::arg("x") = bind::copy_of(xc, n)); });
-          };
+        const auto monitor = bind::x_monitor(cb, n);
         std::vector<SolveInfo> infos;
         double* xp = X.mutable_data();
         const double* bp = B.data();
         if (k > 0)
           bind::run_released(cb, [&](Control* control) {
             bcd::ForestPCG<double, Index> pcg(A, blocks, opt);
-            for (I64 c = 0; c < k; ++c) {
-              infos.push_back(pcg.solve(bp + c * n, xp + c * n, control, monitor));
-              const Status st = infos.back().status;
-              if (st == Status::interrupted || st == Status::callback_stop) break;
-            }
+            infos = bind::solve_rows(k, n, bp, xp, [&](const double* b, double* x) {
+              return pcg.solve(b, x, control, monitor);
+            });
             return infos.back();
           });
         py::list out;
