@@ -82,9 +82,6 @@ class Clock:
         self.t.append(time.perf_counter() - self.t0)
         self.UV.append((res.U, res.V))
 
-    def per_sweep(self):
-        return float(np.median(np.diff(self.t))) if len(self.t) > 2 else float("nan")
-
     def curve(self, test, mean, clip):
         return [(t, rmse(U, V, test, mean, clip)) for t, (U, V) in zip(self.t, self.UV)]
 
@@ -107,7 +104,7 @@ def pick_reg(train, shape, k, regs, sweeps, clip):
     return min(scores, key=scores.get), scores
 
 
-def run_itercore(train, test, shape, k, reg, sweeps, mean, clip, workers, options=None, dask=True):
+def run_itercore(train, test, shape, k, reg, sweeps, mean, clip, workers, options=None):
     """Each solver twice: with the Clock callback (the RMSE curve; the
     callback's gather of the factors is in its timestamps) and without a
     callback at 1 and at ``sweeps`` sweeps (time per sweep = the
@@ -123,22 +120,17 @@ def run_itercore(train, test, shape, k, reg, sweeps, mean, clip, workers, option
             solve(it, None)
             T[it] = time.perf_counter() - t0
         clock = Clock()
-        t0 = time.perf_counter()
         res = solve(sweeps, clock)
-        total = time.perf_counter() - t0
-        per = (T[sweeps] - T[1]) / (sweeps - 1)
-        return res, clock, per, T[sweeps], total
+        return res, clock, (T[sweeps] - T[1]) / (sweeps - 1), T[sweeps]
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res, clock, per, total, _ = timed(lambda it, cb: completion.altmin(
+        res, clock, per, total = timed(lambda it, cb: completion.altmin(
             (r, c, v - mean, shape), k, reg=reg, maxiter=it, tol=0, seed=0, n_threads=nt, callback=cb,
             options=options))
     label = f"single machine ({nt} threads)"
     rows[label] = (per, total, rmse(res.U, res.V, test, mean, clip))
     curves[label] = clock.curve(test, mean, clip)
-    if not dask:
-        return rows, curves
     from distributed import Client, LocalCluster
 
     for w in workers:
@@ -147,7 +139,7 @@ def run_itercore(train, test, shape, k, reg, sweeps, mean, clip, workers, option
             parts = [(r[i::2 * w], c[i::2 * w], v[i::2 * w] - mean) for i in range(2 * w)]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res_d, clock, per, total, _ = timed(lambda it, cb: icd.altmin(
+                res_d, clock, per, total = timed(lambda it, cb: icd.altmin(
                     parts, k, shape=shape, reg=reg, maxiter=it, tol=0, seed=0, n_threads=1, callback=cb,
                     client=client, options=options))
             same = float(np.abs(res_d.U - res.U).max() / np.abs(res.U).max())
@@ -157,10 +149,10 @@ def run_itercore(train, test, shape, k, reg, sweeps, mean, clip, workers, option
     return rows, curves
 
 
-def run_spark(train, test, k, reg, iters, cores, clip, mean=0.0):
+def run_spark(train, test, k, reg, iters, cores, clip):
     """Spark MLlib ALS in local mode: RMSE and wall time for each maxIter, on
-    the ratings minus ``mean`` (default: as given, as Spark users fit; on
-    MovieLens that measured better for Spark than centred ratings)."""
+    the ratings as given, as Spark users fit (on MovieLens that measured
+    better for Spark than centred ratings)."""
     try:
         from pyspark.ml.recommendation import ALS
         from pyspark.sql import SparkSession
@@ -184,7 +176,7 @@ def run_spark(train, test, k, reg, iters, cores, clip, mean=0.0):
             return spark.createDataFrame(pd.DataFrame({"u": r.astype(np.int32), "i": c.astype(np.int32),
                                                        "y": v.astype(np.float64)}))
 
-        tr = frame((train[0], train[1], train[2] - mean)).repartition(2 * cores).cache()
+        tr = frame(train).repartition(2 * cores).cache()
         tr.count()
         te = test
         out = []
@@ -203,7 +195,7 @@ def run_spark(train, test, k, reg, iters, cores, clip, mean=0.0):
             V = np.zeros((n, k))
             U[uf["id"].to_numpy()] = np.stack(uf["features"].to_numpy())
             V[itf["id"].to_numpy()] = np.stack(itf["features"].to_numpy())
-            out.append((it, wall, rmse(U, V, te, mean, clip)))
+            out.append((it, wall, rmse(U, V, te, 0.0, clip)))
         return out, None
     finally:
         spark.stop()

@@ -257,6 +257,12 @@ def _spmm_task(block, X, alpha, n_threads):
     return _core.completion.spmm(indptr, indices, values, X, alpha, n_threads)
 
 
+def _held(x):
+    """A task that holds ``x`` in its recipe: what a client-made array becomes
+    on the workers (scattered data could not be made again if lost)."""
+    return x
+
+
 def _x(out):
     """A factor block: the array itself, or the first item of a half-step's ``(X, rr)``."""
     return out[0] if isinstance(out, tuple) else out
@@ -303,21 +309,20 @@ def _rr_task(out):
     return out[1]
 
 
-def _residual_task(block, inv, U, *parts):
-    indptr, indices, values = block
-    U, V = _x(U), _whole(parts)
-    rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
-    pred = np.einsum("ij,ij->i", U[rows], V[indices]).astype(np.float64)
-    r = (pred - values) * inv
-    return float(r @ r) if np.isfinite(U).all() else float("nan")
-
-
-def _validation_task(val, U, *parts):
-    """Sum of squared validation errors of one row block (rows relative to it)."""
+def _squared_error(val, scale, U, *parts):
+    """Sum of the squared errors ``scale * (u_r . v_c - value)`` of one row
+    block's entries ``val = (r, c, values)`` (rows relative to the block)."""
     r, c, v = val
     U, V = _x(U), _whole(parts)
-    d = np.einsum("ij,ij->i", U[r], V[c]).astype(np.float64) - v
+    d = (np.einsum("ij,ij->i", U[r], V[c]).astype(np.float64) - v) * scale
     return float(d @ d)
+
+
+def _residual_task(block, inv, U, *parts):
+    """The scaled squared residual of one row block of the observations."""
+    indptr, indices, values = block
+    rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
+    return _squared_error((rows, indices, values), inv, U, *parts)
 
 
 # --------------------------------------------------------------------------
@@ -356,8 +361,9 @@ class _Blocks:
         self.scaled_norm = float(np.sqrt(sum(s["ss"] for s in rsum)))
 
 
-def _stack(client, futures):
-    return np.vstack(client.gather(futures))
+def _gather_factor(client, parts):
+    """The blocks (arrays, or half-steps' ``(X, rr)``) gathered and stacked on the client."""
+    return np.vstack([_x(p) for p in client.gather(parts)])
 
 
 def _start(client, blocks, opts, k, n_threads):
@@ -369,13 +375,18 @@ def _start(client, blocks, opts, k, n_threads):
     amax = blocks.amax
     inv = dt.type(1) / amax if amax > 0 else dt.type(1)
 
+    def held(X):  # made by a task that holds X, not scattered: a copy lost with a worker can be made again
+        return client.submit(_held, X, pure=False)
+
     def rows_times(X):  # A X, blocks of rows
-        Xf = client.scatter(X, broadcast=True)
-        return _stack(client, [client.submit(_spmm_task, b, Xf, inv, n_threads, pure=False) for b in blocks.rows])
+        Xf = held(X)
+        return _gather_factor(client, [client.submit(_spmm_task, b, Xf, inv, n_threads, pure=False)
+                                       for b in blocks.rows])
 
     def cols_times(Y):  # A^T Y, blocks of columns
-        Yf = client.scatter(Y, broadcast=True)
-        return _stack(client, [client.submit(_spmm_task, b, Yf, inv, n_threads, pure=False) for b in blocks.cols])
+        Yf = held(Y)
+        return _gather_factor(client, [client.submit(_spmm_task, b, Yf, inv, n_threads, pure=False)
+                                       for b in blocks.cols])
 
     if opts.init.name == "random":
         U = c.orthonormalise(c.gaussian(m, k, opts.seed).astype(dt))
@@ -495,19 +506,11 @@ def altmin(X: Any, rank: int, *, shape: tuple[int, int] | None = None,
                                "itercore.distributed.altmin")
 
 
-def _held(x):
-    return x
-
-
 def _seed_blocks(client, F, bounds):
     """A factor from the client as one future per block, made by a task whose
     recipe holds the block (scattered data would have no recipe: a copy lost
     with its worker could not be made again)."""
     return [client.submit(_held, np.ascontiguousarray(F[lo:hi]), pure=False) for lo, hi in zip(bounds[:-1], bounds[1:])]
-
-
-def _gather_factor(client, parts):
-    return np.vstack([_x(p) for p in client.gather(parts)])
 
 
 def _sweeps(client, blocks, U, V, opts, val, callback):
@@ -537,14 +540,13 @@ def _sweeps(client, blocks, U, V, opts, val, callback):
     if val is not None:  # the validation entries cut by row blocks, held like the start
         r, c, v = val
         which = np.searchsorted(rb, r, side="right") - 1
-        vparts = [client.submit(_held, (r[which == b] - rb[b], c[which == b], v[which == b]), pure=False)
-                  for b in range(len(rb) - 1)]
+        vparts = [submit(_held, (r[which == b] - rb[b], c[which == b], v[which == b])) for b in range(len(rb) - 1)]
         vsize = r.size
 
     def validation_rmse(Us, Vs):
         if vsize == 0:
             return 0.0
-        ss = sum(client.gather([submit(_validation_task, vp, u, *Vs) for vp, u in zip(vparts, Us)]))
+        ss = sum(client.gather([submit(_squared_error, vp, 1.0, u, *Vs) for vp, u in zip(vparts, Us)]))
         return float(np.sqrt(ss / vsize))
 
     rr0 = sum(client.gather([submit(_residual_task, b, inv, u, *Vs) for b, u in zip(blocks.rows, Us)]))
