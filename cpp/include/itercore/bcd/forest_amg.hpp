@@ -288,6 +288,45 @@ CsrMatrix<Scalar, Index> transpose(const CsrMatrix<Scalar, Index>& A) {
   return T;
 }
 
+/// The dense accumulator of a Gustavson row: adds to column j of the row being
+/// built, remembering the columns in first-touch order, then appends the row
+/// to a CSR under construction.
+template <class Scalar>
+struct RowAccumulator {
+  std::vector<Scalar> acc;
+  std::vector<std::int64_t> mark, cols;
+  std::int64_t row = -1;
+
+  explicit RowAccumulator(std::int64_t width)
+      : acc(static_cast<std::size_t>(width), Scalar(0)), mark(static_cast<std::size_t>(width), -1) {}
+
+  void start(std::int64_t r) {
+    row = r;
+    cols.clear();
+  }
+
+  void add(std::int64_t j, Scalar v) {
+    if (mark[j] != row) {
+      mark[j] = row;
+      cols.push_back(j);
+      acc[j] = v;
+    } else {
+      acc[j] += v;
+    }
+  }
+
+  /// Appends the row to C as its row `row` (C.ptr[row] already set).
+  template <class Index>
+  void append_to(CsrMatrix<Scalar, Index>& C) const {
+    for (std::int64_t j : cols) {
+      C.idx.push_back(static_cast<Index>(j));
+      C.val.push_back(acc[j]);
+    }
+    check_fits<Index>(static_cast<std::int64_t>(C.idx.size()));
+    C.ptr[row + 1] = static_cast<Index>(C.idx.size());
+  }
+};
+
 /// C = A B (Gustavson, a dense accumulator per row; the columns of a row are
 /// left in first-touch order: nothing downstream needs them sorted).
 template <class Scalar, class Index>
@@ -303,30 +342,15 @@ CsrMatrix<Scalar, Index> multiply(const CsrMatrix<Scalar, Index>& A, const CsrMa
     C.idx.reserve(static_cast<std::size_t>(bound));
     C.val.reserve(static_cast<std::size_t>(bound));
   }
-  std::vector<Scalar> acc(B.cols, Scalar(0));
-  std::vector<std::int64_t> mark(B.cols, -1), cols;
+  RowAccumulator<Scalar> row(B.cols);
   for (std::int64_t i = 0; i < A.rows; ++i) {
-    cols.clear();
+    row.start(i);
     for (Index p = A.ptr[i]; p < A.ptr[i + 1]; ++p) {
       const Scalar a = A.val[p];
       const Index k = A.idx[p];
-      for (Index q = B.ptr[k]; q < B.ptr[k + 1]; ++q) {
-        const Index j = B.idx[q];
-        if (mark[j] != i) {
-          mark[j] = i;
-          cols.push_back(j);
-          acc[j] = a * B.val[q];
-        } else {
-          acc[j] += a * B.val[q];
-        }
-      }
+      for (Index q = B.ptr[k]; q < B.ptr[k + 1]; ++q) row.add(B.idx[q], a * B.val[q]);
     }
-    for (std::int64_t j : cols) {
-      C.idx.push_back(static_cast<Index>(j));
-      C.val.push_back(acc[j]);
-    }
-    check_fits<Index>(static_cast<std::int64_t>(C.idx.size()));
-    C.ptr[i + 1] = static_cast<Index>(C.idx.size());
+    row.append_to(C);
   }
   return C;
 }
@@ -342,30 +366,17 @@ CsrMatrix<Scalar, Index> galerkin_constant(const CsrMatrix<Scalar, Index>& A, co
   C.ptr.assign(nc + 1, 0);
   C.idx.reserve(static_cast<std::size_t>(A.nnz()));
   C.val.reserve(static_cast<std::size_t>(A.nnz()));
-  std::vector<Scalar> acc(nc, Scalar(0));
-  std::vector<std::int64_t> mark(nc, -1), cols;
+  RowAccumulator<Scalar> row(nc);
   for (std::int64_t c = 0; c < nc; ++c) {
-    cols.clear();
+    row.start(c);
     for (Index m = members.ptr[c]; m < members.ptr[c + 1]; ++m) {
       const std::int64_t i = members.idx[m];
       for (Index p = A.ptr[i]; p < A.ptr[i + 1]; ++p) {
         const std::int64_t a = agg[A.idx[p]];
-        if (a < 0) continue;
-        if (mark[a] != c) {
-          mark[a] = c;
-          cols.push_back(a);
-          acc[a] = A.val[p];
-        } else {
-          acc[a] += A.val[p];
-        }
+        if (a >= 0) row.add(a, A.val[p]);
       }
     }
-    for (std::int64_t j : cols) {
-      C.idx.push_back(static_cast<Index>(j));
-      C.val.push_back(acc[j]);
-    }
-    check_fits<Index>(static_cast<std::int64_t>(C.idx.size()));
-    C.ptr[c + 1] = static_cast<Index>(C.idx.size());
+    row.append_to(C);
   }
   return C;
 }

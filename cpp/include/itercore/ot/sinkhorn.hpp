@@ -518,7 +518,7 @@ class SinkhornEngine {
     // loaded once for four rows); a short last block is padded with a zero row.
     row_err_.resize(static_cast<std::size_t>(n));
     colsum_.resize(static_cast<std::size_t>(m));
-    zero_row_.assign(static_cast<std::size_t>(m), Scalar(0));
+    if (zero_row_.size() != static_cast<std::size_t>(m)) zero_row_.assign(static_cast<std::size_t>(m), Scalar(0));
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const std::int64_t blocks = (n + 3) / 4;
     column_reduce<Scalar>(blocks, m, nt_, par, scratch_, colsum_.data(), [&](std::int64_t blk, Scalar* acc) {
